@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The naming conventions of an MDL stack, in one place.
+
+An MDL stack is named by two words, the MDL instance name and the environment (SDLC).
+Every AWS resource the upgrade touches is derived from them here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+# CodeDeploy deployment ids: "d-" and nine upper-case letters or digits.
+DEPLOYMENT_ID_RE = re.compile(r"^d-[A-Z0-9]{9}$")
+
+# A Maven version as HERD publishes them (0.176.0, 0.176.0-SNAPSHOT, 1.0.0+build.5, ...).
+VERSION_RE = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
+
+# Characters the stack's words may hold: they end up in a Lambda function name.
+STACK_WORD_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+LAMBDA_NAME_MAX = 64
+
+# CodeDeploy statuses.
+ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+
+UPGRADE_FUNCTION_SUFFIX = "UPGRADE-HERD-LAMBDA-FUNCTION"
+
+
+class StackNameError(ValueError):
+    """A stack word, version or deployment id that cannot be valid."""
+
+
+def check_version(version, option="requested_version"):
+    """Return the version unchanged, or raise StackNameError naming the option."""
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        raise StackNameError(
+            "{0} must be a HERD (Maven) version: 1 to 64 letters, digits, '.', '-', '_' or '+', "
+            "with no spaces, quotes or braces (for example 0.176.0); got {1!r}".format(option, version)
+        )
+    return version
+
+
+def check_deployment_id(deployment_id, option="deployment_id"):
+    """Return the id unchanged, or raise StackNameError naming the option."""
+    if not isinstance(deployment_id, str) or not DEPLOYMENT_ID_RE.match(deployment_id):
+        raise StackNameError(
+            "{0} must be a CodeDeploy deployment id: 'd-' followed by 9 upper-case letters or digits "
+            "(for example d-ABCDE1234); got {1!r}".format(option, deployment_id)
+        )
+    return deployment_id
+
+
+class MdlStack(object):
+    """One MDL stack: an instance name and an environment, and the names derived from them."""
+
+    def __init__(self, instance_name, environment):
+        for option, value in (("mdl_instance_name", instance_name), ("mdl_environment", environment)):
+            if not isinstance(value, str) or not STACK_WORD_RE.match(value):
+                raise StackNameError(
+                    "{0} must be made of letters, digits, '-' or '_' (for example mdl / DEV); got {1!r}".format(option, value)
+                )
+        self.instance_name = instance_name
+        self.environment = environment
+        if len(self.upgrade_function_name) > LAMBDA_NAME_MAX:
+            raise StackNameError(
+                "mdl_instance_name and mdl_environment are too long together: the upgrade function name "
+                "{0!r} would exceed the {1} characters Lambda allows".format(self.upgrade_function_name, LAMBDA_NAME_MAX)
+            )
+
+    def __repr__(self):
+        return "MdlStack({0!r}, {1!r})".format(self.instance_name, self.environment)
+
+    def __str__(self):
+        return "{0}/{1}".format(self.instance_name, self.environment)
+
+    # Lambda
+    @property
+    def upgrade_function_name(self):
+        return "{0}-Herd-{1}-{2}".format(self.instance_name, self.environment, UPGRADE_FUNCTION_SUFFIX)
+
+    # CodeDeploy
+    @property
+    def codedeploy_application(self):
+        return "{0}-Herd".format(self.instance_name)
+
+    @property
+    def deployment_group(self):
+        return "{0}-HerdDeployGroup".format(self.instance_name)
+
+    @property
+    def target_group(self):
+        return "{0}-HerdTargetGroup".format(self.instance_name)
+
+    # SSM parameters
+    def parameter(self, name):
+        """Full SSM name of a stack parameter, e.g. parameter('HERD/RequestedVersion')."""
+        return "/app/MDL/{0}/{1}/{2}".format(self.instance_name, self.environment, name)
+
+    @property
+    def requested_version_parameter(self):
+        return self.parameter("HERD/RequestedVersion")
+
+    @property
+    def most_recent_deployment_id_parameter(self):
+        return self.parameter("HERD/MostRecentDeploymentId")
+
+    @property
+    def deployment_invoked_parameter(self):
+        return self.parameter("HERD/DeploymentInvoked")
+
+    @property
+    def current_version_parameter(self):
+        return self.parameter("HERD/CurrentVersion")
+
+    @property
+    def auto_scaling_group_parameter(self):
+        return self.parameter("HERD/AutoScalingGroup")
+
+    @property
+    def upgrade_function_arn_parameter(self):
+        return self.parameter("Resources/Lambda/UpgradeHerdArn")
+
+    @property
+    def admin_username_parameter(self):
+        return self.parameter("LDAP/User/HerdAdminUsername")
+
+    @property
+    def admin_password_parameter(self):
+        return self.parameter("LDAP/Password/HerdAdminPassword")
+
+    # CloudFormation
+    @property
+    def cloudformation_parameters(self):
+        """Parameters that identify the stack's nested Herd CloudFormation stack."""
+        return {"MDLInstanceName": self.instance_name, "Environment": self.environment}
+
+    def staging_bucket(self, account_id):
+        return "{0}-{1}-staging-{2}".format(account_id, self.instance_name, self.environment).lower()

@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place that waits.
+
+A ``Waiter`` asks a question (a ``check`` callable returning ``(done, state)``) until the
+answer is yes or the time is up, on a monotonic clock. Clock and sleep are injectable so
+unit tests run instantly and deterministically. ``OnceWaiter`` asks exactly once: check
+mode, or ``wait: false``.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class WaitResult(object):
+    """What a wait ended with: ``ok`` (the check said done), the last ``state``, ``elapsed`` seconds, ``attempts``."""
+
+    __slots__ = ("ok", "state", "elapsed", "attempts")
+
+    def __init__(self, ok, state, elapsed, attempts):
+        self.ok = ok
+        self.state = state
+        self.elapsed = elapsed
+        self.attempts = attempts
+
+    def __iter__(self):
+        return iter((self.ok, self.state, self.elapsed))
+
+    def __repr__(self):
+        return "WaitResult(ok={0!r}, elapsed={1:.3f}, attempts={2})".format(self.ok, self.elapsed, self.attempts)
+
+
+class Waiter(object):
+    """Polls ``check`` every ``interval`` seconds for at most ``timeout`` seconds.
+
+    ``interval`` is a number, or a callable ``interval(attempts, state)`` returning one, for
+    polling that adapts to what it sees. The last sleep is cut so the wait never overruns
+    ``timeout`` by more than one check.
+    """
+
+    def __init__(self, timeout, interval, clock=None, sleep=None):
+        if timeout is None or timeout < 0:
+            raise ValueError("timeout must be zero or more seconds, got {0!r}".format(timeout))
+        self.timeout = float(timeout)
+        self.interval = interval
+        self.clock = clock or time.monotonic
+        self.sleep = sleep or time.sleep
+        self.started = None
+
+    @property
+    def elapsed(self):
+        return 0.0 if self.started is None else self.clock() - self.started
+
+    @property
+    def remaining(self):
+        return max(0.0, self.timeout - self.elapsed)
+
+    def _interval(self, attempts, state):
+        value = self.interval(attempts, state) if callable(self.interval) else self.interval
+        return max(0.0, float(value))
+
+    def wait(self, check):
+        self.started = self.clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            done, state = check()
+            if done:
+                return WaitResult(True, state, self.elapsed, attempts)
+            remaining = self.remaining
+            if remaining <= 0:
+                return WaitResult(False, state, self.elapsed, attempts)
+            self.sleep(min(self._interval(attempts, state), remaining))
+
+
+class OnceWaiter(Waiter):
+    """Checks once and reports, never sleeps: for check mode and ``wait: false``."""
+
+    def __init__(self, clock=None):
+        super(OnceWaiter, self).__init__(timeout=0, interval=0, clock=clock, sleep=lambda seconds: None)
+
+    def wait(self, check):
+        self.started = self.clock()
+        done, state = check()
+        return WaitResult(bool(done), state, self.elapsed, 1)
