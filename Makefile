@@ -1,0 +1,99 @@
+# mdl.herd: every developer and CI command.  `make test` sets everything up from scratch.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT      := $(CURDIR)
+VENV      := $(ROOT)/.venv
+PY        := $(VENV)/bin/python
+# ansible-test reads the files git tracks when the tree sits inside a git checkout: keep it outside.
+BUILD     := $(or $(TMPDIR),/tmp)/mdl.herd-build-$(shell printf %s "$(ROOT)" | md5sum | cut -c1-8)
+COLL_ROOT := $(BUILD)/ansible_collections
+TREE      := $(COLL_ROOT)/mdl/herd
+SITE      := $(VENV)/lib/python3.11/site-packages
+PYTHON    ?= python3.11
+# ansible-test keeps a cache in ~/.ansible; everything else stays in the checkout.
+GET_PIP   := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
+export ANSIBLE_LOCAL_TEMP := $(ROOT)/.cache/ansible-tmp
+export ANSIBLE_HOME := $(ROOT)/.cache/ansible-home
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv tree sanity units integration molecule lint sandbox sandbox-test test build bench demo clean
+
+help:
+	@echo "make test          everything below, from scratch (venv, dependencies, sandbox)"
+	@echo "make sanity        ansible-test sanity (all tests, no ignore files)"
+	@echo "make units         ansible-test units"
+	@echo "make integration   ansible-test integration against a sandbox started for the run"
+	@echo "make molecule      molecule scenarios against a sandbox"
+	@echo "make lint          ansible-lint, production profile"
+	@echo "make sandbox-test  the sandbox's own tests"
+	@echo "make sandbox       start a simulated MDL fleet in the foreground (.sandbox/endpoints.json)"
+	@echo "make build         build the collection tarball into dist/"
+	@echo "make bench         benchmarks against the sandbox"
+
+# --- set-up -------------------------------------------------------------------------------
+$(VENV)/.installed: requirements.txt tests/requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r tests/requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(GET_PIP): tests/utils/get_pip_standin.py
+	mkdir -p $(dir $@)
+	cp $< $@
+
+# ansible-test refuses symlinks: keep a real copy of the collection, beside amazon.aws.
+tree: venv
+	rm -rf $(TREE) $(COLL_ROOT)/amazon/aws
+	mkdir -p $(TREE) $(COLL_ROOT)/amazon
+	tar -C $(ROOT) -cf - \
+	  --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./.sandbox --exclude=./.cache \
+	  --exclude=./dist --exclude=./tests/output --exclude=./sandbox --exclude=./benchmarks \
+	  --exclude=.pytest_cache --exclude=__pycache__ --exclude=./.ci \
+	  --exclude=./tests/integration/integration_config.yml . | tar -C $(TREE) -xf -
+	cp -a $(SITE)/ansible_collections/amazon/aws $(COLL_ROOT)/amazon/aws
+
+# --- suites -------------------------------------------------------------------------------
+sanity: tree $(GET_PIP)
+	cd $(TREE) && ansible-test sanity --venv --python 3.11 --color no
+
+units: tree
+	cd $(TREE) && ansible-test units --venv --python 3.11 --color no --requirements
+
+integration: tree
+	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.cache/sandbox-integration \
+	  --config $(TREE)/tests/integration/integration_config.yml -- \
+	  bash -c 'cd $(TREE) && ansible-test integration --venv --python 3.11 --color no --requirements'
+
+molecule: tree
+	@if ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then \
+	  for s in extensions/molecule/*/; do \
+	    name=$$(basename $$s); \
+	    (cd extensions && $(PY) $(ROOT)/tests/utils/with_sandbox.py --workdir $(ROOT)/.cache/sandbox-molecule-$$name \
+	      -- molecule test -s $$name); \
+	  done; \
+	else echo "no molecule scenario"; fi
+
+lint: tree
+	ansible-lint --offline
+
+sandbox-test: venv
+	PYTHONPATH=$(ROOT)/sandbox $(PY) -m pytest sandbox/tests -q -p no:cacheprovider
+
+sandbox: venv
+	PYTHONPATH=$(ROOT)/sandbox $(PY) -m mdl_sandbox --fleet sandbox/fleet.yml --endpoints-file .sandbox/endpoints.json
+
+build: venv
+	mkdir -p dist
+	ansible-galaxy collection build --force --output-path dist
+
+test: sanity units lint sandbox-test integration molecule
+	@echo "make test: all suites passed"
+
+clean:
+	rm -rf build dist .cache tests/output
