@@ -19,6 +19,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(BUILD)
 export ANSIBLE_LOCAL_TEMP := $(ROOT)/.cache/ansible-tmp
 export ANSIBLE_HOME := $(ROOT)/.cache/ansible-home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Limit a suite to some targets or test files: make units TARGETS=tests/unit/plugins/modules/test_x.py
+TARGETS   ?=
 
 .PHONY: help venv tree sanity units integration molecule lint sandbox sandbox-test test build bench demo clean
 
@@ -60,15 +62,15 @@ tree: venv
 
 # --- suites -------------------------------------------------------------------------------
 sanity: tree $(GET_PIP)
-	cd $(TREE) && ansible-test sanity --venv --python 3.11 --color no
+	cd $(TREE) && ansible-test sanity --venv --python 3.11 --color no $(TARGETS)
 
 units: tree
-	cd $(TREE) && ansible-test units --venv --python 3.11 --color no --requirements
+	cd $(TREE) && ansible-test units --venv --python 3.11 --color no --requirements $(TARGETS)
 
 integration: tree
-	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.cache/sandbox-integration \
+	$(PY) tests/utils/with_sandbox.py --workdir $(BUILD)/sandbox-integration \
 	  --config $(TREE)/tests/integration/integration_config.yml -- \
-	  bash -c 'cd $(TREE) && ansible-test integration --venv --python 3.11 --color no --requirements'
+	  bash -c 'cd $(TREE) && ansible-test integration --venv --python 3.11 --color no --requirements $(TARGETS)'
 
 molecule: tree
 	@if ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then \

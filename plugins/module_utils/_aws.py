@@ -71,3 +71,17 @@ def error_code(exception):
     """The AWS error code of a botocore ClientError, or None."""
     response = getattr(exception, "response", None) or {}
     return response.get("Error", {}).get("Code")
+
+
+def get_parameter(ssm, name, decrypt=False, default=None):
+    """The value of an SSM parameter, or ``default`` when it does not exist.
+
+    ``ssm`` is a client from :func:`client`; the read is retried on throttling.
+    """
+    try:
+        response = ssm.get_parameter(Name=name, WithDecryption=decrypt, aws_retry=True)
+    except Exception as e:  # botocore may be missing at import time; match on the error code
+        if error_code(e) == "ParameterNotFound":
+            return default
+        raise
+    return response["Parameter"]["Value"]

@@ -130,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, send_body: bool, allowed: bool = True):
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         web = self.server.herd_web
-        response = web._handle(path, dict(self.headers.items()), allowed)
+        response = web._handle(path, self.headers, allowed)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -237,8 +237,8 @@ class HerdWeb:
 
         self._servers: List[_Server] = []
         self._threads: List[threading.Thread] = []
-        self._http: Optional[_Server] = None
-        self._https: Optional[_Server] = None
+        self._http_url: Optional[str] = None
+        self._https_url: Optional[str] = None
 
     # -- state ---------------------------------------------------------------------------
     @staticmethod
@@ -306,13 +306,15 @@ class HerdWeb:
             return collections.Counter(self._requests)
 
     # -- addresses -----------------------------------------------------------------------
+    # Both stay set after stop() (the addresses the instance had), None before start().
     @property
     def http_base_url(self) -> Optional[str]:
-        return "http://%s:%d" % (HOST, self._http.port) if self._http else None
+        return self._http_url
 
     @property
     def https_base_url(self) -> Optional[str]:
-        return "https://%s:%d" % (HOST, self._https.port) if self._https else None
+        """None when the instance has no TLS certificate."""
+        return self._https_url
 
     @property
     def base_url(self) -> Optional[str]:
@@ -320,7 +322,7 @@ class HerdWeb:
         return self.https_base_url or self.http_base_url
 
     # -- request handling (called from server threads) -----------------------------------
-    def _handle(self, path: str, headers: dict, method_allowed: bool) -> _Response:
+    def _handle(self, path: str, headers, method_allowed: bool) -> _Response:
         with self._lock:
             now = self._clock()
             self._requests[path] += 1
@@ -344,12 +346,12 @@ class HerdWeb:
             return _Response(401, _page("401 Unauthorized", "Full authentication is required."),
                              "text/html;charset=UTF-8",
                              [("WWW-Authenticate", 'Basic realm="%s"' % REALM)])
-        return self._build_info(version, _prefers_json(_header(headers, "Accept")))
+        return self._build_info(version, _prefers_json(headers.get("Accept")))
 
-    def _authorized(self, headers: dict) -> bool:
+    def _authorized(self, headers) -> bool:
         if self._username is None:
             return True
-        value = _header(headers, "Authorization") or ""
+        value = headers.get("Authorization") or ""
         scheme, _, token = value.strip().partition(" ")
         if scheme.lower() != "basic" or not token:
             return False
@@ -413,8 +415,8 @@ class HerdWeb:
             for server in servers:
                 server.server_close()
             raise
-        self._http = servers[0]
-        self._https = servers[1] if len(servers) > 1 else None
+        self._http_url = "http://%s:%d" % (HOST, servers[0].port)
+        self._https_url = "https://%s:%d" % (HOST, servers[1].port) if len(servers) > 1 else None
         self._servers = servers
         for server in servers:
             kind = "https" if server.ssl_context else "http"
@@ -439,7 +441,6 @@ class HerdWeb:
             server.drop_connections()
         for thread in threads:
             thread.join(JOIN_TIMEOUT)
-        self._http = self._https = None
 
     @property
     def running(self) -> bool:
@@ -454,11 +455,3 @@ class HerdWeb:
     def __repr__(self) -> str:
         return "HerdWeb(version=%r, http=%r, https=%r)" % (
             self._version, self.http_base_url, self.https_base_url)
-
-
-def _header(headers: dict, name: str) -> Optional[str]:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
