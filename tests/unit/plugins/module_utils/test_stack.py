@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mdl.herd.plugins.module_utils._stack import (
+    MdlStack,
+    StackNameError,
+    check_deployment_id,
+    check_version,
+)
+
+
+def test_names_follow_the_mdl_conventions():
+    stack = MdlStack("mdl", "DEV")
+    assert stack.upgrade_function_name == "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION"
+    assert stack.codedeploy_application == "mdl-Herd"
+    assert stack.deployment_group == "mdl-HerdDeployGroup"
+    assert stack.target_group == "mdl-HerdTargetGroup"
+    assert stack.requested_version_parameter == "/app/MDL/mdl/DEV/HERD/RequestedVersion"
+    assert stack.most_recent_deployment_id_parameter == "/app/MDL/mdl/DEV/HERD/MostRecentDeploymentId"
+    assert stack.upgrade_function_arn_parameter == "/app/MDL/mdl/DEV/Resources/Lambda/UpgradeHerdArn"
+    assert stack.admin_password_parameter == "/app/MDL/mdl/DEV/LDAP/Password/HerdAdminPassword"
+    assert stack.admin_username_parameter == "/app/MDL/mdl/DEV/LDAP/User/HerdAdminUsername"
+    assert stack.cloudformation_parameters == {"MDLInstanceName": "mdl", "Environment": "DEV"}
+    assert stack.staging_bucket("123456789012") == "123456789012-mdl-staging-dev"
+
+
+@pytest.mark.parametrize("instance, environment", [("", "DEV"), ("mdl", "D EV"), ("md/l", "DEV"), ("mdl", None), ("x" * 40, "DEV")])
+def test_bad_stack_words_are_refused_with_the_option_name(instance, environment):
+    with pytest.raises(StackNameError, match="mdl_instance_name|mdl_environment"):
+        MdlStack(instance, environment)
+
+
+@pytest.mark.parametrize("version", ["0.176.0", "0.176.0-SNAPSHOT", "1.0.0+build.5", "v2_1", "a" * 64])
+def test_valid_versions(version):
+    assert check_version(version) == version
+
+
+@pytest.mark.parametrize("version", ["", "0.176.0 ", '0.1"', "0.1}", "{{x}}", "a" * 65, None, 176])
+def test_invalid_versions_name_the_option(version):
+    with pytest.raises(StackNameError, match="requested_version must be"):
+        check_version(version)
+
+
+def test_deployment_ids():
+    assert check_deployment_id("d-ABCDE1234") == "d-ABCDE1234"
+    for bad in ("d-abcde1234", "d-ABCDE123", "ABCDE12345", "d-ABCDE12345", None):
+        with pytest.raises(StackNameError, match="deployment_id must be"):
+            check_deployment_id(bad)
