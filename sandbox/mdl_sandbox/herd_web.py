@@ -235,6 +235,7 @@ class HerdWeb:
         self._unavailable_until: Optional[float] = None
         self._requests: Counter[str] = collections.Counter()
 
+        self._lifecycle = threading.Lock()  # serialises start() and stop()
         self._servers: List[_Server] = []
         self._threads: List[threading.Thread] = []
         self._http_url: Optional[str] = None
@@ -399,6 +400,10 @@ class HerdWeb:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> "HerdWeb":
         """Listen on free ports of 127.0.0.1 and serve from daemon threads; returns at once."""
+        with self._lifecycle:
+            return self._start()
+
+    def _start(self) -> "HerdWeb":
         if self._servers:
             raise RuntimeError("HerdWeb is already started")
         context = None
@@ -432,6 +437,10 @@ class HerdWeb:
 
     def stop(self) -> None:
         """Stop both servers, cut open connections, close the ports and join the threads."""
+        with self._lifecycle:
+            self._stop()
+
+    def _stop(self) -> None:
         servers, threads = self._servers, self._threads
         self._servers, self._threads = [], []
         for server in servers:

@@ -309,6 +309,7 @@ def test_https_verified_with_ca_file(make_web, ca, server_cert):
     assert build_info(web, base=web.https_base_url, verify=ca.ca_path).text.count("0.176.0") == 1
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_https_refused_without_ca_file(make_web, server_cert, capfd):
     web = make_web(tls_cert=server_cert)
     with pytest.raises(requests.exceptions.SSLError):
