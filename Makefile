@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Limit a suite to some targets or test files: make units TARGETS=tests/unit/plugins/modules/test_x.py
 TARGETS   ?=
 
-.PHONY: help venv tree sanity units integration molecule lint sandbox sandbox-test test build bench demo clean
+.PHONY: help venv tree sanity units integration molecule lint sandbox sandbox-test test build build-check bench demo clean
 
 help:
 	@echo "make test          everything below, from scratch (venv, dependencies, sandbox)"
@@ -33,7 +33,8 @@ help:
 	@echo "make lint          ansible-lint, production profile"
 	@echo "make sandbox-test  the sandbox's own tests"
 	@echo "make sandbox       start a simulated MDL fleet in the foreground (.sandbox/endpoints.json)"
-	@echo "make build         build the collection tarball into dist/"
+	@echo "make build         build the collection tarball into dist/ (build-check: and install it)"
+	@echo "make demo          upgrade a sandbox stack with the playbook, twice"
 	@echo "make bench         benchmarks against the sandbox"
 
 # --- set-up -------------------------------------------------------------------------------
@@ -94,7 +95,28 @@ build: venv
 	mkdir -p dist
 	ansible-galaxy collection build --force --output-path dist
 
-test: sanity units lint sandbox-test integration molecule
+# The tarball installs, holds no development files, and ansible-doc shows every module and the role.
+build-check: build
+	rm -rf $(BUILD)/installed && mkdir -p $(BUILD)/installed
+	ansible-galaxy collection install --offline --no-deps -p $(BUILD)/installed dist/mdl-herd-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz
+	! tar -tzf dist/mdl-herd-*.tar.gz | grep -E '(^|/)(\.venv|sandbox|\.ci|tests/output|benchmarks|Makefile)(/|$$)'
+	cp -a $(COLL_ROOT)/amazon $(BUILD)/installed/ansible_collections/
+	for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
+	  ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t module mdl.herd.$$m | grep -q RETURN || { echo "ansible-doc mdl.herd.$$m: no RETURN"; exit 1; }; \
+	  echo "ansible-doc mdl.herd.$$m: ok"; done
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t role mdl.herd.herd_upgrade | grep -q herd_upgrade_version
+	@echo "build-check: the tarball installs and documents every module and the role"
+
+demo: tree
+	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.sandbox/demo --fleet sandbox/fleet.yml -- bash -c '\
+	  ca=$$($(PY) -c "import json,os; print(json.load(open(os.environ[\"SANDBOX_ENDPOINTS\"]))[\"herd_ca_path\"])"); \
+	  for run in first second; do \
+	    echo; echo "=== $$run run: ansible-playbook mdl.herd.upgrade_herd -e herd_version=0.176.0 -e mdl_instance_name=mdl -e mdl_environment=DEV ==="; \
+	    ansible-playbook mdl.herd.upgrade_herd -e herd_version=0.176.0 -e mdl_instance_name=mdl -e mdl_environment=DEV \
+	      -e herd_upgrade_ca_path=$$ca; \
+	  done'
+
+test: sanity units lint build-check sandbox-test integration molecule
 	@echo "make test: all suites passed"
 
 clean:
