@@ -116,8 +116,9 @@ demo: tree
 	      -e herd_upgrade_ca_path=$$ca; \
 	  done'
 
-test: sanity units lint build-check sandbox-test integration molecule
-	@echo "make test: all suites passed"
+SUITES := sanity units lint build-check sandbox-test integration molecule
+test: venv
+	bash tests/utils/run_suites.sh $(SUITES)
 
 clean:
 	rm -rf build dist .cache tests/output
