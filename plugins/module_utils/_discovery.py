@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Finding a stack's HERD from its two words: the URL in CloudFormation, the admin credentials in SSM.
+
+An MDL stack creates HERD in a nested CloudFormation stack whose parameters include
+``MDLInstanceName`` and ``Environment`` and whose output ``HerdLoadBalancerURL`` is where
+HERD answers. The parent MDL stack (and other nested stacks) carry the same parameters, and
+the parent may repeat the output, so the nested stack that has the output wins. The HERD
+admin user and password live in SSM (the password as a SecureString).
+
+Clients come from ``_aws.client()``; every read passes ``aws_retry=True``.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.mdl.herd.plugins.module_utils import _aws
+
+HERD_URL_OUTPUT = "HerdLoadBalancerURL"
+GONE_STATUSES = ("DELETE_COMPLETE", "DELETE_IN_PROGRESS")
+
+
+class DiscoveryError(Exception):
+    """The stack's HERD could not be found (none, several, or a missing SSM parameter)."""
+
+
+class HerdStack(object):
+    """The CloudFormation stack found for an MDL stack: its name, id and HERD's URL."""
+
+    __slots__ = ("name", "stack_id", "url", "nested")
+
+    def __init__(self, name, stack_id, url, nested):
+        self.name = name
+        self.stack_id = stack_id
+        self.url = url
+        self.nested = nested
+
+    def __repr__(self):
+        return "HerdStack({0!r}, url={1!r})".format(self.name, self.url)
+
+
+def describe_all_stacks(cloudformation):
+    """Every stack of the region, page after page (each page read with retries)."""
+    token = None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = cloudformation.describe_stacks(aws_retry=True, **kwargs)
+        for stack in page.get("Stacks", []):
+            yield stack
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def _parameters(stack):
+    return dict((p.get("ParameterKey"), p.get("ParameterValue")) for p in stack.get("Parameters") or [])
+
+
+def _output(stack, key):
+    for output in stack.get("Outputs") or []:
+        if output.get("OutputKey") == key:
+            return output.get("OutputValue")
+    return None
+
+
+def _is_nested(stack):
+    parent = stack.get("ParentId")
+    return bool(parent) and parent != stack.get("StackId")
+
+
+def select_herd_stack(stacks, mdl_stack):
+    """The one :class:`HerdStack` among ``stacks`` (describe_stacks entries) for ``mdl_stack`` (an MdlStack).
+
+    Raises DiscoveryError naming the candidates when none or several fit.
+    """
+    wanted = mdl_stack.cloudformation_parameters
+    matching = []
+    for stack in stacks:
+        if stack.get("StackStatus") in GONE_STATUSES:
+            continue
+        parameters = _parameters(stack)
+        if all(parameters.get(key) == value for key, value in wanted.items()):
+            matching.append(stack)
+    with_url = [s for s in matching if _output(s, HERD_URL_OUTPUT)]
+    if not with_url:
+        if not matching:
+            raise DiscoveryError(
+                "No CloudFormation stack in this region has the parameters {0}: check mdl_instance_name, "
+                "mdl_environment and the region, or give url".format(_describe_parameters(wanted))
+            )
+        raise DiscoveryError(
+            "None of the CloudFormation stacks with the parameters {0} has the output {1} (found: {2}): "
+            "the stack may still be creating, or give url".format(_describe_parameters(wanted), HERD_URL_OUTPUT, _names(matching))
+        )
+    if len(with_url) > 1:
+        nested = [s for s in with_url if _is_nested(s)]
+        if len(nested) == 1:
+            with_url = nested
+    if len(with_url) > 1:
+        raise DiscoveryError(
+            "Several CloudFormation stacks have the parameters {0} and the output {1}: {2}. Give url to say "
+            "which HERD to read".format(_describe_parameters(wanted), HERD_URL_OUTPUT, _names(with_url, with_output=True))
+        )
+    stack = with_url[0]
+    return HerdStack(stack.get("StackName"), stack.get("StackId"), _output(stack, HERD_URL_OUTPUT).strip(), _is_nested(stack))
+
+
+def _describe_parameters(wanted):
+    return ", ".join("{0}={1}".format(key, value) for key, value in sorted(wanted.items()))
+
+
+def _names(stacks, with_output=False):
+    if with_output:
+        return ", ".join("{0} ({1})".format(s.get("StackName"), _output(s, HERD_URL_OUTPUT)) for s in stacks)
+    return ", ".join(str(s.get("StackName")) for s in stacks)
+
+
+def find_herd_stack(cloudformation, mdl_stack):
+    """The nested Herd CloudFormation stack of ``mdl_stack``, read through ``cloudformation`` (an ``_aws.client``)."""
+    return select_herd_stack(describe_all_stacks(cloudformation), mdl_stack)
+
+
+class Credentials(object):
+    """The HERD admin user and password; the password never shows in repr."""
+
+    __slots__ = ("username", "password")
+
+    def __init__(self, username, password):
+        self.username = username
+        self.password = password
+
+    def __repr__(self):
+        return "Credentials({0!r}, password=<hidden>)".format(self.username)
+
+
+def read_credentials(ssm, mdl_stack):
+    """The HERD admin credentials of ``mdl_stack`` from SSM (the password decrypted).
+
+    Raises DiscoveryError naming the missing parameter. The value of the password is never put
+    in a message.
+    """
+    username = _aws.get_parameter(ssm, mdl_stack.admin_username_parameter)
+    if not username:
+        raise DiscoveryError(
+            "The SSM parameter {0} (the HERD admin user) does not exist or is empty: check mdl_instance_name, "
+            "mdl_environment and the region, or give username and password".format(mdl_stack.admin_username_parameter)
+        )
+    password = _aws.get_parameter(ssm, mdl_stack.admin_password_parameter, decrypt=True)
+    if not password:
+        raise DiscoveryError(
+            "The SSM parameter {0} (the HERD admin password) does not exist or is empty: check mdl_instance_name, "
+            "mdl_environment and the region, or give username and password".format(mdl_stack.admin_password_parameter)
+        )
+    return Credentials(username.strip(), password)

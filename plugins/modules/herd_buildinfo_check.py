@@ -1,0 +1,356 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: herd_buildinfo_check
+short_description: Read the HERD version an MDL stack serves, and optionally wait for the expected one
+version_added: 0.1.0
+description:
+  - Reads HERD's buildInfo (the build number is the HERD version) the way every MDL stack serves it,
+    from the REST URL C(/herd-app/rest/buildInfo) (JSON or XML, HTTP basic auth when the stack has SSL
+    and auth enabled) or from the HTML page C(/herd-app/displayBuildInfo) (open, the load balancer's health check).
+  - HERD is found from O(url), or from the stack's two words O(mdl_instance_name) and O(mdl_environment):
+    the URL is then the output C(HerdLoadBalancerURL) of the stack's nested Herd CloudFormation stack,
+    found by its parameters C(MDLInstanceName) and C(Environment).
+  - With O(expected_version), compares the version served with it, and with O(retries) keeps asking until
+    it is served, tolerating connection errors and 5xx answers meanwhile (traffic being rerouted during
+    a Blue/Green deployment). It fails with the version served when it never comes.
+  - Refused credentials (401/403), TLS certificates that cannot be verified and answers that are not
+    buildInfo fail at once, with a sentence that says what to do.
+  - Read-only. AWS is called only to discover the URL and to read credentials from SSM; with O(url) and
+    O(username)/O(password) the module needs no AWS access at all.
+author:
+  - mdl.herd maintainers
+options:
+  url:
+    description:
+      - Where HERD answers, as one of
+        the REST buildInfo URL (C(https://host/herd-app/rest/buildInfo)),
+        the HTML page (C(https://host/herd-app/displayBuildInfo)),
+        or the stack's base URL (C(https://host)); the REST path is then added.
+      - Without it, the URL is discovered through CloudFormation from O(mdl_instance_name) and
+        O(mdl_environment) (which then need the AWS options, for example O(region)).
+      - Must not hold credentials; use O(username) and O(password).
+    type: str
+  username:
+    description:
+      - The user for HTTP basic auth on the REST URL (needed when the stack has SSL and auth enabled).
+      - Give O(password) with it. Cannot be used with O(credentials_from_ssm).
+    type: str
+  password:
+    description:
+      - The password of O(username). Never returned or logged.
+    type: str
+  credentials_from_ssm:
+    description:
+      - Read the HERD admin user and password of the stack from SSM, at
+        C(/app/MDL/{instance}/{environment}/LDAP/User/HerdAdminUsername) and
+        C(/app/MDL/{instance}/{environment}/LDAP/Password/HerdAdminPassword) (a SecureString, decrypted).
+      - Needs O(mdl_instance_name), O(mdl_environment) and the AWS options. The password is never returned or logged.
+    type: bool
+    default: false
+  format:
+    description:
+      - How to read buildInfo.
+      - V(auto) asks the REST URL for JSON and understands XML and HTML answers too (or reads the HTML page when O(url) names it).
+      - V(json) and V(xml) ask the REST URL for that format. V(html) reads the page C(/herd-app/displayBuildInfo)
+        of the same host, which needs no credentials.
+    type: str
+    choices: [auto, json, xml, html]
+    default: auto
+  expected_version:
+    description:
+      - The HERD version to expect, for example V(0.176.0). The result then has RV(matches), and the module
+        fails when the version served does not match after O(retries).
+    type: str
+  compare:
+    description:
+      - How the version served is compared with O(expected_version).
+      - V(equal) wants that version; V(at_least) accepts it or a later one.
+      - Versions compare as Maven versions, as HERD's are, so C(0.9.0 < 0.10.0), C(0.176.0-SNAPSHOT < 0.176.0)
+        and C(0.176 = 0.176.0).
+    type: str
+    choices: [equal, at_least]
+    default: equal
+  retries:
+    description:
+      - How many more times to ask when the first answer is not the expected version, or HERD cannot be
+        reached or answers 5xx. V(0) asks once.
+      - The module asks at most O(retries) + 1 times and gives up after O(retries) x O(delay) seconds,
+        whichever comes first (slow answers leave room for fewer attempts).
+    type: int
+    default: 0
+  delay:
+    description:
+      - Seconds between two attempts.
+    type: float
+    default: 5
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer (connection and read).
+    type: float
+    default: 10
+  validate_certs:
+    description:
+      - Verify the TLS certificates of HERD (and of the AWS APIs, when discovery or SSM are used).
+      - Setting V(false) is discouraged; set O(ca_path) to the CA that signed HERD's certificate instead.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A PEM file of CA certificates to verify HERD's TLS certificate with, instead of the system's
+        (for example the private CA of a stack whose certificate is self-signed).
+      - Ignored when O(validate_certs=false).
+    type: path
+notes:
+  - O(mdl_instance_name) and O(mdl_environment) are needed together, for discovery or O(credentials_from_ssm).
+  - The module never changes anything and runs in full in check mode.
+  - Needs the Python library C(requests) on the host that runs it.
+requirements:
+  - requests
+seealso:
+  - module: mdl.herd.herd_upgrade_invoke
+    description: Start the upgrade of HERD on the stack (the version to expect here afterwards).
+  - module: mdl.herd.codedeploy_wait
+    description: Follow the Blue/Green deployment to its end before checking the version.
+extends_documentation_fragment:
+  - mdl.herd.stack
+  - mdl.herd.attributes
+  - mdl.herd.attributes.check_mode_full
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Read the version HERD serves (no AWS access needed)
+  mdl.herd.herd_buildinfo_check:
+    url: https://herd.dev.example.com/herd-app/rest/buildInfo
+    username: "{{ herd_admin_user }}"
+    password: "{{ herd_admin_password }}"
+  register: herd
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "HERD {{ herd.build_number }}, built {{ herd.build_date }} by {{ herd.build_user }}"
+
+- name: Read the open HTML page of a stack with a private CA
+  mdl.herd.herd_buildinfo_check:
+    url: https://herd.dev.example.com
+    format: html
+    ca_path: /etc/pki/mdl/ca.pem
+
+- name: Find HERD through CloudFormation, credentials from SSM, and wait for the upgrade to be served
+  mdl.herd.herd_buildinfo_check:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    region: us-east-1
+    credentials_from_ssm: true
+    expected_version: 0.176.0
+    retries: 60
+    delay: 10
+
+- name: Accept this version or a later one
+  mdl.herd.herd_buildinfo_check:
+    mdl_instance_name: mdl
+    mdl_environment: PROD
+    region: us-east-1
+    credentials_from_ssm: true
+    expected_version: 0.176.0
+    compare: at_least
+"""
+
+RETURN = r"""
+build_number:
+  description: The HERD version served (buildInfo's C(buildNumber)), as HERD reports it.
+  returned: when HERD answered with buildInfo
+  type: str
+  sample: 0.176.0
+build_user:
+  description: Who built this HERD (buildInfo's C(buildUser)).
+  returned: when HERD answered with buildInfo
+  type: str
+  sample: jenkins
+build_date:
+  description: When this HERD was built (buildInfo's C(buildDate), or the page's C(Build Time)), as HERD reports it.
+  returned: when HERD answered with buildInfo
+  type: str
+  sample: "2024-03-05T14:21:07Z"
+url:
+  description: The URL read (discovered, or derived from O(url) and O(format)).
+  returned: when the URL is known
+  type: str
+  sample: https://herd.dev.example.com/herd-app/rest/buildInfo
+format:
+  description: The format of the answer read, V(json), V(xml) or V(html).
+  returned: when HERD answered with buildInfo
+  type: str
+  sample: json
+status_code:
+  description: The HTTP status of the last answer (none when HERD could not be reached).
+  returned: when HERD was asked
+  type: int
+  sample: 200
+matches:
+  description: Whether the version served matches O(expected_version) (with O(compare)).
+  returned: when O(expected_version) is given and HERD answered with buildInfo
+  type: bool
+  sample: true
+attempts:
+  description: How many times HERD was asked.
+  returned: when HERD was asked
+  type: int
+  sample: 1
+elapsed_seconds:
+  description: Seconds from the first question to the last answer.
+  returned: when HERD was asked
+  type: float
+  sample: 0.042
+cloudformation_stack_name:
+  description: The CloudFormation stack whose output C(HerdLoadBalancerURL) gave the URL.
+  returned: when the URL was discovered
+  type: str
+  sample: mdl-DEV-MdlStack-Herd-1ABCDEF2GHIJ
+"""
+
+import os
+
+try:
+    import botocore
+except ImportError:
+    pass  # reported by AnsibleAWSModule
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, find_herd_stack, read_credentials
+from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
+    FORMATS,
+    HAS_REQUESTS,
+    BuildInfoCheck,
+    HerdClient,
+    HerdError,
+    failure_message,
+    locate,
+)
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, StackNameError, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._version import COMPARE_CHOICES
+from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
+
+def argument_spec():
+    return dict(
+        url=dict(type="str"),
+        mdl_instance_name=dict(type="str"),
+        mdl_environment=dict(type="str"),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        credentials_from_ssm=dict(type="bool", default=False),
+        format=dict(type="str", choices=list(FORMATS), default="auto"),
+        expected_version=dict(type="str"),
+        compare=dict(type="str", choices=list(COMPARE_CHOICES), default="equal"),
+        retries=dict(type="int", default=0),
+        delay=dict(type="float", default=5),
+        timeout=dict(type="float", default=10),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+    )
+
+
+def check_options(params):
+    """Fail-fast checks ansible's spec cannot express; returns (stack or None, location or None, verify)."""
+    if params["retries"] < 0:
+        raise ValueError("retries must be 0 or more; got {0}".format(params["retries"]))
+    if params["delay"] < 0:
+        raise ValueError("delay must be 0 or more seconds; got {0}".format(params["delay"]))
+    if params["timeout"] <= 0:
+        raise ValueError("timeout must be more than 0 seconds; got {0}".format(params["timeout"]))
+    if params["credentials_from_ssm"] and params["username"] is not None:
+        raise ValueError("give either username and password, or credentials_from_ssm: true, not both")
+    if params["expected_version"] is not None:
+        check_version(params["expected_version"], option="expected_version")
+    stack = None
+    if params["mdl_instance_name"] is not None:
+        stack = MdlStack(params["mdl_instance_name"], params["mdl_environment"])
+    location = locate(params["url"], params["format"]) if params["url"] is not None else None
+    verify = params["validate_certs"]
+    if verify and params["ca_path"]:
+        if not os.path.isfile(params["ca_path"]):
+            raise ValueError("ca_path must be a readable PEM file of CA certificates; {0} is not a file".format(params["ca_path"]))
+        verify = params["ca_path"]
+    return stack, location, verify
+
+
+def discover(module, stack, fmt):
+    """HERD's location from the stack's nested Herd CloudFormation stack."""
+    try:
+        herd_stack = find_herd_stack(_aws.client(module, "cloudformation"), stack)
+    except DiscoveryError as e:
+        module.fail_json(msg=str(e))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        module.fail_json_aws(e, msg="Could not list the CloudFormation stacks to find HERD of {0}".format(stack))
+    option = "the output HerdLoadBalancerURL of the CloudFormation stack {0}".format(herd_stack.name)
+    try:
+        return locate(herd_stack.url, fmt, option=option), herd_stack.name
+    except ValueError as e:
+        module.fail_json(msg=str(e), cloudformation_stack_name=herd_stack.name)
+
+
+def credentials(module, stack):
+    """The HERD admin credentials from SSM; the password is masked in everything the module prints."""
+    try:
+        found = read_credentials(_aws.client(module, "ssm"), stack)
+    except DiscoveryError as e:
+        module.fail_json(msg=str(e))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        module.fail_json_aws(e, msg="Could not read the HERD admin credentials of {0} from SSM".format(stack))
+    module.no_log_values.add(found.password)
+    return found.username, found.password
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        required_one_of=[("url", "mdl_instance_name")],
+        required_together=[("mdl_instance_name", "mdl_environment"), ("username", "password")],
+        required_if=[("credentials_from_ssm", True, ("mdl_instance_name", "mdl_environment"))],
+    )
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"))
+    params = module.params
+    try:
+        stack, location, verify = check_options(params)
+    except (ValueError, StackNameError) as e:
+        module.fail_json(msg=str(e))
+
+    result = {}
+    if location is None:
+        location, result["cloudformation_stack_name"] = discover(module, stack, params["format"])
+    username, password = params["username"], params["password"]
+    if params["credentials_from_ssm"]:
+        username, password = credentials(module, stack)
+
+    client = HerdClient(location, params["format"], username, password, timeout=params["timeout"], verify=verify)
+    check = BuildInfoCheck(client, params["expected_version"], params["compare"])
+    waiter = Waiter(timeout=params["retries"] * params["delay"], interval=params["delay"])
+    try:
+        waited = waiter.wait(check)
+    except HerdError as e:
+        module.fail_json(msg=str(e), **dict(result, **check.result(waiter.elapsed)))
+    finally:
+        client.close()
+    result.update(check.result(waited.elapsed))
+    if not waited.ok:
+        module.fail_json(msg=failure_message(check, waited.elapsed), **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

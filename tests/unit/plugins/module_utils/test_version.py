@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mdl.herd.plugins.module_utils._version import Version, compare, satisfies
+
+# Each version ranks strictly below the next one.
+ASCENDING = [
+    "0.9.0",
+    "0.10.0",
+    "0.170.0",
+    "0.176.0-alpha-1",
+    "0.176.0-alpha-2",
+    "0.176.0-beta",
+    "0.176.0-m1",
+    "0.176.0-rc1",
+    "0.176.0-rc2",
+    "0.176.0-SNAPSHOT",
+    "0.176.0",
+    "0.176.0-sp",
+    "0.176.0-foo",
+    "0.176.0-1",
+    "0.176.0.1",
+    "0.176.1",
+    "0.177.0",
+    "1.0.0",
+    "2.0",
+    "10.0",
+]
+
+
+@pytest.mark.parametrize("lower, higher", list(zip(ASCENDING, ASCENDING[1:])))
+def test_versions_rank_the_maven_way(lower, higher):
+    assert compare(lower, higher) == -1
+    assert compare(higher, lower) == 1
+    assert Version(lower) < Version(higher)
+
+
+def test_the_whole_list_sorts_into_order():
+    shuffled = list(reversed(ASCENDING))
+    assert [v.text for v in sorted(Version(v) for v in shuffled)] == ASCENDING
+
+
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        ("0.176", "0.176.0"),
+        ("0.176.0", "0.176.0.0"),
+        ("0.176.0-ga", "0.176.0"),
+        ("0.176.0-final", "0.176.0"),
+        ("0.176.0-release", "0.176.0"),
+        ("0.176.0-SNAPSHOT", "0.176.0-snapshot"),
+        ("1.0-cr1", "1.0-rc1"),
+        ("1.0a1", "1.0-alpha-1"),
+        ("1.0.0", " 1.0.0 "),
+    ],
+)
+def test_spellings_of_the_same_version_are_equal(left, right):
+    assert compare(left, right) == 0
+    assert Version(left) == Version(right)
+    assert hash(Version(left)) == hash(Version(right))
+
+
+def test_numbers_compare_as_numbers_not_text():
+    assert compare("0.9.0", "0.10.0") == -1
+    assert compare("0.100.0", "0.99.9") == 1
+
+
+def test_a_snapshot_ranks_below_its_release_and_above_the_previous_release():
+    assert compare("0.176.0-SNAPSHOT", "0.176.0") == -1
+    assert compare("0.176.0-SNAPSHOT", "0.175.0") == 1
+
+
+def test_a_letter_alone_is_only_a_short_qualifier_when_a_number_follows():
+    # "a1" is alpha-1; "a" alone is an unknown word, ranked after the release.
+    assert compare("1.0-a1", "1.0") == -1
+    assert compare("1.0-a", "1.0") == 1
+
+
+@pytest.mark.parametrize(
+    "actual, expected, how, result",
+    [
+        ("0.176.0", "0.176.0", "equal", True),
+        ("0.176", "0.176.0", "equal", True),
+        ("0.177.0", "0.176.0", "equal", False),
+        ("0.170.0", "0.176.0", "equal", False),
+        ("0.177.0", "0.176.0", "at_least", True),
+        ("0.176.0", "0.176.0", "at_least", True),
+        ("0.10.0", "0.9.0", "at_least", True),
+        ("0.176.0-SNAPSHOT", "0.176.0", "at_least", False),
+        ("0.170.0", "0.176.0", "at_least", False),
+    ],
+)
+def test_satisfies(actual, expected, how, result):
+    assert satisfies(actual, expected, how) is result
+
+
+def test_satisfies_refuses_an_unknown_comparison():
+    with pytest.raises(ValueError, match="compare must be one of equal, at_least"):
+        satisfies("1", "1", "greater")
