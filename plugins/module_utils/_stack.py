@@ -34,7 +34,7 @@ class StackNameError(ValueError):
 
 def check_version(version, option="requested_version"):
     """Return the version unchanged, or raise StackNameError naming the option."""
-    if not isinstance(version, str) or not VERSION_RE.match(version):
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
         raise StackNameError(
             "{0} must be a HERD (Maven) version: 1 to 64 letters, digits, '.', '-', '_' or '+', "
             "with no spaces, quotes or braces (for example 0.176.0); got {1!r}".format(option, version)
@@ -44,7 +44,7 @@ def check_version(version, option="requested_version"):
 
 def check_deployment_id(deployment_id, option="deployment_id"):
     """Return the id unchanged, or raise StackNameError naming the option."""
-    if not isinstance(deployment_id, str) or not DEPLOYMENT_ID_RE.match(deployment_id):
+    if not isinstance(deployment_id, str) or not DEPLOYMENT_ID_RE.fullmatch(deployment_id):
         raise StackNameError(
             "{0} must be a CodeDeploy deployment id: 'd-' followed by 9 upper-case letters or digits "
             "(for example d-ABCDE1234); got {1!r}".format(option, deployment_id)
@@ -57,7 +57,7 @@ class MdlStack(object):
 
     def __init__(self, instance_name, environment):
         for option, value in (("mdl_instance_name", instance_name), ("mdl_environment", environment)):
-            if not isinstance(value, str) or not STACK_WORD_RE.match(value):
+            if not isinstance(value, str) or not STACK_WORD_RE.fullmatch(value):
                 raise StackNameError(
                     "{0} must be made of letters, digits, '-' or '_' (for example mdl / DEV); got {1!r}".format(option, value)
                 )
