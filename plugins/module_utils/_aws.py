@@ -64,7 +64,13 @@ def no_retry_client(module, service, read_timeout):
         connect_timeout=30,
         tcp_keepalive=True,
     )
-    return module.client(service, config=config)
+    # amazon.aws merges the user's aws_config over ``config``, so an aws_config with retries
+    # (often set for a whole group in module_defaults) would turn retries back on. Merge it
+    # underneath instead: it keeps every other setting (proxies, ...) but not these.
+    user_config = module.params.get("aws_config")
+    if user_config:
+        config = Config(**user_config).merge(config)
+    return module.client(service, config=config, aws_config=None)
 
 
 def error_code(exception):
