@@ -1,0 +1,613 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start the Blue/Green upgrade of HERD on an MDL stack once, and only once.
+
+The stack's upgrade Lambda is not idempotent: each invoke creates a CodeDeploy deployment.
+``UpgradeInvocation`` makes starting an upgrade safe to repeat:
+
+1. ``resolve_function``: find the function (and the stack's two words, when only the
+   function was named) and its timeout;
+2. ``active_deployment``: look for an active deployment in the stack's deployment group
+   and, for it, the version SSM says was requested; ``attach`` to it or refuse;
+3. ``previous_deployment_id``: read SSM ``HERD/MostRecentDeploymentId`` and the AWS time;
+4. ``invoke``: invoke the function exactly once (a client that never retries), read the
+   deployment id from the log tail, or from SSM when the tail lost it and SSM shows a
+   deployment created by this invoke.
+
+Failures raise ``UpgradeFailure`` (a sentence for the person and details for the task
+result) or ``AwsFailure`` (the same, with the AWS error, for ``fail_json_aws``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import email.utils
+import json
+import re
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
+
+    class _BotocoreMissing(Exception):
+        pass
+
+    BotoCoreError = ClientError = HTTPClientError = _BotocoreMissing
+
+from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
+
+# The line of the upgrade Lambda's log that names the deployment it created.
+DEPLOYMENT_ID_LINE_RE = re.compile(r"Deployment id is: '(d-[A-Z0-9]{9})'")
+# Lines the upgrade Lambda (print: "ERROR: ...") or the Python runtime ("[ERROR] ...") log for errors.
+ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR:|\[ERROR\])")
+WARNING_LINE_RE = re.compile(r"^\s*(?:WARN(?:ING)?:|\[WARN(?:ING)?\])")
+
+# What Lambda accepts as a FunctionName: a name, a partial ARN or an ARN, with an optional qualifier.
+FUNCTION_NAME_RE = re.compile(
+    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?$"
+)
+FUNCTION_NAME_MAX = 170
+
+# The upgrade Lambda's timeout in MDL, used when the function's configuration cannot be read.
+DEFAULT_FUNCTION_TIMEOUT = 900
+# Added to the function's timeout to get the Invoke read timeout: the answer arrives after the function ends.
+READ_TIMEOUT_MARGIN = 60
+
+# How much earlier than the start of the invoke a deployment found through SSM may have been
+# created and still count as the deployment of this invoke. The start of the invoke is taken
+# from AWS's clock (the Date of the SSM answer read just before the invoke, to the second), so
+# this only absorbs that rounding and small differences between AWS services' clocks.
+CLOCK_SKEW = datetime.timedelta(seconds=30)
+
+
+class UpgradeFailure(Exception):
+    """The upgrade cannot go on. ``msg`` says why and what to do; ``details`` go into the task result."""
+
+    def __init__(self, msg, **details):
+        super(UpgradeFailure, self).__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class AwsFailure(UpgradeFailure):
+    """An AWS call failed; ``exception`` is the botocore error, for ``fail_json_aws``."""
+
+    def __init__(self, msg, exception, **details):
+        super(AwsFailure, self).__init__(msg, **details)
+        self.exception = exception
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+def check_function_name(name, option="function_name"):
+    """Return the name unchanged, or raise StackNameError naming the option."""
+    if not isinstance(name, str) or len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME_RE.match(name):
+        raise StackNameError(
+            "{0} must be a Lambda function name or ARN (letters, digits, '-' and '_', for example "
+            "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION or arn:aws:lambda:us-east-1:123456789012:function:NAME), "
+            "at most {1} characters; got {2!r}".format(option, FUNCTION_NAME_MAX, name)
+        )
+    return name
+
+
+def check_request(params):
+    """Validate the module's options before any AWS call.
+
+    Returns ``(stack or None, function_name or None, requested_version)``; raises StackNameError.
+    """
+    version = check_version(params.get("requested_version"))
+    stack = None
+    if params.get("mdl_instance_name") is not None or params.get("mdl_environment") is not None:
+        stack = MdlStack(params.get("mdl_instance_name"), params.get("mdl_environment"))
+    function_name = params.get("function_name")
+    if function_name is not None:
+        check_function_name(function_name)
+    if stack is None and function_name is None:
+        raise StackNameError("give mdl_instance_name and mdl_environment (the stack), or function_name (the upgrade Lambda)")
+    return stack, function_name, version
+
+
+def function_name_of(reference):
+    """The function's name in a name, partial ARN or ARN (with or without a qualifier)."""
+    match = FUNCTION_NAME_RE.match(reference or "")
+    return match.group(7) if match else reference
+
+
+def build_payload(requested_version):
+    """The upgrade Lambda's event, as JSON bytes (never built by string formatting)."""
+    return json.dumps({"RequestedVersion": requested_version}).encode("utf-8")
+
+
+def invoke_read_timeout(function_timeout):
+    """Seconds to wait for the Invoke answer: the function's timeout and a margin."""
+    try:
+        seconds = int(function_timeout)
+    except (TypeError, ValueError):
+        seconds = DEFAULT_FUNCTION_TIMEOUT
+    if seconds <= 0:
+        seconds = DEFAULT_FUNCTION_TIMEOUT
+    return seconds + READ_TIMEOUT_MARGIN
+
+
+# --- the log -------------------------------------------------------------------------------
+
+
+def decode_log(log_result):
+    """The lines of an Invoke ``LogResult`` (base64 of the last 4 KB of the log).
+
+    The 4 KB cut can fall inside a multi-byte character: broken characters are replaced, not fatal.
+    """
+    if not log_result:
+        return []
+    try:
+        raw = base64.b64decode(log_result)
+    except (binascii.Error, TypeError, ValueError):
+        return ["(the log tail returned by Lambda is not valid base64 and could not be read)"]
+    text = raw.decode("utf-8", errors="replace")
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+class LogSummary(object):
+    """What the upgrade Lambda's log tail says: the deployment id, error lines, warning lines."""
+
+    __slots__ = ("deployment_id", "errors", "warnings")
+
+    def __init__(self, deployment_id, errors, warnings):
+        self.deployment_id = deployment_id
+        self.errors = errors
+        self.warnings = warnings
+
+
+def parse_log(lines):
+    deployment_id = None
+    errors = []
+    warnings = []
+    for line in lines:
+        match = DEPLOYMENT_ID_LINE_RE.search(line)
+        if match:
+            deployment_id = match.group(1)
+        if ERROR_LINE_RE.match(line):
+            errors.append(line.strip())
+        elif WARNING_LINE_RE.match(line):
+            warnings.append(line.strip())
+    return LogSummary(deployment_id, errors, warnings)
+
+
+def read_payload(response):
+    """The function's answer: parsed JSON, the text when it is not JSON, or None."""
+    body = response.get("Payload")
+    if body is None:
+        return None
+    raw = body.read() if hasattr(body, "read") else body
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+# --- time ----------------------------------------------------------------------------------
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def aws_date(response):
+    """The Date header of an AWS answer (a dict, or a ClientError's ``response``), as an aware datetime, or None."""
+    headers = ((response or {}).get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    value = headers.get("date")
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
+
+
+def as_utc(value):
+    """A datetime from botocore (aware) or a number of seconds since the epoch, as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(float(value), datetime.timezone.utc)
+
+
+def iso(value):
+    value = as_utc(value)
+    return None if value is None else value.isoformat()
+
+
+# --- the procedure -------------------------------------------------------------------------
+
+
+class ActiveDeployment(object):
+    """A deployment found active in the stack's group, and the version SSM says was requested for it."""
+
+    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at")
+
+    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at):
+        self.deployment_id = deployment_id
+        self.status = status
+        self.create_time = create_time
+        self.requested_version = requested_version
+        self.version_changed_at = version_changed_at
+
+    @property
+    def version_is_certain(self):
+        """False when HERD/RequestedVersion changed after the deployment was created.
+
+        The upgrade Lambda writes the version just before it creates the deployment. A later
+        change comes from another invoke, which CodeDeploy refused while this deployment was
+        active: the parameter then names the refused version, not this deployment's.
+        """
+        if self.version_changed_at is None or self.create_time is None:
+            return True
+        return self.version_changed_at <= self.create_time + CLOCK_SKEW
+
+
+class UpgradeInvocation(object):
+    """Starts the upgrade of one stack to one version, or finds the one already under way.
+
+    ``lambda_client``, ``codedeploy`` and ``ssm`` are clients from ``_aws.client`` (their
+    reads pass ``aws_retry=True``); ``invoke_client(read_timeout)`` returns the client from
+    ``_aws.no_retry_client`` used for the one Invoke. ``now`` is the local clock (UTC), used
+    only when an AWS answer carries no Date; ``warn`` reports warnings.
+    """
+
+    def __init__(self, requested_version, stack=None, function_name=None, lambda_client=None, codedeploy=None, ssm=None,
+                 invoke_client=None, now=None, warn=None):
+        self.requested_version = requested_version
+        self.stack = stack
+        self.requested_function_name = function_name
+        # What the calls name (the option as given: a name, or an ARN perhaps with a qualifier) ...
+        self.function_ref = function_name or (stack.upgrade_function_name if stack else None)
+        # ... and what the results and messages show: the function's name.
+        self.function_name = function_name_of(self.function_ref)
+        self.function_timeout = None
+        self.lambda_client = lambda_client
+        self.codedeploy = codedeploy
+        self.ssm = ssm
+        self.invoke_client = invoke_client
+        self.now = now or utcnow
+        self.warn = warn or (lambda message: None)
+        self.region = getattr(getattr(lambda_client, "meta", None), "region_name", None)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def _where(self):
+        return " in region {0}".format(self.region) if self.region else ""
+
+    @property
+    def _group(self):
+        return "{0} (application {1})".format(self.stack.deployment_group, self.stack.codedeploy_application)
+
+    @property
+    def _log_group(self):
+        return "/aws/lambda/{0}".format(self.function_name)
+
+    def _base_details(self):
+        return dict(
+            function_name=self.function_name,
+            requested_version=self.requested_version,
+            mdl_instance_name=self.stack.instance_name if self.stack else None,
+            mdl_environment=self.stack.environment if self.stack else None,
+        )
+
+    def _read_parameter(self, name):
+        """``(parameter dict or None, Date of the answer or None)``; throttling is retried."""
+        try:
+            response = self.ssm.get_parameter(Name=name, aws_retry=True)
+        except ClientError as e:
+            if error_code(e) == "ParameterNotFound":
+                return None, aws_date(e.response)
+            raise AwsFailure("Could not read the SSM parameter {0}{1}".format(name, self._where), e, **self._base_details())
+        except BotoCoreError as e:
+            raise AwsFailure("Could not read the SSM parameter {0}{1}".format(name, self._where), e, **self._base_details())
+        return response.get("Parameter"), aws_date(response)
+
+    def _get_deployment(self, deployment_id):
+        try:
+            return self.codedeploy.get_deployment(deploymentId=deployment_id, aws_retry=True)["deploymentInfo"]
+        except (ClientError, BotoCoreError) as e:
+            raise AwsFailure("Could not read CodeDeploy deployment {0}{1}".format(deployment_id, self._where), e, **self._base_details())
+
+    # -- 1. the function --------------------------------------------------------------------
+
+    def resolve_function(self):
+        """Check that the function exists; learn its timeout and, if needed, the stack's words from it."""
+        try:
+            configuration = self.lambda_client.get_function_configuration(FunctionName=self.function_ref, aws_retry=True)
+        except ClientError as e:
+            code = error_code(e)
+            if code == "ResourceNotFoundException":
+                hint = ("check function_name and region" if self.requested_function_name
+                        else "check mdl_instance_name, mdl_environment and region, or name the function with function_name")
+                raise UpgradeFailure(
+                    "The upgrade Lambda {0} does not exist{1}: {2}.".format(self.function_ref, self._where, hint), **self._base_details()
+                )
+            if code in ("AccessDeniedException", "AccessDenied") and self.stack is not None:
+                self.warn(
+                    "Could not read the configuration of {0} (access denied): its timeout is taken to be {1} s and "
+                    "its existence is not checked before the invoke.".format(self.function_name, DEFAULT_FUNCTION_TIMEOUT)
+                )
+                self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
+                return
+            raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
+                             **self._base_details())
+        except BotoCoreError as e:
+            raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
+                             **self._base_details())
+
+        self.function_timeout = configuration.get("Timeout") or DEFAULT_FUNCTION_TIMEOUT
+        if not self.requested_function_name:
+            return
+        self.function_name = configuration.get("FunctionName") or self.function_name
+        variables = (configuration.get("Environment") or {}).get("Variables") or {}
+        instance, environment = variables.get("INSTANCE_NAME"), variables.get("ENVIRONMENT")
+        if self.stack is None:
+            if not instance or not environment:
+                raise UpgradeFailure(
+                    "The function {0} does not say which MDL stack it upgrades (it has no INSTANCE_NAME and ENVIRONMENT "
+                    "environment variables): give mdl_instance_name and mdl_environment as well.".format(self.function_name),
+                    **self._base_details()
+                )
+            try:
+                self.stack = MdlStack(instance, environment)
+            except StackNameError as e:
+                raise UpgradeFailure(
+                    "The function {0} names a stack that cannot be an MDL stack ({1}): give mdl_instance_name and "
+                    "mdl_environment as well.".format(self.function_name, e), **self._base_details()
+                )
+        elif instance and environment and (instance, environment) != (self.stack.instance_name, self.stack.environment):
+            raise UpgradeFailure(
+                "The function {0} upgrades the stack {1}/{2}, not {3}: check function_name, mdl_instance_name and "
+                "mdl_environment.".format(self.function_name, instance, environment, self.stack), **self._base_details()
+            )
+
+    # -- 2. an active deployment ------------------------------------------------------------
+
+    def active_deployment(self):
+        """The active deployment of the stack's group (the newest, if CodeDeploy ever shows more), or None."""
+        ids = []
+        kwargs = dict(
+            applicationName=self.stack.codedeploy_application,
+            deploymentGroupName=self.stack.deployment_group,
+            includeOnlyStatuses=list(ACTIVE_STATUSES),
+        )
+        try:
+            while True:
+                page = self.codedeploy.list_deployments(aws_retry=True, **kwargs)
+                ids.extend(page.get("deployments") or [])
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+        except ClientError as e:
+            if error_code(e) in ("ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"):
+                raise UpgradeFailure(
+                    "The CodeDeploy deployment group {0} of stack {1} does not exist{2}: check mdl_instance_name, "
+                    "mdl_environment and region.".format(self._group, self.stack, self._where), **self._base_details()
+                )
+            raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
+                             **self._base_details())
+        except BotoCoreError as e:
+            raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
+                             **self._base_details())
+        if not ids:
+            return None
+
+        newest = None
+        for deployment_id in ids:
+            info = self._get_deployment(deployment_id)
+            created = as_utc(info.get("createTime"))
+            if newest is None or (created and newest[1] and created > newest[1]):
+                newest = (info, created)
+        info, created = newest
+        parameter, dummy = self._read_parameter(self.stack.requested_version_parameter)
+        return ActiveDeployment(
+            deployment_id=info.get("deploymentId"),
+            status=info.get("status"),
+            create_time=created,
+            requested_version=parameter.get("Value") if parameter else None,
+            version_changed_at=as_utc(parameter.get("LastModifiedDate")) if parameter else None,
+        )
+
+    def attach(self, active, on_active_deployment="attach"):
+        """The result for an active deployment of the requested version; raises when it is for another or unknown version."""
+        details = self._base_details()
+        details.update(deployment_id=active.deployment_id, deployment_status=active.status,
+                       deployment_create_time=iso(active.create_time), active_requested_version=active.requested_version)
+        described = "CodeDeploy deployment {0} ({1}, created {2}) in group {3}".format(
+            active.deployment_id, active.status, iso(active.create_time) or "at an unknown time", self._group)
+        wait_hint = ("Wait for it to end (mdl.herd.codedeploy_wait with deployment_id {0}) or stop it, then run this task "
+                     "again.".format(active.deployment_id))
+        if active.requested_version is None:
+            raise UpgradeFailure(
+                "{0} is under way, and SSM {1} does not exist, so its HERD version is unknown. CodeDeploy allows one "
+                "active deployment per group. {2}".format(described, self.stack.requested_version_parameter, wait_hint), **details
+            )
+        if not active.version_is_certain:
+            raise UpgradeFailure(
+                "{0} is under way, and its HERD version is uncertain: SSM {1} was changed to {2!r} at {3}, after the "
+                "deployment was created (probably by an invoke that CodeDeploy refused while this deployment was "
+                "active). {4}".format(described, self.stack.requested_version_parameter, active.requested_version,
+                                      iso(active.version_changed_at), wait_hint), **details
+            )
+        if active.requested_version != self.requested_version:
+            raise UpgradeFailure(
+                "{0} is already deploying HERD {1}, not the requested {2}. CodeDeploy allows one active deployment per "
+                "group. {3}".format(described, active.requested_version, self.requested_version, wait_hint), **details
+            )
+        if on_active_deployment == "fail":
+            raise UpgradeFailure(
+                "{0} is already deploying HERD {1}, and on_active_deployment is 'fail'. Set on_active_deployment to "
+                "'attach' to follow it instead.".format(described, active.requested_version), **details
+            )
+        return self._result(
+            changed=False, attached=True, deployment_id=active.deployment_id, deployment_id_source="active_deployment",
+            deployment_status=active.status, deployment_create_time=iso(active.create_time),
+        )
+
+    # -- 3. before the invoke ---------------------------------------------------------------
+
+    def previous_deployment_id(self):
+        """``(the value of SSM HERD/MostRecentDeploymentId or None, the AWS time of that read)``."""
+        parameter, date = self._read_parameter(self.stack.most_recent_deployment_id_parameter)
+        return (parameter.get("Value") if parameter else None), (date or self.now())
+
+    def would_invoke(self, previous):
+        """Check mode: what ``invoke`` would do, without invoking."""
+        return self._result(changed=True, attached=False, previous_deployment_id=previous)
+
+    # -- 4. the invoke ----------------------------------------------------------------------
+
+    def invoke(self, previous, invoke_began):
+        """Invoke the function once and return the result with the new deployment's id.
+
+        ``previous`` is the value of HERD/MostRecentDeploymentId read just before, ``invoke_began``
+        the AWS time of that read.
+        """
+        details = self._base_details()
+        details["previous_deployment_id"] = previous
+        read_timeout = invoke_read_timeout(self.function_timeout)
+        client = self.invoke_client(read_timeout)
+        try:
+            response = client.invoke(
+                FunctionName=self.function_ref,
+                InvocationType="RequestResponse",
+                LogType="Tail",
+                Payload=build_payload(self.requested_version),
+            )
+        except HTTPClientError as e:
+            raise AwsFailure(
+                "The invoke of {0} got no complete answer within {1} s, so whether it started a deployment is unknown; "
+                "it was not retried, to avoid a second deployment. Do not invoke the function by hand: wait {2} s (its "
+                "timeout), then run this task again, which attaches to the deployment if the function started one. "
+                "Its log group is {3}".format(self.function_name, read_timeout, self.function_timeout, self._log_group), e, **details
+            )
+        except BotoCoreError as e:
+            raise AwsFailure(
+                "Could not send the invoke to {0}{1}; nothing was started. Check the endpoint, network and credentials, "
+                "then run this task again".format(self.function_name, self._where), e, **details
+            )
+        except ClientError as e:
+            raise AwsFailure(self._invoke_error_message(e), e, **details)
+
+        request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
+        lines = decode_log(response.get("LogResult"))
+        log = parse_log(lines)
+        details.update(log_lines=lines, request_id=request_id, deployment_id=log.deployment_id)
+        see_log = "See log_lines, or the log group {0} (request id {1}).".format(self._log_group, request_id)
+        started = (" Before failing it started deployment {0}: watch it with mdl.herd.codedeploy_wait.".format(log.deployment_id)
+                   if log.deployment_id else "")
+
+        if response.get("FunctionError"):
+            payload = read_payload(response)
+            error = payload if isinstance(payload, dict) else {"errorMessage": payload}
+            error_type = error.get("errorType") or response["FunctionError"]
+            error_message = error.get("errorMessage") or "(no message)"
+            details.update(function_error=response["FunctionError"], error_type=error_type, error_message=error_message)
+            hint = ""
+            if "DeploymentLimitExceeded" in "{0} {1}".format(error_type, error_message):
+                hint = (" Another deployment became active in group {0} meanwhile: run this task again to attach to it "
+                        "(same version) or to see which version it deploys.".format(self._group))
+            raise UpgradeFailure(
+                "The upgrade Lambda {0} failed with {1}: {2}.{3}{4} {5}".format(
+                    self.function_name, error_type, error_message.rstrip("."), hint, started, see_log), **details
+            )
+        if log.errors:
+            raise UpgradeFailure(
+                "The upgrade Lambda {0} logged an error for version {1}: {2}.{3} {4}".format(
+                    self.function_name, self.requested_version, " | ".join(log.errors), started or " Its log shows no deployment id.",
+                    see_log), **details
+            )
+        for line in log.warnings:
+            self.warn("The upgrade Lambda {0} logged: {1}".format(self.function_name, line))
+
+        if log.deployment_id:
+            return self._result(changed=True, attached=False, deployment_id=log.deployment_id, deployment_id_source="log",
+                                previous_deployment_id=previous, log_lines=lines, request_id=request_id)
+
+        deployment = self._deployment_from_ssm(previous, invoke_began, details, see_log)
+        return self._result(changed=True, attached=False, deployment_id=deployment["deploymentId"], deployment_id_source="ssm",
+                            deployment_status=deployment.get("status"), deployment_create_time=iso(deployment.get("createTime")),
+                            previous_deployment_id=previous, log_lines=lines, request_id=request_id)
+
+    def _invoke_error_message(self, e):
+        code = error_code(e)
+        name = self.function_name
+        if code == "ResourceNotFoundException":
+            return "The upgrade Lambda {0} does not exist{1}; nothing was started".format(name, self._where)
+        if code in ("TooManyRequestsException", "EC2ThrottledException", "ResourceConflictException", "ResourceNotReadyException"):
+            return ("Lambda refused to run {0} now ({1}); nothing was started and the invoke is never retried automatically. "
+                    "Run this task again in a minute".format(name, code))
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return "Not allowed to invoke {0} (lambda:InvokeFunction); nothing was started".format(name)
+        return ("Lambda answered the invoke of {0} with an error; it was not retried. If the function may have run, run this "
+                "task again: it attaches to a deployment the function started. Its log group is {1}".format(name, self._log_group))
+
+    def _deployment_from_ssm(self, previous, invoke_began, details, see_log):
+        """The deployment of this invoke according to SSM, when the log tail lost the id line; else raise."""
+        name = self.stack.most_recent_deployment_id_parameter
+        lost = ("The log tail of {0} holds no deployment id (Lambda returns only the last 4 KB of the log)".format(self.function_name))
+        parameter, dummy = self._read_parameter(name)
+        current = parameter.get("Value") if parameter else None
+        if current is None or current == previous:
+            state = "does not exist" if current is None else "still holds {0}, its value before the invoke".format(current)
+            raise UpgradeFailure(
+                "{0}, and SSM {1} {2}: no deployment of this invoke can be found. Check the function's log and the "
+                "deployments of CodeDeploy group {3} before running this task again. {4}".format(lost, name, state, self._group, see_log),
+                **details
+            )
+        deployment = self._get_deployment(current)
+        if (deployment.get("applicationName"), deployment.get("deploymentGroupName")) != (self.stack.codedeploy_application,
+                                                                                           self.stack.deployment_group):
+            raise UpgradeFailure(
+                "{0}, and SSM {1} holds {2}, a deployment of {3}/{4}, not of group {5}: it cannot be the deployment of this "
+                "invoke. {6}".format(lost, name, current, deployment.get("applicationName"), deployment.get("deploymentGroupName"),
+                                     self._group, see_log), **details
+            )
+        created = as_utc(deployment.get("createTime"))
+        if created is None or created < invoke_began - CLOCK_SKEW:
+            raise UpgradeFailure(
+                "{0}, and SSM {1} holds {2}, created at {3}, before this invoke began ({4}): it is an older deployment, not "
+                "the one of this invoke. Check the function's log and the deployments of CodeDeploy group {5} before running "
+                "this task again. {6}".format(lost, name, current, iso(created) or "an unknown time", iso(invoke_began), self._group,
+                                              see_log), **details
+            )
+        return deployment
+
+    # -- results ----------------------------------------------------------------------------
+
+    def _result(self, changed, attached, deployment_id=None, deployment_id_source=None, deployment_status=None,
+                deployment_create_time=None, previous_deployment_id=None, log_lines=None, request_id=None):
+        result = self._base_details()
+        result.update(
+            changed=changed,
+            attached=attached,
+            deployment_id=deployment_id,
+            deployment_id_source=deployment_id_source,
+            deployment_status=deployment_status,
+            deployment_create_time=deployment_create_time,
+            previous_deployment_id=previous_deployment_id,
+            log_lines=log_lines or [],
+            request_id=request_id,
+        )
+        return result

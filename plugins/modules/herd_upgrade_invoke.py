@@ -1,0 +1,299 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: herd_upgrade_invoke
+short_description: Start the Blue/Green upgrade of HERD on an MDL stack, once and only once
+version_added: 0.1.0
+description:
+  - Invokes the upgrade Lambda of an MDL stack
+    (C({instance}-Herd-{environment}-UPGRADE-HERD-LAMBDA-FUNCTION)) with the requested HERD version,
+    and returns the id of the CodeDeploy Blue/Green deployment it started, to follow with
+    M(mdl.herd.codedeploy_wait).
+  - Safe to run again. First it looks for an active deployment (C(Created), C(Queued), C(InProgress),
+    C(Baking) or C(Ready)) in the stack's deployment group C({instance}-HerdDeployGroup). When there is one and
+    the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/RequestedVersion) equals O(requested_version),
+    it returns that deployment with RV(attached=true) and C(changed=false), and does not invoke
+    (see O(on_active_deployment)). When the active deployment is for another version, or its version cannot be
+    told, it fails, naming the deployment, its version and its status.
+  - Otherwise it reads C(/app/MDL/{instance}/{environment}/HERD/MostRecentDeploymentId), then invokes the
+    function once, synchronously, with the log tail. The invoke is never retried, neither by this module nor
+    by botocore, whatever O(aws_config) says (a second invoke would start a second deployment), and the
+    module waits for its answer for the function's timeout (900 s in MDL) and a minute more.
+  - The deployment id comes from the line C(Deployment id is: 'd-...') of the function's log. Lambda returns
+    only the last 4 KB of the log; when that tail lost the line, the id comes from
+    C(HERD/MostRecentDeploymentId), accepted only if it differs from the value read before the invoke and
+    the deployment it names belongs to the stack's group and was created after the invoke began. The start of
+    the invoke is taken from AWS's clock (the C(Date) of the SSM answer read just before it), less 30 seconds
+    for rounding and differences between AWS services' clocks. Otherwise the module fails and says what to check.
+  - The task fails when the function fails (with its error type, error message and log lines) or logs an
+    C(ERROR:) line (for example C(FATAL: Required parameter) for a null version).
+  - Reads use the AWS retries with backoff on throttling (SSM, CodeDeploy, Lambda's GetFunctionConfiguration).
+author:
+  - mdl.herd maintainers
+options:
+  function_name:
+    description:
+      - The upgrade Lambda, as a name or an ARN (an alias or version qualifier is allowed), instead of the one
+        the MDL naming convention gives for O(mdl_instance_name) and O(mdl_environment).
+      - The module still needs the stack's two words, for its CodeDeploy deployment group and SSM parameters.
+        Without O(mdl_instance_name) and O(mdl_environment), it reads them from the function's environment
+        variables C(INSTANCE_NAME) and C(ENVIRONMENT), as MDL sets them; with them, it fails when the function's
+        variables name another stack.
+      - Give O(mdl_instance_name) and O(mdl_environment), or O(function_name), or all three.
+    type: str
+  requested_version:
+    description:
+      - The HERD version to deploy, a Maven version as published to Maven Central, for example V(0.176.0).
+      - 1 to 64 letters, digits, C(.), C(-), C(_) or C(+); checked before any AWS call.
+      - A version that is not published makes the deployment fail at C(ApplicationStart), after minutes of work.
+    type: str
+    required: true
+  on_active_deployment:
+    description:
+      - What to do when a deployment of O(requested_version) is already under way in the stack's group.
+      - V(attach) returns it (RV(attached=true), C(changed=false)) without invoking, so that a task that is run
+        again follows the deployment it started.
+      - V(fail) fails the task instead.
+      - An active deployment of another version fails the task in both cases.
+    type: str
+    choices: [attach, fail]
+    default: attach
+notes:
+  - O(mdl_instance_name) and O(mdl_environment) go together.
+  - "AWS permissions: C(lambda:GetFunctionConfiguration) and C(lambda:InvokeFunction) on the function,
+    C(codedeploy:ListDeployments) and C(codedeploy:GetDeployment), C(ssm:GetParameter) on the stack's
+    C(HERD/RequestedVersion) and C(HERD/MostRecentDeploymentId). Without C(lambda:GetFunctionConfiguration)
+    the module warns, takes the timeout to be 900 s and cannot read the stack's words from the function."
+  - In check mode the module checks that the function exists, looks for an active deployment and reads SSM,
+    then reports C(changed=true) (it would invoke) or C(changed=false) (it would attach); it never invokes.
+  - When the invoke gets no answer in time, whether a deployment started is unknown; the module says so and
+    does not retry. Running the task again after the function's timeout attaches to that deployment if it exists.
+seealso:
+  - module: mdl.herd.codedeploy_wait
+    description: Follow the deployment whose id this module returns to its end.
+  - module: mdl.herd.herd_buildinfo_check
+    description: Check which HERD version the stack serves, before and after the upgrade.
+  - name: MDL tutorials, performing a zero-downtime upgrade on HERD
+    description: The manual procedure this module automates (invoking the function and noting the deployment id).
+    link: https://finraos.github.io/herd-mdl/tutorials/
+extends_documentation_fragment:
+  - mdl.herd.stack
+  - mdl.herd.attributes
+  - mdl.herd.attributes.check_mode_full
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Start the upgrade of HERD to 0.176.0 on mdl/DEV (or follow the one under way)
+  mdl.herd.herd_upgrade_invoke:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    requested_version: "0.176.0"
+    region: us-east-1
+  register: upgrade
+
+- name: Follow the Blue/Green deployment to its end
+  mdl.herd.codedeploy_wait:
+    deployment_id: "{{ upgrade.deployment_id }}"
+    region: us-east-1
+
+- name: Name the function instead (the stack's words are read from its environment)
+  mdl.herd.herd_upgrade_invoke:
+    function_name: arn:aws:lambda:us-east-1:123456789012:function:mdl-Herd-QA-UPGRADE-HERD-LAMBDA-FUNCTION
+    requested_version: "0.176.0"
+    region: us-east-1
+
+- name: Refuse to go on when an upgrade is already under way
+  mdl.herd.herd_upgrade_invoke:
+    mdl_instance_name: mdl
+    mdl_environment: PROD
+    requested_version: "0.176.0"
+    on_active_deployment: fail
+    profile: mdl-prod
+    region: us-east-1
+
+- name: See what would happen, without invoking anything
+  mdl.herd.herd_upgrade_invoke:
+    mdl_instance_name: mdl
+    mdl_environment: PROD
+    requested_version: "0.176.0"
+    profile: mdl-prod
+    region: us-east-1
+  check_mode: true
+  register: plan
+
+- name: Say it
+  ansible.builtin.debug:
+    msg: "{{ 'would follow deployment ' ~ plan.deployment_id if plan.attached else 'would start a deployment' }}"
+"""
+
+RETURN = r"""
+deployment_id:
+  description:
+    - The id of the CodeDeploy deployment started by the invoke, or of the active deployment attached to.
+    - V(null) in check mode when the module would invoke.
+  returned: success
+  type: str
+  sample: d-ABCDE1234
+deployment_id_source:
+  description:
+    - Where RV(deployment_id) came from. V(log) is the function's log, V(ssm) the SSM parameter
+      C(HERD/MostRecentDeploymentId) (when the log tail lost the line), V(active_deployment) the active
+      deployment attached to.
+    - V(null) in check mode when the module would invoke.
+  returned: success
+  type: str
+  sample: log
+attached:
+  description: Whether the module attached to a deployment of O(requested_version) already under way instead of invoking.
+  returned: success
+  type: bool
+  sample: false
+deployment_status:
+  description:
+    - The CodeDeploy status of the deployment (V(Created), V(Queued), V(InProgress), V(Baking), V(Ready), ...),
+      when the module read it, that is when it attached or took the id from SSM; V(null) otherwise.
+  returned: success
+  type: str
+  sample: InProgress
+deployment_create_time:
+  description: When the deployment was created (ISO 8601, UTC), when the module read it (as for RV(deployment_status)).
+  returned: success
+  type: str
+  sample: "2024-05-02T14:03:27.512000+00:00"
+function_name:
+  description: The name of the upgrade Lambda.
+  returned: always
+  type: str
+  sample: mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION
+mdl_instance_name:
+  description: The MDL instance name of the stack, as given or as read from the function's environment.
+  returned: always
+  type: str
+  sample: mdl
+mdl_environment:
+  description: The environment of the stack, as given or as read from the function's environment.
+  returned: always
+  type: str
+  sample: DEV
+requested_version:
+  description: The HERD version requested.
+  returned: always
+  type: str
+  sample: 0.176.0
+previous_deployment_id:
+  description:
+    - The value of SSM C(HERD/MostRecentDeploymentId) just before the invoke (in check mode, when the module
+      would invoke), V(null) when the parameter did not exist or the module attached.
+  returned: success
+  type: str
+  sample: d-ZYXWV9876
+log_lines:
+  description:
+    - The lines of the last 4 KB of the function's log, as Lambda returned them (broken characters replaced).
+      Empty when the module did not invoke.
+  returned: success, and on failure after the invoke
+  type: list
+  elements: str
+  sample:
+    - "START RequestId: 7f9c2ba4-e5a6-4e0b-8f2c-1d3e4f5a6b7c Version: $LATEST"
+    - "INFO: Requested version: 0.176.0"
+    - "INFO: Deployment id is: 'd-ABCDE1234'."
+    - "END RequestId: 7f9c2ba4-e5a6-4e0b-8f2c-1d3e4f5a6b7c"
+request_id:
+  description:
+    - The request id of the invoke, to find its log in CloudWatch (C(/aws/lambda/{function_name})).
+      V(null) when the module did not invoke.
+  returned: success, and on failure after the invoke
+  type: str
+  sample: 7f9c2ba4-e5a6-4e0b-8f2c-1d3e4f5a6b7c
+error_type:
+  description: The type of the function's error, when it failed (for example V(KeyError) or V(DeploymentLimitExceededException)).
+  returned: failure, when the function failed
+  type: str
+  sample: KeyError
+error_message:
+  description: The message of the function's error, when it failed.
+  returned: failure, when the function failed
+  type: str
+  sample: "'RequestedVersion'"
+function_error:
+  description: Lambda's C(FunctionError) for the invoke (V(Unhandled) for an exception the function raised).
+  returned: failure, when the function failed
+  type: str
+  sample: Unhandled
+active_requested_version:
+  description:
+    - The version SSM C(HERD/RequestedVersion) names for the active deployment found (V(null) when that parameter
+      does not exist).
+  returned: when an active deployment was found
+  type: str
+  sample: 0.175.0
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils._stack import StackNameError
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request
+
+
+def main():
+    argument_spec = dict(
+        mdl_instance_name=dict(type="str"),
+        mdl_environment=dict(type="str"),
+        function_name=dict(type="str"),
+        requested_version=dict(type="str", required=True),
+        on_active_deployment=dict(type="str", default="attach", choices=["attach", "fail"]),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_together=[("mdl_instance_name", "mdl_environment")],
+        required_one_of=[("mdl_instance_name", "function_name")],
+    )
+
+    try:
+        stack, function_name, requested_version = check_request(module.params)
+    except StackNameError as e:
+        module.fail_json(msg=str(e))
+
+    upgrade = UpgradeInvocation(
+        requested_version,
+        stack=stack,
+        function_name=function_name,
+        lambda_client=_aws.client(module, "lambda"),
+        codedeploy=_aws.client(module, "codedeploy"),
+        ssm=_aws.client(module, "ssm"),
+        invoke_client=lambda read_timeout: _aws.no_retry_client(module, "lambda", read_timeout),
+        warn=module.warn,
+    )
+    try:
+        upgrade.resolve_function()
+        active = upgrade.active_deployment()
+        if active is not None:
+            result = upgrade.attach(active, module.params["on_active_deployment"])
+        else:
+            previous, invoke_began = upgrade.previous_deployment_id()
+            if module.check_mode:
+                result = upgrade.would_invoke(previous)
+            else:
+                result = upgrade.invoke(previous, invoke_began)
+    except AwsFailure as e:
+        module.fail_json_aws(e.exception, msg=e.msg, **e.details)
+    except UpgradeFailure as e:
+        module.fail_json(msg=e.msg, **e.details)
+
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

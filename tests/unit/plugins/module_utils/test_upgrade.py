@@ -1,0 +1,432 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The logic of herd_upgrade_invoke, driven without AWS: pure functions and fake clients."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import json
+
+import pytest
+
+botocore = pytest.importorskip("botocore")
+
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError  # noqa: E402
+
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, StackNameError  # noqa: E402
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa: E402
+    CLOCK_SKEW,
+    DEFAULT_FUNCTION_TIMEOUT,
+    READ_TIMEOUT_MARGIN,
+    ActiveDeployment,
+    AwsFailure,
+    UpgradeFailure,
+    UpgradeInvocation,
+    aws_date,
+    build_payload,
+    check_function_name,
+    check_request,
+    decode_log,
+    function_name_of,
+    invoke_read_timeout,
+    parse_log,
+)
+
+UTC = datetime.timezone.utc
+T0 = datetime.datetime(2024, 5, 2, 14, 0, 0, tzinfo=UTC)
+STACK = MdlStack("mdl", "DEV")
+FUNCTION = "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION"
+HTTP_DATE = "Thu, 02 May 2024 14:00:00 GMT"
+
+
+def client_error(code, operation, status=400, date=HTTP_DATE):
+    return ClientError(
+        {"Error": {"Code": code, "Message": "{0} happened".format(code)},
+         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {"date": date}}},
+        operation,
+    )
+
+
+def b64(text):
+    return base64.b64encode(text.encode("utf-8") if isinstance(text, str) else text).decode()
+
+
+# --- fake clients: the calls the logic makes, with the answers AWS gives --------------------------
+
+
+class Meta(object):
+    region_name = "us-east-1"
+
+
+class FakeLambda(object):
+    meta = Meta()
+
+    def __init__(self, configuration=None, error=None, invoke_response=None, invoke_error=None):
+        self.configuration = configuration if configuration is not None else {"FunctionName": FUNCTION, "Timeout": 900}
+        self.error = error
+        self.invoke_response = invoke_response
+        self.invoke_error = invoke_error
+        self.invokes = []
+        self.read_timeouts = []
+
+    def get_function_configuration(self, FunctionName, aws_retry=False):
+        assert aws_retry
+        if self.error:
+            raise self.error
+        return self.configuration
+
+    def invoke(self, **kwargs):
+        self.invokes.append(kwargs)
+        if self.invoke_error:
+            raise self.invoke_error
+        return self.invoke_response
+
+    def invoke_client(self, read_timeout):
+        self.read_timeouts.append(read_timeout)
+        return self
+
+
+class FakeCodeDeploy(object):
+    def __init__(self, pages=None, deployments=None, error=None):
+        self.pages = pages or [{"deployments": []}]
+        self.deployments = deployments or {}
+        self.error = error
+        self.list_calls = []
+
+    def list_deployments(self, aws_retry=False, **kwargs):
+        assert aws_retry
+        self.list_calls.append(kwargs)
+        if self.error:
+            raise self.error
+        return self.pages[len(self.list_calls) - 1]
+
+    def get_deployment(self, deploymentId, aws_retry=False):
+        assert aws_retry
+        if deploymentId not in self.deployments:
+            raise client_error("DeploymentDoesNotExistException", "GetDeployment")
+        return {"deploymentInfo": self.deployments[deploymentId]}
+
+
+class FakeSsm(object):
+    def __init__(self, values=None, date=HTTP_DATE):
+        self.values = values or {}  # name -> (value, last modified) or a list of them, read in turn
+        self.date = date
+        self.reads = []
+
+    def get_parameter(self, Name, aws_retry=False):
+        assert aws_retry
+        self.reads.append(Name)
+        value = self.values.get(Name)
+        if isinstance(value, list):
+            value = value.pop(0)
+        if value is None:
+            raise client_error("ParameterNotFound", "GetParameter", date=self.date)
+        headers = {"date": self.date} if self.date else {}
+        return {"Parameter": {"Name": Name, "Value": value[0], "LastModifiedDate": value[1]},
+                "ResponseMetadata": {"HTTPHeaders": headers}}
+
+
+def deployment(deployment_id, created, status="Created", application="mdl-Herd", group="mdl-HerdDeployGroup"):
+    return {"deploymentId": deployment_id, "status": status, "createTime": created, "applicationName": application,
+            "deploymentGroupName": group}
+
+
+def invocation(lambda_client=None, codedeploy=None, ssm=None, stack=STACK, function_name=None, version="0.176.0", warnings=None):
+    lambda_client = lambda_client or FakeLambda()
+    return UpgradeInvocation(
+        version, stack=stack, function_name=function_name, lambda_client=lambda_client,
+        codedeploy=codedeploy or FakeCodeDeploy(), ssm=ssm or FakeSsm(), invoke_client=lambda_client.invoke_client,
+        now=lambda: T0, warn=(warnings.append if warnings is not None else None),
+    )
+
+
+def invoke_response(log, function_error=None, payload=b"null"):
+    response = {"StatusCode": 200, "LogResult": b64(log), "Payload": io.BytesIO(payload),
+                "ResponseMetadata": {"RequestId": "req-1", "HTTPHeaders": {}}}
+    if function_error:
+        response["FunctionError"] = function_error
+    return response
+
+
+# --- input --------------------------------------------------------------------------------------
+
+
+def test_payload_is_json_whatever_the_version_holds():
+    assert json.loads(build_payload('0.1", "x": "y')) == {"RequestedVersion": '0.1", "x": "y'}
+    assert build_payload("0.176.0") == b'{"RequestedVersion": "0.176.0"}'
+
+
+@pytest.mark.parametrize("name", [
+    FUNCTION, "arn:aws:lambda:us-east-1:123456789012:function:" + FUNCTION, "123456789012:function:" + FUNCTION,
+    "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:" + FUNCTION + ":live", FUNCTION + ":$LATEST",
+])
+def test_function_names_lambda_accepts(name):
+    assert check_function_name(name) == name
+    assert function_name_of(name) == FUNCTION
+
+
+@pytest.mark.parametrize("name", ["", "my function", "fn;rm", "arn:aws:s3:::bucket", "x" * 171, None, "a/b"])
+def test_function_names_lambda_refuses(name):
+    with pytest.raises(StackNameError, match="function_name must be"):
+        check_function_name(name)
+
+
+def test_check_request():
+    stack, function_name, version = check_request(dict(mdl_instance_name="mdl", mdl_environment="DEV", requested_version="0.176.0"))
+    assert (stack.instance_name, stack.environment, function_name, version) == ("mdl", "DEV", None, "0.176.0")
+    stack, function_name, version = check_request(dict(function_name=FUNCTION, requested_version="0.176.0"))
+    assert (stack, function_name) == (None, FUNCTION)
+    with pytest.raises(StackNameError, match="give mdl_instance_name and mdl_environment"):
+        check_request(dict(requested_version="0.176.0"))
+    with pytest.raises(StackNameError, match="requested_version must be"):
+        check_request(dict(mdl_instance_name="mdl", mdl_environment="DEV", requested_version="0.176.0\n"))
+    with pytest.raises(StackNameError, match="mdl_environment must be"):
+        check_request(dict(mdl_instance_name="mdl", requested_version="0.176.0"))
+
+
+@pytest.mark.parametrize("timeout, expected", [(900, 900), (300, 300), (None, DEFAULT_FUNCTION_TIMEOUT), (0, DEFAULT_FUNCTION_TIMEOUT),
+                                               ("x", DEFAULT_FUNCTION_TIMEOUT)])
+def test_read_timeout_covers_the_function_timeout(timeout, expected):
+    assert invoke_read_timeout(timeout) == expected + READ_TIMEOUT_MARGIN
+
+
+# --- the log ------------------------------------------------------------------------------------
+
+
+def test_decode_log_replaces_broken_characters():
+    raw = "é".encode("utf-8")[1:] + "INFO: ok\n\nINFO: fin é\r\n".encode("utf-8")
+    assert decode_log(b64(raw)) == ["\ufffdINFO: ok", "INFO: fin é"]
+    assert decode_log(None) == []
+    assert decode_log("%%%not base64") == ["(the log tail returned by Lambda is not valid base64 and could not be read)"]
+
+
+def test_parse_log():
+    log = parse_log([
+        "START RequestId: r Version: $LATEST",
+        "INFO: Deployment id is: 'd-ABCDE1234'.",
+        "WARN: the group was IN_PLACE; switched to BLUE_GREEN",
+        "  ERROR: FATAL: Required parameter: 'RequestedVersion' not found",
+        "[ERROR] KeyError: 'RequestedVersion'",
+        "INFO: the word ERROR: inside a line is no error",
+    ])
+    assert log.deployment_id == "d-ABCDE1234"
+    assert log.errors == ["ERROR: FATAL: Required parameter: 'RequestedVersion' not found", "[ERROR] KeyError: 'RequestedVersion'"]
+    assert log.warnings == ["WARN: the group was IN_PLACE; switched to BLUE_GREEN"]
+    assert parse_log(["INFO: Deployment id is: 'not-an-id'."]).deployment_id is None
+
+
+def test_aws_date():
+    assert aws_date({"ResponseMetadata": {"HTTPHeaders": {"date": HTTP_DATE}}}) == T0
+    assert aws_date({"ResponseMetadata": {"HTTPHeaders": {"date": "yesterday"}}}) is None
+    assert aws_date({}) is None and aws_date(None) is None
+
+
+# --- 1. the function ----------------------------------------------------------------------------
+
+
+def test_missing_function_names_the_options_to_check():
+    upgrade = invocation(FakeLambda(error=client_error("ResourceNotFoundException", "GetFunctionConfiguration", 404)))
+    with pytest.raises(UpgradeFailure, match="does not exist in region us-east-1: check mdl_instance_name, mdl_environment and region"):
+        upgrade.resolve_function()
+
+
+def test_function_timeout_sets_the_read_timeout():
+    fake = FakeLambda(configuration={"FunctionName": FUNCTION, "Timeout": 300},
+                      invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\n"))
+    upgrade = invocation(fake)
+    upgrade.resolve_function()
+    result = upgrade.invoke(None, T0)
+    assert fake.read_timeouts == [300 + READ_TIMEOUT_MARGIN]
+    assert result["deployment_id"] == "d-ABCDE1234"
+    assert fake.invokes == [dict(FunctionName=FUNCTION, InvocationType="RequestResponse", LogType="Tail",
+                                 Payload=b'{"RequestedVersion": "0.176.0"}')]
+
+
+def test_access_denied_on_the_configuration_warns_and_goes_on_when_the_stack_is_known():
+    warnings = []
+    upgrade = invocation(FakeLambda(error=client_error("AccessDeniedException", "GetFunctionConfiguration", 403)), warnings=warnings)
+    upgrade.resolve_function()
+    assert upgrade.function_timeout == DEFAULT_FUNCTION_TIMEOUT
+    assert "access denied" in warnings[0]
+
+
+def test_access_denied_without_the_stack_fails():
+    upgrade = invocation(FakeLambda(error=client_error("AccessDeniedException", "GetFunctionConfiguration", 403)), stack=None,
+                         function_name=FUNCTION)
+    with pytest.raises(AwsFailure):
+        upgrade.resolve_function()
+
+
+def test_function_without_stack_variables_needs_the_stack_words():
+    upgrade = invocation(FakeLambda(configuration={"FunctionName": "other", "Timeout": 60}), stack=None, function_name="other")
+    with pytest.raises(UpgradeFailure, match="give mdl_instance_name and mdl_environment as well"):
+        upgrade.resolve_function()
+
+
+def test_qualified_arn_is_invoked_as_given_and_shown_by_name():
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:{0}:live".format(FUNCTION)
+    fake = FakeLambda(configuration={"FunctionName": FUNCTION, "Timeout": 900,
+                                     "Environment": {"Variables": {"INSTANCE_NAME": "mdl", "ENVIRONMENT": "DEV"}}},
+                      invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\n"))
+    upgrade = invocation(fake, stack=None, function_name=arn)
+    upgrade.resolve_function()
+    result = upgrade.invoke(None, T0)
+    assert fake.invokes[0]["FunctionName"] == arn
+    assert (result["function_name"], result["mdl_instance_name"], result["mdl_environment"]) == (FUNCTION, "mdl", "DEV")
+
+
+# --- 2. an active deployment --------------------------------------------------------------------
+
+
+def test_active_deployments_are_listed_page_by_page_and_the_newest_is_taken():
+    codedeploy = FakeCodeDeploy(
+        pages=[{"deployments": ["d-AAAAAAAA1"], "nextToken": "t"}, {"deployments": ["d-AAAAAAAA2"]}],
+        deployments={"d-AAAAAAAA1": deployment("d-AAAAAAAA1", T0, "InProgress"),
+                     "d-AAAAAAAA2": deployment("d-AAAAAAAA2", T0 + datetime.timedelta(minutes=1), "Created")},
+    )
+    ssm = FakeSsm({STACK.requested_version_parameter: ("0.176.0", T0 - datetime.timedelta(seconds=1))})
+    active = invocation(codedeploy=codedeploy, ssm=ssm).active_deployment()
+    assert codedeploy.list_calls[0] == dict(applicationName="mdl-Herd", deploymentGroupName="mdl-HerdDeployGroup",
+                                            includeOnlyStatuses=["Created", "Queued", "InProgress", "Baking", "Ready"])
+    assert codedeploy.list_calls[1]["nextToken"] == "t"
+    assert (active.deployment_id, active.status, active.requested_version) == ("d-AAAAAAAA2", "Created", "0.176.0")
+    assert active.version_is_certain
+
+
+def test_no_active_deployment():
+    assert invocation().active_deployment() is None
+
+
+@pytest.mark.parametrize("code", ["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"])
+def test_missing_group_says_to_check_the_stack(code):
+    upgrade = invocation(codedeploy=FakeCodeDeploy(error=client_error(code, "ListDeployments")))
+    with pytest.raises(UpgradeFailure, match="mdl-HerdDeployGroup .application mdl-Herd. of stack mdl/DEV does not exist"):
+        upgrade.active_deployment()
+
+
+def test_active_deployment_without_requested_version_is_refused():
+    active = ActiveDeployment("d-AAAAAAAA1", "InProgress", T0, None, None)
+    with pytest.raises(UpgradeFailure, match="does not exist, so its HERD version is unknown") as failure:
+        invocation().attach(active)
+    assert failure.value.details["deployment_id"] == "d-AAAAAAAA1"
+
+
+def test_version_certainty_allows_clock_skew():
+    assert ActiveDeployment("d-A", "Created", T0, "1", T0 + CLOCK_SKEW).version_is_certain
+    assert not ActiveDeployment("d-A", "Created", T0, "1", T0 + CLOCK_SKEW + datetime.timedelta(seconds=1)).version_is_certain
+
+
+def test_attach_result():
+    active = ActiveDeployment("d-AAAAAAAA1", "Baking", T0, "0.176.0", T0)
+    result = invocation().attach(active)
+    assert result["changed"] is False and result["attached"] is True
+    assert result["deployment_create_time"] == "2024-05-02T14:00:00+00:00"
+    assert result["deployment_status"] == "Baking"
+
+
+# --- 3 and 4. the invoke and the id from SSM ----------------------------------------------------
+
+
+def test_previous_deployment_id_and_the_aws_time():
+    ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-OLD000001", T0)}, date="Thu, 02 May 2024 15:00:00 GMT")
+    assert invocation(ssm=ssm).previous_deployment_id() == ("d-OLD000001", T0 + datetime.timedelta(hours=1))
+    # never upgraded: no parameter, the time from the error answer
+    assert invocation(ssm=FakeSsm(date="Thu, 02 May 2024 15:00:00 GMT")).previous_deployment_id() == (None, T0 + datetime.timedelta(hours=1))
+    # no Date from AWS: the local clock
+    assert invocation(ssm=FakeSsm(date=None)).previous_deployment_id() == (None, T0)
+
+
+def lost_line_invocation(ssm_value, deployments):
+    ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ssm_value})
+    fake = FakeLambda(invoke_response=invoke_response("INFO: waiting...\n" * 10))
+    return invocation(fake, codedeploy=FakeCodeDeploy(deployments=deployments), ssm=ssm)
+
+
+@pytest.mark.parametrize("created, accepted", [
+    (T0 + datetime.timedelta(seconds=5), True),
+    (T0 - CLOCK_SKEW + datetime.timedelta(seconds=1), True),
+    (T0 - CLOCK_SKEW - datetime.timedelta(seconds=1), False),
+    (T0 - datetime.timedelta(days=3), False),
+])
+def test_id_from_ssm_must_be_created_after_the_invoke_began(created, accepted):
+    upgrade = lost_line_invocation(("d-NEW000001", T0), {"d-NEW000001": deployment("d-NEW000001", created)})
+    if accepted:
+        result = upgrade.invoke("d-OLD000001", T0)
+        assert (result["deployment_id"], result["deployment_id_source"]) == ("d-NEW000001", "ssm")
+    else:
+        with pytest.raises(UpgradeFailure, match="before this invoke began") as failure:
+            upgrade.invoke("d-OLD000001", T0)
+        assert failure.value.details["log_lines"] == ["INFO: waiting..."] * 10
+        assert "/aws/lambda/" + FUNCTION in failure.value.msg and "req-1" in failure.value.msg
+
+
+def test_id_from_ssm_must_belong_to_the_stack_group():
+    upgrade = lost_line_invocation(("d-NEW000001", T0), {"d-NEW000001": deployment("d-NEW000001", T0, group="other-HerdDeployGroup")})
+    with pytest.raises(UpgradeFailure, match="not of group mdl-HerdDeployGroup"):
+        upgrade.invoke("d-OLD000001", T0)
+
+
+def test_id_from_ssm_must_exist():
+    upgrade = lost_line_invocation(("d-NEW000001", T0), {})
+    with pytest.raises(AwsFailure, match="Could not read CodeDeploy deployment d-NEW000001"):
+        upgrade.invoke("d-OLD000001", T0)
+
+
+def test_no_ssm_parameter_after_the_invoke():
+    upgrade = lost_line_invocation(None, {})
+    with pytest.raises(UpgradeFailure, match="does not exist: no deployment of this invoke can be found"):
+        upgrade.invoke(None, T0)
+
+
+def test_function_error_with_a_text_payload():
+    fake = FakeLambda(invoke_response=invoke_response("boom\n", function_error="Unhandled", payload=b"Task timed out after 900.00 seconds"))
+    with pytest.raises(UpgradeFailure) as failure:
+        invocation(fake).invoke(None, T0)
+    assert failure.value.details["error_type"] == "Unhandled"
+    assert failure.value.details["error_message"] == "Task timed out after 900.00 seconds"
+    assert failure.value.details["log_lines"] == ["boom"]
+
+
+def test_function_error_missing_key():
+    payload = json.dumps({"errorMessage": "'RequestedVersion'", "errorType": "KeyError", "stackTrace": []}).encode()
+    fake = FakeLambda(invoke_response=invoke_response("[ERROR] KeyError: 'RequestedVersion'\n", "Unhandled", payload))
+    with pytest.raises(UpgradeFailure, match="failed with KeyError: 'RequestedVersion'") as failure:
+        invocation(fake).invoke(None, T0)
+    assert failure.value.details["request_id"] == "req-1"
+
+
+def test_warning_lines_become_warnings():
+    warnings = []
+    fake = FakeLambda(invoke_response=invoke_response("WARN: switching the group to BLUE_GREEN\nINFO: Deployment id is: 'd-ABCDE1234'.\n"))
+    result = invocation(fake, warnings=warnings).invoke(None, T0)
+    assert result["deployment_id"] == "d-ABCDE1234"
+    assert warnings == ["The upgrade Lambda {0} logged: WARN: switching the group to BLUE_GREEN".format(FUNCTION)]
+
+
+def test_read_timeout_is_an_unknown_outcome_and_is_not_retried():
+    fake = FakeLambda(invoke_error=ReadTimeoutError(endpoint_url="https://lambda"))
+    with pytest.raises(AwsFailure, match="whether it started a deployment is unknown; it was not retried"):
+        invocation(fake).invoke(None, T0)
+    assert len(fake.invokes) == 1
+
+
+def test_connect_timeout_started_nothing():
+    fake = FakeLambda(invoke_error=ConnectTimeoutError(endpoint_url="https://lambda"))
+    with pytest.raises(AwsFailure, match="nothing was started"):
+        invocation(fake).invoke(None, T0)
+
+
+@pytest.mark.parametrize("code, words", [
+    ("TooManyRequestsException", "nothing was started and the invoke is never retried"),
+    ("ResourceNotFoundException", "does not exist in region us-east-1; nothing was started"),
+    ("AccessDeniedException", "lambda:InvokeFunction"),
+    ("ServiceException", "it was not retried"),
+])
+def test_invoke_errors(code, words):
+    fake = FakeLambda(invoke_error=client_error(code, "Invoke", 429))
+    with pytest.raises(AwsFailure) as failure:
+        invocation(fake).invoke(None, T0)
+    assert words in failure.value.msg
+    assert failure.value.exception.response["Error"]["Code"] == code

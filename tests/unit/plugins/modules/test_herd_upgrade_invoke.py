@@ -1,0 +1,540 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""herd_upgrade_invoke end to end, against moto in-process.
+
+moto holds the stack (CodeDeploy application and group, SSM parameters, the Lambda function);
+its Lambda backend is replaced by ``FakeUpgradeLambda``, which does what the MDL upgrade
+Lambda does (SSM writes, one CodeDeploy deployment, the log) and counts its invocations.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import json
+import random
+import string
+import time
+import zipfile
+
+import pytest
+
+boto3 = pytest.importorskip("boto3")
+moto = pytest.importorskip("moto")
+
+from ansible.module_utils import basic  # noqa: E402
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from moto.awslambda.responses import LambdaResponse  # noqa: E402
+from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
+from moto.codedeploy.models import codedeploy_backends  # noqa: E402
+from moto.codedeploy.responses import CodeDeployResponse  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
+from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
+
+from ansible_collections.mdl.herd.plugins.modules import herd_upgrade_invoke  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+INSTANCE = "mdl"
+ENVIRONMENT = "DEV"
+FUNCTION = "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION"
+APPLICATION = "mdl-Herd"
+GROUP = "mdl-HerdDeployGroup"
+PREFIX = "/app/MDL/mdl/DEV/"
+ACTIVE = ["Created", "Queued", "InProgress", "Baking", "Ready"]
+
+
+class ExitJson(Exception):
+    def __init__(self, result):
+        super(ExitJson, self).__init__(result.get("msg"))
+        self.result = result
+
+
+class FailJson(ExitJson):
+    pass
+
+
+class ServiceError(JsonRESTError):
+    code = 500
+
+
+def new_deployment_id():
+    return "d-" + "".join(random.choice(string.ascii_uppercase + string.digits) for dummy in range(9))
+
+
+class FakeUpgradeLambda(object):
+    """What the MDL upgrade Lambda does, in moto, with the faults the tests need."""
+
+    def __init__(self):
+        self.events = []
+        self.pad_log_bytes = 0  # log lines after the id line, so that the 4 KB tail loses it
+        self.raise_service_error = False  # Lambda answers 500
+        self.fail_after_deployment = False  # raise once the deployment exists (step 4 failed)
+        self.ssm_points_to = None  # callable(new_id) -> the id written to MostRecentDeploymentId
+        self.broken_utf8_in_tail = False
+
+    def install(self, monkeypatch):
+        fake = self
+
+        def invoke(backend, function_name, qualifier, body, headers, response_headers):
+            return fake.run(function_name, body, headers, response_headers)
+
+        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+
+    # The function itself
+    def run(self, function_name, body, headers, response_headers):
+        event = json.loads(body) if body else {}
+        self.events.append(event)
+        if self.raise_service_error:
+            raise ServiceError("ServiceException", "Lambda was unable to finish the request")
+        log = ["START RequestId: 0f0e Version: $LATEST"]
+        try:
+            self.handler(event, log)
+        except Exception as e:  # the Lambda runtime turns an exception into a FunctionError
+            log.append("[ERROR] {0}: {1}".format(type(e).__name__, e))
+            log.append("END RequestId: 0f0e")
+            response_headers["x-amz-function-error"] = "Unhandled"
+            self.tail(log, response_headers)
+            return json.dumps({"errorMessage": str(e), "errorType": type(e).__name__, "stackTrace": []}).encode()
+        log.append("END RequestId: 0f0e")
+        log.append("REPORT RequestId: 0f0e Duration: 1234.56 ms")
+        self.tail(log, response_headers)
+        return b"null"
+
+    def handler(self, event, log):
+        version = event["RequestedVersion"]  # KeyError when missing, as in MDL
+        if version is None:
+            log.append("ERROR: FATAL: Required parameter: 'RequestedVersion' not found in event")
+            return
+        ssm = boto3.client("ssm", region_name=REGION)
+        ssm.put_parameter(Name=PREFIX + "HERD/DeploymentInvoked", Value="true", Type="String", Overwrite=True)
+        ssm.put_parameter(Name=PREFIX + "HERD/RequestedVersion", Value=version, Type="String", Overwrite=True)
+        log.append("INFO: Requested version: {0}".format(version))
+        if any(d.status in ACTIVE for d in codedeploy_backend().deployments.values()):
+            raise RuntimeError("An error occurred (DeploymentLimitExceededException) when calling the CreateDeployment operation")
+        deployment_id = create_deployment()
+        log.append("INFO: Deployment id is: '{0}'.".format(deployment_id))
+        if self.fail_after_deployment:
+            raise RuntimeError("An error occurred (ThrottlingException) when calling the PutParameter operation")
+        for number in range(self.pad_log_bytes // 60 + 1 if self.pad_log_bytes else 0):
+            log.append("INFO: waiting for the replacement instances ({0:04d}) é".format(number).ljust(58, "."))
+        written = self.ssm_points_to(deployment_id) if self.ssm_points_to else deployment_id
+        ssm.put_parameter(Name=PREFIX + "HERD/MostRecentDeploymentId", Value=written, Type="String", Overwrite=True)
+
+    def tail(self, log, response_headers):
+        raw = "\n".join(log).encode("utf-8") + b"\n"
+        tail = raw[-4096:]
+        if self.broken_utf8_in_tail:
+            tail = "é".encode("utf-8")[1:] + tail[1:]
+        response_headers["x-amz-log-result"] = base64.b64encode(tail).decode()
+
+
+def codedeploy_backend():
+    return codedeploy_backends[ACCOUNT][REGION]
+
+
+def create_deployment(age_seconds=0, status="Created"):
+    """A deployment in the stack's group, with an AWS-shaped id, created ``age_seconds`` ago."""
+    uuid_id = boto3.client("codedeploy", region_name=REGION).create_deployment(
+        applicationName=APPLICATION,
+        deploymentGroupName=GROUP,
+        revision={"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k", "bundleType": "zip"}},
+    )["deploymentId"]
+    backend = codedeploy_backend()
+    deployment = backend.deployments.pop(uuid_id)
+    deployment.deployment_id = new_deployment_id()
+    deployment.status = status
+    deployment.create_time = deployment.create_time - datetime.timedelta(seconds=age_seconds)
+    backend.deployments[deployment.deployment_id] = deployment
+    return deployment.deployment_id
+
+
+def set_status(deployment_id, status):
+    codedeploy_backend().deployments[deployment_id].status = status
+
+
+def put(name, value):
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=PREFIX + name, Value=value, Type="String", Overwrite=True)
+
+
+def get(name):
+    return boto3.client("ssm", region_name=REGION).get_parameter(Name=PREFIX + name)["Parameter"]["Value"]
+
+
+def zip_bytes():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def stack(monkeypatch):
+    """An MDL stack in moto, with a previous deployment that succeeded; yields the fake Lambda."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(RoleName="upgrade", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName=FUNCTION, Runtime="python3.11", Role=role, Handler="index.handler", Timeout=900,
+            Code={"ZipFile": zip_bytes()},
+            Environment={"Variables": {"INSTANCE_NAME": INSTANCE, "ENVIRONMENT": ENVIRONMENT, "RELEASE_VERSION": "1.5.0"}},
+        )
+        codedeploy = boto3.client("codedeploy", region_name=REGION)
+        codedeploy.create_application(applicationName=APPLICATION, computePlatform="Server")
+        codedeploy.create_deployment_group(applicationName=APPLICATION, deploymentGroupName=GROUP, serviceRoleArn=role)
+        previous = create_deployment(age_seconds=3600, status="Succeeded")
+        put("HERD/MostRecentDeploymentId", previous)
+        put("HERD/RequestedVersion", "0.170.0")
+        fake = FakeUpgradeLambda()
+        fake.install(monkeypatch)
+        fake.previous = previous
+        yield fake
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    """Retries back off without waiting; the sleeps are recorded."""
+    sleeps = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    return sleeps
+
+
+def throttle(monkeypatch, response_class, method, times):
+    """Make the first ``times`` calls of a moto API answer ThrottlingException; return the call counter."""
+    original = getattr(response_class, method)
+    calls = {"count": 0}
+
+    def throttled(self):
+        calls["count"] += 1
+        if calls["count"] <= times:
+            raise JsonRESTError("ThrottlingException", "Rate exceeded")
+        return original(self)
+
+    monkeypatch.setattr(response_class, method, throttled)
+    return calls
+
+
+def run(monkeypatch, check_mode=False, **args):
+    """Run the module; return (failed, result)."""
+    params = dict(region=REGION, access_key="testing", secret_key="testing")
+    params.update(args)
+    if check_mode:
+        params["_ansible_check_mode"] = True
+
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    with patch_module_args(params):
+        try:
+            herd_upgrade_invoke.main()
+        except FailJson as e:
+            return True, e.result
+        except ExitJson as e:
+            return False, e.result
+    raise AssertionError("the module ended without exit_json or fail_json")
+
+
+def stack_args(**extra):
+    args = dict(mdl_instance_name=INSTANCE, mdl_environment=ENVIRONMENT, requested_version="0.176.0")
+    args.update(extra)
+    return args
+
+
+def deployments():
+    return {i: d.status for i, d in codedeploy_backend().deployments.items()}
+
+
+# --- invoking -----------------------------------------------------------------------------------
+
+
+def test_invokes_once_and_returns_the_id_from_the_log(stack, monkeypatch):
+    failed, result = run(monkeypatch, **stack_args())
+    assert not failed, result
+    assert stack.events == [{"RequestedVersion": "0.176.0"}]
+    assert result["changed"] is True
+    assert result["attached"] is False
+    assert result["deployment_id"] == get("HERD/MostRecentDeploymentId")
+    assert result["deployment_id"] != stack.previous
+    assert result["deployment_id_source"] == "log"
+    assert result["previous_deployment_id"] == stack.previous
+    assert result["function_name"] == FUNCTION
+    assert result["requested_version"] == "0.176.0"
+    assert (result["mdl_instance_name"], result["mdl_environment"]) == (INSTANCE, ENVIRONMENT)
+    assert "INFO: Deployment id is: '{0}'.".format(result["deployment_id"]) in result["log_lines"]
+    assert isinstance(result["request_id"], str) and result["request_id"]
+    assert get("HERD/RequestedVersion") == "0.176.0"
+
+
+def test_the_version_reaches_the_function_as_json_whatever_it_holds(stack, monkeypatch):
+    failed, result = run(monkeypatch, **stack_args(requested_version="1.0.0+build.5-rc_1"))
+    assert not failed, result
+    assert stack.events == [{"RequestedVersion": "1.0.0+build.5-rc_1"}]
+
+
+def test_id_from_ssm_when_the_tail_lost_the_id_line(stack, monkeypatch):
+    stack.pad_log_bytes = 6000
+    failed, result = run(monkeypatch, **stack_args())
+    assert not failed, result
+    assert not any("Deployment id is" in line for line in result["log_lines"])
+    assert result["deployment_id"] == get("HERD/MostRecentDeploymentId") != stack.previous
+    assert result["deployment_id_source"] == "ssm"
+    assert result["deployment_status"] == "Created"
+    assert result["deployment_create_time"].endswith("+00:00")
+    assert len(stack.events) == 1
+
+
+def test_a_tail_cut_inside_a_character_is_decoded_with_replacement(stack, monkeypatch):
+    stack.broken_utf8_in_tail = True
+    failed, result = run(monkeypatch, **stack_args())
+    assert not failed, result
+    assert result["log_lines"][0].startswith("\ufffd")
+
+
+def test_stale_ssm_id_is_refused(stack, monkeypatch):
+    old = {}
+
+    def older_deployment(new_id):
+        old["id"] = create_deployment(age_seconds=600, status="Succeeded")
+        return old["id"]
+
+    stack.pad_log_bytes = 6000
+    stack.ssm_points_to = older_deployment
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert old["id"] in result["msg"] and "before this invoke began" in result["msg"]
+    assert "last 4 KB" in result["msg"]
+    assert len(stack.events) == 1
+
+
+def test_unchanged_ssm_id_is_refused(stack, monkeypatch):
+    stack.pad_log_bytes = 6000
+    stack.ssm_points_to = lambda new_id: stack.previous
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert "still holds {0}".format(stack.previous) in result["msg"]
+    assert result["previous_deployment_id"] == stack.previous
+    assert result["log_lines"] and result["request_id"]
+
+
+def test_function_error_fails_with_type_message_and_log(stack, monkeypatch):
+    stack.fail_after_deployment = True
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert result["error_type"] == "RuntimeError"
+    assert "ThrottlingException" in result["error_message"]
+    assert result["function_error"] == "Unhandled"
+    assert "failed with RuntimeError" in result["msg"]
+    # the deployment it started before failing is named, not hidden
+    started = [i for i in deployments() if i != stack.previous]
+    assert len(started) == 1
+    assert result["deployment_id"] == started[0]
+    assert started[0] in result["msg"]
+    assert any(line.startswith("[ERROR] RuntimeError") for line in result["log_lines"])
+
+
+def test_deployment_limit_exceeded_says_to_run_again(stack, monkeypatch):
+    # an active deployment the module cannot see (created between its look and the invoke)
+    original = CodeDeployResponse.list_deployments
+    looks = {"count": 0}
+
+    def first_look_sees_nothing(self):
+        looks["count"] += 1
+        if looks["count"] == 1:
+            create_deployment(status="InProgress")
+            return json.dumps({"deployments": []})
+        return original(self)
+
+    monkeypatch.setattr(CodeDeployResponse, "list_deployments", first_look_sees_nothing)
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert "DeploymentLimitExceeded" in result["msg"] and "run this task again" in result["msg"]
+
+
+def test_error_line_fails(stack, monkeypatch):
+    # A null version reaches the function only from outside this module; the module refuses it itself,
+    # so make the function see one.
+    original = stack.handler
+    stack.handler = lambda event, log: original({"RequestedVersion": None}, log)
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert "ERROR: FATAL: Required parameter" in result["msg"]
+    assert "no deployment id" in result["msg"]
+    assert deployments() == {stack.previous: "Succeeded"}
+
+
+def test_invoke_is_not_retried_on_a_server_error_even_when_aws_config_asks(stack, monkeypatch, no_sleep):
+    stack.raise_service_error = True
+    failed, result = run(monkeypatch, aws_config={"retries": {"max_attempts": 5, "mode": "standard"}}, **stack_args())
+    assert failed
+    assert len(stack.events) == 1
+    assert "not retried" in result["msg"]
+    assert result["error"]["code"] == "ServiceException"
+
+
+def test_reads_are_retried_on_throttling_and_invoke_happens_exactly_once(stack, monkeypatch, no_sleep):
+    stack.pad_log_bytes = 6000  # the id then comes from SSM and GetDeployment: more reads to throttle
+    ssm_reads = throttle(monkeypatch, SimpleSystemManagerResponse, "get_parameter", 2)
+    lists = throttle(monkeypatch, CodeDeployResponse, "list_deployments", 2)
+    gets = throttle(monkeypatch, CodeDeployResponse, "get_deployment", 3)
+    # botocore's own retries off: the retries seen are the module's (AWSRetry, with backoff)
+    failed, result = run(monkeypatch, aws_config={"retries": {"max_attempts": 0}}, **stack_args())
+    assert not failed, result
+    assert len(stack.events) == 1
+    assert result["deployment_id_source"] == "ssm"
+    assert ssm_reads["count"] == 2 + 2  # 2 throttled, then MostRecentDeploymentId before and after
+    assert lists["count"] == 2 + 1
+    assert gets["count"] == 3 + 1
+    assert len(no_sleep) >= 2 + 2 + 3
+
+
+def test_throttling_that_never_ends_fails_without_invoking(stack, monkeypatch, no_sleep):
+    throttle(monkeypatch, SimpleSystemManagerResponse, "get_parameter", 1000)
+    failed, result = run(monkeypatch, aws_config={"retries": {"max_attempts": 0}}, **stack_args())
+    assert failed
+    assert stack.events == []
+    assert "Could not read the SSM parameter {0}HERD/MostRecentDeploymentId".format(PREFIX) in result["msg"]
+    assert result["error"]["code"] == "ThrottlingException"
+
+
+# --- an active deployment -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ACTIVE)
+def test_attaches_to_the_active_deployment_of_the_same_version(stack, monkeypatch, status):
+    put("HERD/RequestedVersion", "0.176.0")  # the upgrade Lambda writes it, then creates the deployment
+    active = create_deployment(status=status)
+    failed, result = run(monkeypatch, **stack_args())
+    assert not failed, result
+    assert stack.events == []
+    assert result["changed"] is False
+    assert result["attached"] is True
+    assert result["deployment_id"] == active
+    assert result["deployment_status"] == status
+    assert result["deployment_id_source"] == "active_deployment"
+    assert result["log_lines"] == [] and result["request_id"] is None
+
+
+def test_a_second_run_attaches_to_the_deployment_of_the_first(stack, monkeypatch):
+    failed, first = run(monkeypatch, **stack_args())
+    assert not failed, first
+    failed, second = run(monkeypatch, **stack_args())
+    assert not failed, second
+    assert len(stack.events) == 1
+    assert (second["changed"], second["attached"], second["deployment_id"]) == (False, True, first["deployment_id"])
+
+
+def test_on_active_deployment_fail(stack, monkeypatch):
+    active = create_deployment(status="InProgress")
+    put("HERD/RequestedVersion", "0.176.0")
+    failed, result = run(monkeypatch, on_active_deployment="fail", **stack_args())
+    assert failed
+    assert stack.events == []
+    assert active in result["msg"] and "on_active_deployment" in result["msg"]
+
+
+def test_active_deployment_of_another_version_is_refused(stack, monkeypatch):
+    active = create_deployment(status="InProgress")
+    put("HERD/RequestedVersion", "0.171.0")
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert stack.events == []
+    for word in (active, "0.171.0", "InProgress", "0.176.0", "codedeploy_wait"):
+        assert word in result["msg"]
+    assert result["deployment_id"] == active
+    assert result["active_requested_version"] == "0.171.0"
+
+
+def test_version_changed_after_the_active_deployment_was_created_is_not_trusted(stack, monkeypatch):
+    active = create_deployment(age_seconds=600, status="InProgress")
+    put("HERD/RequestedVersion", "0.176.0")  # written now: by an invoke CodeDeploy refused
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert stack.events == []
+    assert active in result["msg"] and "uncertain" in result["msg"]
+
+
+# --- check mode ---------------------------------------------------------------------------------
+
+
+def test_check_mode_never_invokes(stack, monkeypatch):
+    failed, result = run(monkeypatch, check_mode=True, **stack_args())
+    assert not failed, result
+    assert result["changed"] is True and result["attached"] is False
+    assert result["deployment_id"] is None
+    assert result["previous_deployment_id"] == stack.previous
+    assert stack.events == []
+    assert deployments() == {stack.previous: "Succeeded"}
+
+
+def test_check_mode_reports_attach_as_unchanged(stack, monkeypatch):
+    active = create_deployment(status="InProgress")
+    put("HERD/RequestedVersion", "0.176.0")
+    failed, result = run(monkeypatch, check_mode=True, **stack_args())
+    assert not failed, result
+    assert (result["changed"], result["attached"], result["deployment_id"]) == (False, True, active)
+    assert stack.events == []
+
+
+def test_check_mode_fails_when_the_function_does_not_exist(stack, monkeypatch):
+    failed, result = run(monkeypatch, check_mode=True, **stack_args(mdl_instance_name="other"))
+    assert failed
+    assert "other-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION does not exist" in result["msg"]
+    assert "mdl_instance_name" in result["msg"]
+
+
+# --- naming the function ----------------------------------------------------------------------------
+
+
+def test_function_name_alone_reads_the_stack_from_the_function(stack, monkeypatch):
+    arn = "arn:aws:lambda:{0}:{1}:function:{2}".format(REGION, ACCOUNT, FUNCTION)
+    failed, result = run(monkeypatch, function_name=arn, requested_version="0.176.0")
+    assert not failed, result
+    assert (result["mdl_instance_name"], result["mdl_environment"], result["function_name"]) == (INSTANCE, ENVIRONMENT, FUNCTION)
+    assert len(stack.events) == 1
+
+
+def test_function_of_another_stack_is_refused(stack, monkeypatch):
+    failed, result = run(monkeypatch, function_name=FUNCTION, **stack_args(mdl_environment="QA"))
+    assert failed
+    assert "upgrades the stack mdl/DEV, not mdl/QA" in result["msg"]
+    assert stack.events == []
+
+
+# --- input checked before any AWS call ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, words", [
+    (stack_args(requested_version="0.176.0 "), ["requested_version must be"]),
+    (stack_args(requested_version='0.1", "x": "y'), ["requested_version must be"]),
+    (stack_args(requested_version="{{ lookup('env', 'HOME') }}"), ["requested_version must be"]),
+    (stack_args(requested_version="a" * 65), ["requested_version must be"]),
+    (stack_args(requested_version=""), ["requested_version must be"]),
+    (stack_args(requested_version="0.176.0\n"), ["requested_version must be"]),
+    (stack_args(mdl_instance_name="md l"), ["mdl_instance_name must be"]),
+    (stack_args(mdl_environment="DEV\n"), ["mdl_environment must be"]),
+    (stack_args(function_name="my function"), ["function_name must be"]),
+    (dict(requested_version="0.176.0"), ["one of the following is required", "mdl_instance_name", "function_name"]),
+    (dict(mdl_instance_name=INSTANCE, requested_version="0.176.0"), ["required together", "mdl_environment"]),
+    (stack_args(on_active_deployment="ignore"), ["on_active_deployment", "attach, fail"]),
+])
+def test_bad_input_fails_before_any_aws_call(monkeypatch, args, words):
+    def no_client(*a, **kw):
+        raise AssertionError("an AWS client was built")
+
+    monkeypatch.setattr(herd_upgrade_invoke._aws, "client", no_client)
+    monkeypatch.setattr(herd_upgrade_invoke._aws, "no_retry_client", no_client)
+    failed, result = run(monkeypatch, **args)
+    assert failed
+    for word in words:
+        assert word in result["msg"]
