@@ -45,8 +45,7 @@ def describe_all_stacks(cloudformation):
     while True:
         kwargs = {"NextToken": token} if token else {}
         page = cloudformation.describe_stacks(aws_retry=True, **kwargs)
-        for stack in page.get("Stacks", []):
-            yield stack
+        yield from page.get("Stacks", [])
         token = page.get("NextToken")
         if not token:
             return

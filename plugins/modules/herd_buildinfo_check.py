@@ -14,7 +14,7 @@ description:
   - Reads HERD's buildInfo (the build number is the HERD version) the way every MDL stack serves it,
     from the REST URL C(/herd-app/rest/buildInfo) (JSON or XML, HTTP basic auth when the stack has SSL
     and auth enabled) or from the HTML page C(/herd-app/displayBuildInfo) (open, the load balancer's health check).
-  - HERD is found from O(url), or from the stack's two words O(mdl_instance_name) and O(mdl_environment):
+  - HERD is found from O(url), or from the stack's two words O(mdl_instance_name) and O(mdl_environment);
     the URL is then the output C(HerdLoadBalancerURL) of the stack's nested Herd CloudFormation stack,
     found by its parameters C(MDLInstanceName) and C(Environment).
   - With O(expected_version), compares the version served with it, and with O(retries) keeps asking until
@@ -25,7 +25,7 @@ description:
   - Read-only. AWS is called only to discover the URL and to read credentials from SSM; with O(url) and
     O(username)/O(password) the module needs no AWS access at all.
 author:
-  - mdl.herd maintainers
+  - mdl.herd maintainers (@mdl-herd)
 options:
   url:
     description:
@@ -243,6 +243,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, StackNameError, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._version import COMPARE_CHOICES
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
+
 
 def argument_spec():
     return dict(

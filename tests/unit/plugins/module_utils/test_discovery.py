@@ -122,7 +122,9 @@ def test_several_fail_naming_the_candidates_and_their_urls():
 TEMPLATE = json.dumps(
     {
         "Parameters": {"MDLInstanceName": {"Type": "String"}, "Environment": {"Type": "String"}},
-        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": {"Fn::Sub": "/test/${AWS::StackName}"}, "Type": "String", "Value": "herd"}}},
+        "Resources": {
+            "Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": {"Fn::Sub": "/test/${AWS::StackName}"}, "Type": "String", "Value": "herd"}}
+        },
         "Outputs": {"HerdLoadBalancerURL": {"Value": {"Fn::Sub": "https://herd-${MDLInstanceName}-${Environment}.example.com"}}},
     }
 )

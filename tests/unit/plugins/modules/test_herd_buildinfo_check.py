@@ -329,7 +329,9 @@ def test_missing_ssm_credentials_name_the_parameter(capsys, herd):
 
 TEMPLATE = {
     "Parameters": {"MDLInstanceName": {"Type": "String"}, "Environment": {"Type": "String"}, "HerdURL": {"Type": "String"}},
-    "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": {"Fn::Sub": "/test/${AWS::StackName}"}, "Type": "String", "Value": "herd"}}},
+    "Resources": {
+        "Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": {"Fn::Sub": "/test/${AWS::StackName}"}, "Type": "String", "Value": "herd"}}
+    },
     "Outputs": {"HerdLoadBalancerURL": {"Value": {"Ref": "HerdURL"}}},
 }
 
