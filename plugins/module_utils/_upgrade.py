@@ -32,10 +32,14 @@ try:
     from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
 
-    class _BotocoreMissing(Exception):
+    class BotoCoreError(Exception):
         pass
 
-    BotoCoreError = ClientError = HTTPClientError = _BotocoreMissing
+    class HTTPClientError(BotoCoreError):
+        pass
+
+    class ClientError(Exception):
+        pass
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
@@ -577,8 +581,8 @@ class UpgradeInvocation(object):
                 **details
             )
         deployment = self._get_deployment(current)
-        if (deployment.get("applicationName"), deployment.get("deploymentGroupName")) != (self.stack.codedeploy_application,
-                                                                                           self.stack.deployment_group):
+        group = (deployment.get("applicationName"), deployment.get("deploymentGroupName"))
+        if group != (self.stack.codedeploy_application, self.stack.deployment_group):
             raise UpgradeFailure(
                 "{0}, and SSM {1} holds {2}, a deployment of {3}/{4}, not of group {5}: it cannot be the deployment of this "
                 "invoke. {6}".format(lost, name, current, deployment.get("applicationName"), deployment.get("deploymentGroupName"),

@@ -25,17 +25,17 @@ description:
     function once, synchronously, with the log tail. The invoke is never retried, neither by this module nor
     by botocore, whatever O(aws_config) says (a second invoke would start a second deployment), and the
     module waits for its answer for the function's timeout (900 s in MDL) and a minute more.
-  - The deployment id comes from the line C(Deployment id is: 'd-...') of the function's log. Lambda returns
+  - "The deployment id comes from the line C(Deployment id is: 'd-...') of the function's log. Lambda returns
     only the last 4 KB of the log; when that tail lost the line, the id comes from
     C(HERD/MostRecentDeploymentId), accepted only if it differs from the value read before the invoke and
     the deployment it names belongs to the stack's group and was created after the invoke began. The start of
     the invoke is taken from AWS's clock (the C(Date) of the SSM answer read just before it), less 30 seconds
-    for rounding and differences between AWS services' clocks. Otherwise the module fails and says what to check.
-  - The task fails when the function fails (with its error type, error message and log lines) or logs an
-    C(ERROR:) line (for example C(FATAL: Required parameter) for a null version).
+    for rounding and differences between AWS services' clocks. Otherwise the module fails and says what to check."
+  - "The task fails when the function fails (with its error type, error message and log lines) or logs an
+    C(ERROR:) line (for example C(FATAL: Required parameter) for a null version)."
   - Reads use the AWS retries with backoff on throttling (SSM, CodeDeploy, Lambda's GetFunctionConfiguration).
 author:
-  - mdl.herd maintainers
+  - mdl.herd maintainers (@mdl-herd)
 options:
   function_name:
     description:

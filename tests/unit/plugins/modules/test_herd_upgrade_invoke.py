@@ -26,7 +26,6 @@ moto = pytest.importorskip("moto")
 from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from moto import mock_aws  # noqa: E402
-from moto.awslambda.responses import LambdaResponse  # noqa: E402
 from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
 from moto.codedeploy.models import codedeploy_backends  # noqa: E402
 from moto.codedeploy.responses import CodeDeployResponse  # noqa: E402
