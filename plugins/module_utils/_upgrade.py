@@ -49,6 +49,8 @@ DEPLOYMENT_ID_LINE_RE = re.compile(r"Deployment id is: '(d-[A-Z0-9]{9})'")
 # Lines the upgrade Lambda (print: "ERROR: ...") or the Python runtime ("[ERROR] ...") log for errors.
 ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR:|\[ERROR\])")
 WARNING_LINE_RE = re.compile(r"^\s*(?:WARN(?:ING)?:|\[WARN(?:ING)?\])")
+# The lines Lambda frames an invocation with; their request id is the one of the CloudWatch log.
+REQUEST_ID_LINE_RE = re.compile(r"^(?:START|END|REPORT) RequestId: ([A-Za-z0-9-]+)")
 
 # What Lambda accepts as a FunctionName: a name, a partial ARN or an ARN, with an optional qualifier.
 FUNCTION_NAME_RE = re.compile(
@@ -157,29 +159,34 @@ def decode_log(log_result):
 
 
 class LogSummary(object):
-    """What the upgrade Lambda's log tail says: the deployment id, error lines, warning lines."""
+    """What the upgrade Lambda's log tail says: the deployment id, error and warning lines, the request id."""
 
-    __slots__ = ("deployment_id", "errors", "warnings")
+    __slots__ = ("deployment_id", "errors", "warnings", "request_id")
 
-    def __init__(self, deployment_id, errors, warnings):
+    def __init__(self, deployment_id, errors, warnings, request_id=None):
         self.deployment_id = deployment_id
         self.errors = errors
         self.warnings = warnings
+        self.request_id = request_id
 
 
 def parse_log(lines):
     deployment_id = None
+    request_id = None
     errors = []
     warnings = []
     for line in lines:
         match = DEPLOYMENT_ID_LINE_RE.search(line)
         if match:
             deployment_id = match.group(1)
+        match = REQUEST_ID_LINE_RE.match(line)
+        if match:
+            request_id = match.group(1)
         if ERROR_LINE_RE.match(line):
             errors.append(line.strip())
         elif WARNING_LINE_RE.match(line):
             warnings.append(line.strip())
-    return LogSummary(deployment_id, errors, warnings)
+    return LogSummary(deployment_id, errors, warnings, request_id)
 
 
 def read_payload(response):
@@ -514,9 +521,10 @@ class UpgradeInvocation(object):
         except ClientError as e:
             raise AwsFailure(self._invoke_error_message(e), e, **details)
 
-        request_id = (response.get("ResponseMetadata") or {}).get("RequestId")
         lines = decode_log(response.get("LogResult"))
         log = parse_log(lines)
+        # Lambda answers with the request id of the invocation; the log's lines name it too.
+        request_id = log.request_id or (response.get("ResponseMetadata") or {}).get("RequestId")
         details.update(log_lines=lines, request_id=request_id, deployment_id=log.deployment_id)
         see_log = "See log_lines, or the log group {0} (request id {1}).".format(self._log_group, request_id)
         started = (" Before failing it started deployment {0}: watch it with mdl.herd.codedeploy_wait.".format(log.deployment_id)

@@ -205,18 +205,19 @@ log_lines:
   elements: str
   sample:
     - "START RequestId: 7f9c2ba4-e5a6-4e0b-8f2c-1d3e4f5a6b7c Version: $LATEST"
-    - "INFO: Requested version: 0.176.0"
+    - "INFO: CodeDeploy Blue/Green upgrade initiated."
     - "INFO: Deployment id is: 'd-ABCDE1234'."
     - "END RequestId: 7f9c2ba4-e5a6-4e0b-8f2c-1d3e4f5a6b7c"
 request_id:
   description:
-    - The request id of the invoke, to find its log in CloudWatch (C(/aws/lambda/{function_name})).
+    - The request id of the invocation, to find its log in CloudWatch (C(/aws/lambda/{function_name})),
+      as the log's C(START), C(END) and C(REPORT) lines name it (else as Lambda's answer does).
       V(null) when the module did not invoke.
   returned: success, and on failure after the invoke
   type: str
   sample: 7f9c2ba4-e5a6-4e0b-8f2c-1d3e4f5a6b7c
 error_type:
-  description: The type of the function's error, when it failed (for example V(KeyError) or V(DeploymentLimitExceededException)).
+  description: The type of the function's error, when it failed (for example V(KeyError), or V(ClientError) when one of its AWS calls failed).
   returned: failure, when the function failed
   type: str
   sample: KeyError

@@ -214,7 +214,15 @@ def test_parse_log():
     assert log.deployment_id == "d-ABCDE1234"
     assert log.errors == ["ERROR: FATAL: Required parameter: 'RequestedVersion' not found", "[ERROR] KeyError: 'RequestedVersion'"]
     assert log.warnings == ["WARN: the group was IN_PLACE; switched to BLUE_GREEN"]
+    assert log.request_id == "r"
     assert parse_log(["INFO: Deployment id is: 'not-an-id'."]).deployment_id is None
+
+
+def test_request_id_comes_from_the_log_when_it_names_it():
+    fake = FakeLambda(invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\nEND RequestId: 6f1c2d3e-aaaa\n"))
+    assert invocation(fake).invoke(None, T0)["request_id"] == "6f1c2d3e-aaaa"
+    fake = FakeLambda(invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\n"))
+    assert invocation(fake).invoke(None, T0)["request_id"] == "req-1"
 
 
 def test_aws_date():

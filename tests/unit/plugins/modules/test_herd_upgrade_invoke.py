@@ -271,7 +271,7 @@ def test_invokes_once_and_returns_the_id_from_the_log(stack, monkeypatch):
     assert result["requested_version"] == "0.176.0"
     assert (result["mdl_instance_name"], result["mdl_environment"]) == (INSTANCE, ENVIRONMENT)
     assert "INFO: Deployment id is: '{0}'.".format(result["deployment_id"]) in result["log_lines"]
-    assert isinstance(result["request_id"], str) and result["request_id"]
+    assert result["request_id"] == "0f0e"  # the request id of the log (START/END/REPORT lines)
     assert get("HERD/RequestedVersion") == "0.176.0"
 
 
