@@ -9,7 +9,15 @@ Command line: ``PYTHONPATH=sandbox python -m mdl_sandbox --endpoints-file .sandb
 See sandbox/README.md.
 """
 
-from .sandbox import Sandbox, StackExists
 from .spec import Faults, SpecError, StackSpec
 
 __all__ = ["Sandbox", "StackSpec", "Faults", "SpecError", "StackExists"]
+
+
+def __getattr__(name):
+    # moto takes a second to import: load it when a Sandbox is asked for, not for a spec check.
+    if name in ("Sandbox", "StackExists"):
+        from . import sandbox
+
+        return getattr(sandbox, name)
+    raise AttributeError("module 'mdl_sandbox' has no attribute {0!r}".format(name))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import List, Optional
 
 from .fleet import load_fleet
-from .sandbox import Sandbox
 from .spec import SpecError
 
 
@@ -35,7 +34,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def summary(sandbox: Sandbox, endpoints_file: Path) -> str:
+def summary(sandbox, endpoints_file: Path) -> str:
     endpoints = sandbox.endpoints()
     lines = ["MDL sandbox ready.", "",
              "  AWS endpoint : {0}  (region {1}, account {2})".format(
@@ -66,6 +65,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, SpecError) as error:
         print("mdl_sandbox: {0}".format(error), file=sys.stderr)
         return 2
+    from .sandbox import Sandbox  # moto is slow to import: only once the fleet is known to be good
+
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from typing import Callable, Optional
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -36,8 +35,6 @@ def claim() -> None:
                            "module globals, so stop it first (or run this one in another process)")
     default_user_config["lambda"]["use_docker"] = False
     moto_api_backend.reset()
-    # The sandbox's CloudFormation stacks hold a placeholder resource moto does not model.
-    warnings.filterwarnings("ignore", message=r"Tried to parse AWS::CloudFormation::WaitConditionHandle")
 
 
 def release() -> None:
@@ -77,7 +74,7 @@ class AwsServer(ThreadedMotoServer):
         self._server = make_server(self._ip_address, self._port, app, threaded=True,
                                    request_handler=_QuietHandler)
         self._server_ready_event.set()
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=0.1)
 
     @property
     def url(self) -> str:

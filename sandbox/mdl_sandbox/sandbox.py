@@ -105,8 +105,11 @@ class Sandbox:
         for part in (self.control, self.aws):
             if part is not None:
                 part.stop()
-        for stack in self.stacks.values():
-            stack.stop()
+        stoppers = [threading.Thread(target=stack.stop) for stack in self.stacks.values()]
+        for stopper in stoppers:  # each HERD web tier takes a moment to close: all at once
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         if self.scheduler is not None:
             self.scheduler.stop()
         codedeploy.install(None)

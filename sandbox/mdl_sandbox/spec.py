@@ -125,6 +125,9 @@ class Faults:
                 raise SpecError("faults.unpublished_versions must be a list of versions; got {0!r}".format(versions))
             values["unpublished_versions"] = tuple(
                 _check_version(v, "faults.unpublished_versions[]") for v in versions)
+        if values.get("lambda_error") and values.get("active_deployment_version"):
+            raise SpecError("faults.active_deployment_version needs the upgrade Lambda to work: it cannot be "
+                            "combined with faults.lambda_error")
         return cls(**values)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -129,12 +129,14 @@ def function_zip() -> bytes:
     return buffer.getvalue()
 
 
-def _template(outputs: Dict[str, Any], description: str) -> str:
+def _template(outputs: Dict[str, Any], description: str, log_group: str) -> str:
+    """A template with the MDL parameters, one log group (a resource moto models) and outputs."""
     return json.dumps({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": description,
         "Parameters": TEMPLATE_PARAMETERS,
-        "Resources": {"StackHandle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Resources": {"LogGroup": {"Type": "AWS::Logs::LogGroup",
+                                   "Properties": {"LogGroupName": log_group, "RetentionInDays": 30}}},
         "Outputs": outputs,
     })
 
@@ -238,13 +240,15 @@ class Stack:
         cloudformation.create_stack(
             StackName=names.root_stack_name, Parameters=parameters,
             TemplateBody=_template({"MDLInstanceName": {"Value": names.instance_name}},
-                                   "MDL {0}: root stack".format(self.key)))
+                                   "MDL {0}: root stack".format(self.key),
+                                   "/mdl/{0}/{1}/deploy".format(names.instance_name, names.environment)))
         cloudformation.create_stack(
             StackName=names.herd_stack_name, Parameters=parameters,
             TemplateBody=_template({"HerdLoadBalancerURL": {
                 "Value": self.load_balancer_url,
                 "Description": "HERD buildInfo URL behind the load balancer"}},
-                "MDL {0}: nested Herd stack".format(self.key)))
+                "MDL {0}: nested Herd stack".format(self.key),
+                "/aws/lambda/{0}".format(names.upgrade_function_name)))
 
     # -- hooks of the deployment driver ---------------------------------------------------------
     def requested_version(self) -> str:

@@ -94,7 +94,10 @@ def padding_text(size: int, split_at: Optional[int] = None) -> str:
         out.append(text)
         offset += len(text.encode("utf-8"))
 
-    emit(prefix)
+    if split_at is not None and 0 < split_at < len(prefix) + 2:
+        emit("." * (split_at - 1) + "…")  # a cut this close to the start: no room for the prefix
+    else:
+        emit(prefix)
     line_start = offset
     while True:
         remaining = size - offset

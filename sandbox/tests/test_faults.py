@@ -1,0 +1,151 @@
+"""Each fault a stack can carry, seen through plain boto3 and HTTP calls."""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import wait_for
+
+
+def green_target(aws, deployment_id):
+    codedeploy = aws("codedeploy")
+    ids = [i for page in codedeploy.get_paginator("list_deployment_targets").paginate(deploymentId=deployment_id)
+           for i in page["targetIds"]]
+    found = codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=ids)["deploymentTargets"]
+    return [t["instanceTarget"] for t in found if t["instanceTarget"]["instanceLabel"] == "Green"][0]
+
+
+def upgrade(entry, invoke, most_recent_id, version="0.176.0"):
+    answer = invoke(entry, {"RequestedVersion": version})
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    return most_recent_id(entry)
+
+
+def test_fail_at_validate_service_rolls_back(make_stack, invoke, most_recent_id, wait_terminal, aws, build_number):
+    entry = make_stack(faults={"fail_at_event": "ValidateService"})
+    deployment_id = upgrade(entry, invoke, most_recent_id)
+    failed = wait_terminal(entry, deployment_id)
+    assert failed["status"] == "Failed"
+    assert failed["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
+    assert failed["errorInformation"]["message"]
+    assert failed["deploymentOverview"]["Failed"] == 1
+    green = green_target(aws, deployment_id)
+    events = {e["lifecycleEventName"]: e for e in green["lifecycleEvents"]}
+    assert green["status"] == "Failed"
+    assert events["ApplicationStart"]["status"] == "Succeeded"
+    assert events["ValidateService"]["status"] == "Failed"
+    diagnostics = events["ValidateService"]["diagnostics"]
+    assert diagnostics["errorCode"] == "ScriptFailed"
+    assert diagnostics["scriptName"] == "scripts/validate_service.sh"
+    assert "failed with exit code 1" in diagnostics["message"]
+    assert len(diagnostics["logTail"].splitlines()) >= 3
+    assert events["AllowTraffic"]["status"] == "Skipped"
+
+    rollback_id = failed["rollbackInfo"]["rollbackDeploymentId"]
+    assert failed["rollbackInfo"]["rollbackMessage"]
+    rollback = wait_terminal(entry, rollback_id)
+    assert rollback["status"] == "Succeeded"
+    assert rollback["creator"] == "codeDeployRollback"
+    assert rollback["rollbackInfo"]["rollbackTriggeringDeploymentId"] == deployment_id
+    assert rollback["createTime"] == failed["completeTime"]
+    assert build_number(entry) == "0.170.0"
+
+
+def test_failure_after_the_switch_reverts_herd(make_stack, invoke, most_recent_id, wait_terminal, build_number):
+    entry = make_stack(faults={"fail_at_event": "AfterAllowTraffic"})
+    deployment_id = upgrade(entry, invoke, most_recent_id)
+    wait_for(lambda: build_number(entry) == "0.176.0", what="traffic on 0.176.0")
+    failed = wait_terminal(entry, deployment_id)
+    assert failed["status"] == "Failed"
+    rollback = wait_terminal(entry, failed["rollbackInfo"]["rollbackDeploymentId"])
+    assert rollback["status"] == "Succeeded"
+    assert build_number(entry) == "0.170.0"
+
+
+def test_unpublished_version_fails_at_application_start(make_stack, invoke, most_recent_id, wait_terminal, aws):
+    entry = make_stack(faults={"unpublished_versions": ["9.9.9"]})
+    deployment_id = upgrade(entry, invoke, most_recent_id, version="9.9.9")
+    failed = wait_terminal(entry, deployment_id)
+    events = {e["lifecycleEventName"]: e for e in green_target(aws, deployment_id)["lifecycleEvents"]}
+    assert events["ApplicationStart"]["status"] == "Failed"
+    assert "herd-war-9.9.9.war" in events["ApplicationStart"]["diagnostics"]["logTail"]
+    wait_terminal(entry, failed["rollbackInfo"]["rollbackDeploymentId"])
+    good = wait_terminal(entry, upgrade(entry, invoke, most_recent_id, version="0.176.0"))
+    assert good["status"] == "Succeeded"
+
+
+def test_throttle_answers_throttling_errors_then_passes(make_stack, invoke, most_recent_id, aws):
+    entry = make_stack(deployment_seconds=30, faults={"throttle": {
+        "codedeploy:GetDeployment": 2, "cloudformation:DescribeStacks": 1, "lambda:Invoke": 1}})
+    other = make_stack()
+    # lambda:Invoke is refused once, the way Lambda refuses: TooManyRequestsException (429).
+    with pytest.raises(ClientError) as error:
+        invoke(entry, {"RequestedVersion": "0.176.0"})
+    assert error.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    deployment_id = upgrade(entry, invoke, most_recent_id)  # the second invoke passes
+    codedeploy = aws("codedeploy")
+    for _ in range(2):
+        with pytest.raises(ClientError) as error:
+            codedeploy.get_deployment(deploymentId=deployment_id)
+        assert error.value.response["Error"]["Code"] == "ThrottlingException"
+        assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["deploymentId"] == deployment_id
+    with pytest.raises(ClientError) as error:
+        aws("cloudformation").describe_stacks(StackName=entry["cloudformation_stack_name"])
+    assert error.value.response["Error"]["Code"] == "Throttling"
+    assert aws("cloudformation").describe_stacks(StackName=entry["cloudformation_stack_name"])["Stacks"]
+    # Calls about another stack are not throttled.
+    aws("cloudformation").describe_stacks(StackName=other["cloudformation_stack_name"])
+    codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=False)
+
+
+def test_throttled_ssm_read_raises_then_passes(make_stack, aws):
+    entry = make_stack(faults={"throttle": {"ssm:GetParameter": 1}})
+    name = "/app/MDL/{0}/DEV/HERD/CurrentVersion".format(entry["mdl_instance_name"])
+    with pytest.raises(ClientError) as error:
+        aws("ssm").get_parameter(Name=name)
+    assert error.value.response["Error"]["Code"] == "ThrottlingException"
+    assert aws("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "0.170.0"
+
+
+def test_botocore_retries_a_throttled_call(make_stack, aws):
+    entry = make_stack(faults={"throttle": {"codedeploy:GetDeploymentGroup": 1}})
+    answer = aws("codedeploy", retries=True).get_deployment_group(applicationName=entry["codedeploy_application"],
+                                                                  deploymentGroupName=entry["deployment_group"])
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+
+
+def test_herd_unavailable_around_the_switch(make_stack, invoke, most_recent_id, build_number, wait_terminal):
+    entry = make_stack(faults={"herd_unavailable_seconds": 1.0})
+    deployment_id = upgrade(entry, invoke, most_recent_id)
+    seen = [wait_for(lambda: build_number(entry) == 503 and 503, what="HERD to answer 503")]
+    seen.append(wait_for(lambda: build_number(entry) != 503 and build_number(entry), what="HERD to come back"))
+    assert seen == [503, "0.176.0"]
+    assert wait_terminal(entry, deployment_id)["status"] == "Succeeded"
+
+
+def test_herd_stale_version_after_success(make_stack, invoke, most_recent_id, build_number, wait_terminal, sandbox):
+    entry = make_stack(faults={"herd_stale_version": True})
+    assert wait_terminal(entry, upgrade(entry, invoke, most_recent_id))["status"] == "Succeeded"
+    assert build_number(entry) == "0.170.0"
+    live = sandbox.live_state("{0}/DEV".format(entry["mdl_instance_name"]))["live"]
+    assert live["deployed_version"] == "0.176.0" and live["served_version"] == "0.170.0"
+
+
+def test_active_deployment_at_creation(make_stack, invoke, aws, most_recent_id, deployment, sandbox):
+    entry = make_stack(deployment_seconds=30, faults={"active_deployment_version": "0.171.0"})
+    deployment_id = most_recent_id(entry)
+    assert deployment(entry, deployment_id)["status"] in ("Created", "InProgress")
+    name = "/app/MDL/{0}/DEV/HERD/".format(entry["mdl_instance_name"])
+    assert aws("ssm").get_parameter(Name=name + "RequestedVersion")["Parameter"]["Value"] == "0.171.0"
+    assert aws("ssm").get_parameter(Name=name + "DeploymentInvoked")["Parameter"]["Value"] == "true"
+    group = aws("codedeploy").get_deployment_group(applicationName=entry["codedeploy_application"],
+                                                   deploymentGroupName=entry["deployment_group"])
+    assert group["deploymentGroupInfo"]["deploymentStyle"]["deploymentType"] == "BLUE_GREEN"
+    answer = invoke(entry, {"RequestedVersion": "0.176.0"})
+    assert "DeploymentLimitExceededException" in json.loads(answer["Payload"].read())["errorMessage"]
+    live = sandbox.live_state("{0}/DEV".format(entry["mdl_instance_name"]))["live"]
+    assert live["deployments"][0]["requested_version"] == "0.171.0"
+    aws("codedeploy").stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=False)
