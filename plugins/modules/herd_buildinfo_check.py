@@ -87,7 +87,7 @@ options:
     default: 0
   delay:
     description:
-      - Seconds between two attempts.
+      - Seconds between two attempts. More than V(0) when O(retries) is set.
     type: float
     default: 5
   timeout:
@@ -268,8 +268,11 @@ def check_options(params):
     """Fail-fast checks ansible's spec cannot express; returns (stack or None, location or None, verify)."""
     if params["retries"] < 0:
         raise ValueError("retries must be 0 or more; got {0}".format(params["retries"]))
-    if params["delay"] < 0:
-        raise ValueError("delay must be 0 or more seconds; got {0}".format(params["delay"]))
+    if params["delay"] < 0 or (params["retries"] > 0 and params["delay"] == 0):
+        raise ValueError(
+            "delay must be more than 0 seconds when retries is more than 0 (the module asks for at most retries x delay "
+            "seconds); got {0}".format(params["delay"])
+        )
     if params["timeout"] <= 0:
         raise ValueError("timeout must be more than 0 seconds; got {0}".format(params["timeout"]))
     if params["credentials_from_ssm"] and params["username"] is not None:

@@ -385,7 +385,8 @@ def test_several_candidates_are_named(capsys):
         ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "expected_version": "0.176 .0"}, "expected_version must be a HERD (Maven) version"),
         ({"mdl_instance_name": "md l", "mdl_environment": "DEV"}, "mdl_instance_name must be made of letters"),
         ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "retries": -1}, "retries must be 0 or more"),
-        ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "delay": -1}, "delay must be 0 or more seconds"),
+        ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "delay": -1}, "delay must be more than 0 seconds"),
+        ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "retries": 3, "delay": 0}, "delay must be more than 0 seconds when retries"),
         ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "timeout": 0}, "timeout must be more than 0 seconds"),
         ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "ca_path": "/nonexistent/ca.pem"}, "ca_path must be a readable PEM file"),
         (
