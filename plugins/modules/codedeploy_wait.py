@@ -1,0 +1,512 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: codedeploy_wait
+short_description: Follow a CodeDeploy Blue/Green deployment to its end, with live progress
+version_added: 1.0.0
+description:
+  - Waits for a CodeDeploy deployment (the one the upgrade Lambda of an MDL stack starts) to succeed,
+    or only to reroute traffic to the replacement instances, and reports how it went.
+  - Follows the four steps of a Blue/Green deployment as the CodeDeploy console shows them
+    (1 Deploying replacement instances, 2 Rerouting traffic to replacement instances,
+    3 Waiting original instances termination, 4 Terminating original instances), each
+    V(Pending), V(InProgress), V(Succeeded), V(Failed) or V(Skipped), with their times.
+    An in-place deployment has no such steps; the module says so and follows its lifecycle events.
+  - >-
+    While it waits, the task prints one line at each status or step change, and when the instances
+    move to another lifecycle event, for example
+    "d-ABCDE1234 step 1/4 Deploying replacement instances: ApplicationStart on i-0123 (2m10s)".
+    The lines show without C(-v), on the command line and in AWX/Tower job output. The time in
+    brackets is the time since the deployment started.
+  - When the deployment fails or is stopped, the task fails with what a person needs to act on, the
+    lifecycle event that failed, on which instance, the script, its diagnostics message and the last
+    lines of its log, the error code, and the rollback deployment with its status.
+  - Throttling and transient errors of CodeDeploy are retried with backoff and never end the wait
+    by themselves; errors before the first successful read (wrong region, credentials, endpoint or
+    deployment id) fail at once.
+  - Polls C(GetDeployment) and reads the instances (C(ListDeploymentTargets), C(BatchGetDeploymentTargets)
+    25 at a time) when they may have changed; see O(poll_interval).
+author:
+  - mdl.herd maintainers (@mdl-herd)
+options:
+  deployment_id:
+    description:
+      - The CodeDeploy deployment to follow, C(d-) and 9 upper-case letters or digits, for example
+        the RV(mdl.herd.herd_upgrade_invoke#module:deployment_id) that M(mdl.herd.herd_upgrade_invoke) returns.
+    type: str
+    required: true
+  wait_timeout:
+    description:
+      - How many seconds to wait at most. There is no other limit.
+      - When the time is up, O(on_timeout) says what happens to the deployment; the task fails in
+        every case, with the last known state.
+    type: int
+    default: 3600
+  poll_interval:
+    description:
+      - Seconds between two reads of the deployment while a step runs (at least 0.5).
+      - >-
+        The pace adapts around it. When the end may be near (step 4 runs, or step 2 with
+        O(wait_for=traffic_rerouted); a lifecycle event has failed; the last event of an in-place
+        deployment runs), the module reads every 0.6 x O(poll_interval) (3 seconds by default).
+        During a termination wait (step 3) it reads every quarter of the time left, at most every
+        30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
+        30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
+      - The instances are read when the deployment's status, instance counts or termination wait change,
+        at least every 60 seconds while it runs, at most every 10 seconds, and at the end.
+      - With the default, the module notices the end of a deployment within about 1.5 seconds at the
+        median and sends fewer than 20 CodeDeploy requests per minute of waiting (see C(benchmarks/)
+        in the collection's source).
+    type: float
+    default: 5.0
+  wait_for:
+    description:
+      - V(success) waits for the status V(Succeeded).
+      - V(traffic_rerouted) returns as soon as the replacement (green) instances serve the traffic,
+        that is when step 2 is done, without waiting for the original (blue) instances to be
+        terminated. For an in-place deployment it waits for V(Succeeded) and warns.
+    type: str
+    choices: [success, traffic_rerouted]
+    default: success
+  on_timeout:
+    description:
+      - What to do with the deployment when O(wait_timeout) is over.
+      - V(fail) leaves it running.
+      - V(stop) stops it (C(StopDeployment) without rollback).
+      - V(rollback) stops it with automatic rollback and reports the rollback deployment and its status.
+      - After a stop the module waits up to 2 minutes for CodeDeploy to report the deployment
+        V(Stopped) (and, with V(rollback), to name the rollback deployment).
+      - If the deployment ended in the meantime, nothing is stopped and the task reports that end.
+    type: str
+    choices: [fail, stop, rollback]
+    default: fail
+  _slice:
+    description:
+      - Internal, set by the action plugin of this module to run the wait in slices and print the
+        progress lines between them. Do not set it.
+    type: dict
+notes:
+  - An action plugin of the same name runs the module once per progress line, handing the state of
+    the wait from one run to the next. The timeout, check mode and result are the same as those of
+    a single run. With C(async), the module runs once and prints no progress lines.
+  - The result's RV(api_calls) counts the requests sent to CodeDeploy, retries included.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - mdl.herd.attributes
+  - mdl.herd.attributes.check_mode_full
+attributes:
+  check_mode:
+    details: In check mode the module reads the deployment once and returns its state; it neither waits nor stops anything.
+  action:
+    description: Has an action plugin of the same name, which prints the progress lines on the controller.
+    support: full
+seealso:
+  - module: mdl.herd.herd_upgrade_invoke
+  - module: mdl.herd.herd_buildinfo_check
+  - name: Working with deployments in CodeDeploy
+    description: Blue/Green deployments on EC2, their steps and lifecycle events.
+    link: https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-server.html
+"""
+
+EXAMPLES = r"""
+- name: Start the upgrade of HERD on mdl/DEV
+  mdl.herd.herd_upgrade_invoke:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    requested_version: 0.176.0
+  register: upgrade
+
+- name: Follow the Blue/Green deployment to the end
+  mdl.herd.codedeploy_wait:
+    deployment_id: "{{ upgrade.deployment_id }}"
+  register: deployment
+
+- name: Say how long it took
+  ansible.builtin.debug:
+    msg: "{{ deployment.deployment_id }} {{ deployment.status }} in {{ deployment.duration_seconds }} s"
+
+- name: Return once the new fleet serves traffic; give up after 30 minutes and roll back
+  mdl.herd.codedeploy_wait:
+    deployment_id: "{{ upgrade.deployment_id }}"
+    wait_for: traffic_rerouted
+    wait_timeout: 1800
+    on_timeout: rollback
+    region: us-east-1
+
+- name: Look at a deployment without waiting
+  mdl.herd.codedeploy_wait:
+    deployment_id: d-ABCDE1234
+  check_mode: true
+  register: where
+"""
+
+RETURN = r"""
+deployment_id:
+  description: The deployment followed.
+  returned: always
+  type: str
+  sample: d-ABCDE1234
+status:
+  description:
+    - The deployment's status when the task ended, one of V(Created), V(Queued), V(InProgress), V(Baking),
+      V(Ready), V(Succeeded), V(Failed), V(Stopped).
+  returned: always
+  type: str
+  sample: Succeeded
+application_name:
+  description: The CodeDeploy application.
+  returned: when the deployment could be read
+  type: str
+  sample: mdl-Herd
+deployment_group_name:
+  description: The deployment group.
+  returned: when the deployment could be read
+  type: str
+  sample: mdl-HerdDeployGroup
+deployment_config_name:
+  description: The deployment configuration.
+  returned: when the deployment could be read
+  type: str
+  sample: CodeDeployDefault.AllAtOnce
+deployment_type:
+  description: V(BLUE_GREEN) or V(IN_PLACE).
+  returned: when the deployment could be read
+  type: str
+  sample: BLUE_GREEN
+creator:
+  description: Who created the deployment, for example V(user), or V(codeDeployRollback) for a rollback.
+  returned: when the deployment could be read
+  type: str
+  sample: user
+create_time:
+  description: When the deployment was created (ISO 8601).
+  returned: when the deployment could be read
+  type: str
+  sample: "2026-11-26T13:00:01.000+00:00"
+start_time:
+  description: When the deployment started (ISO 8601); null before.
+  returned: when the deployment could be read
+  type: str
+  sample: "2026-11-26T13:00:02.000+00:00"
+complete_time:
+  description: When the deployment ended (ISO 8601); null while it runs.
+  returned: when the deployment could be read
+  type: str
+  sample: "2026-11-26T13:14:04.000+00:00"
+duration_seconds:
+  description: Seconds from the start (or creation) of the deployment to its end, or to now while it runs.
+  returned: when the deployment could be read
+  type: float
+  sample: 842.0
+steps:
+  description:
+    - The four steps of a Blue/Green deployment, in order. Empty for an in-place deployment.
+  returned: when the deployment could be read
+  type: list
+  elements: dict
+  contains:
+    number:
+      description: 1 to 4.
+      type: int
+      sample: 1
+    name:
+      description: The step's name as the CodeDeploy console shows it.
+      type: str
+      sample: Deploying replacement instances
+    status:
+      description: V(Pending), V(InProgress), V(Succeeded), V(Failed) or V(Skipped).
+      type: str
+      sample: Succeeded
+    start_time:
+      description: When the step started (ISO 8601), from the lifecycle events' times; null when unknown.
+      type: str
+      sample: "2026-11-26T13:00:02.000+00:00"
+    end_time:
+      description: When the step ended (ISO 8601); null while it runs.
+      type: str
+      sample: "2026-11-26T13:09:40.000+00:00"
+current_activity:
+  description: What the deployment was doing at the last read, in words; empty once it ended.
+  returned: when the deployment could be read
+  type: str
+  sample: "ApplicationStart on i-0123456789abcdef0"
+overview:
+  description: How many instances are in each state (CodeDeploy's deploymentOverview).
+  returned: when the deployment could be read
+  type: dict
+  contains:
+    pending:
+      description: Instances pending.
+      type: int
+      sample: 0
+    in_progress:
+      description: Instances in progress.
+      type: int
+      sample: 0
+    succeeded:
+      description: Instances done.
+      type: int
+      sample: 2
+    failed:
+      description: Instances failed.
+      type: int
+      sample: 0
+    skipped:
+      description: Instances skipped.
+      type: int
+      sample: 0
+    ready:
+      description: Replacement instances ready for traffic.
+      type: int
+      sample: 0
+instances:
+  description: The deployment's instances, original (Blue) first, at the last read.
+  returned: when the deployment could be read
+  type: list
+  elements: dict
+  contains:
+    instance_id:
+      description: The EC2 instance id.
+      type: str
+      sample: i-0123456789abcdef0
+    label:
+      description: V(Blue) for an original instance, V(Green) for a replacement; null for in-place deployments.
+      type: str
+      sample: Green
+    status:
+      description: The instance's deployment status.
+      type: str
+      sample: Succeeded
+    last_updated_at:
+      description: When CodeDeploy last updated the instance (ISO 8601).
+      type: str
+      sample: "2026-11-26T13:09:40.000+00:00"
+    lifecycle_events:
+      description: The instance's lifecycle events, in order.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The event, for example V(ApplicationStart).
+          type: str
+          sample: ValidateService
+        status:
+          description: V(Pending), V(InProgress), V(Succeeded), V(Failed), V(Skipped) or V(Unknown).
+          type: str
+          sample: Failed
+        start_time:
+          description: When it started (ISO 8601).
+          type: str
+          sample: "2026-11-26T13:08:10.000+00:00"
+        end_time:
+          description: When it ended (ISO 8601).
+          type: str
+          sample: "2026-11-26T13:08:40.000+00:00"
+        diagnostics:
+          description: What the CodeDeploy agent reported, when it did.
+          type: dict
+          returned: when CodeDeploy gives diagnostics
+          contains:
+            error_code:
+              description: V(Success), V(ScriptMissing), V(ScriptNotExecutable), V(ScriptTimedOut), V(ScriptFailed) or V(UnknownError).
+              type: str
+              sample: ScriptFailed
+            script_name:
+              description: The script that ran.
+              type: str
+              sample: scripts/validate_service.sh
+            message:
+              description: The agent's message.
+              type: str
+              sample: Script at specified location scripts/validate_service.sh run as user root failed with exit code 1
+            log_tail:
+              description: The last 4 KB of the script's log.
+              type: str
+              sample: "[stdout]buildInfo reports 0.170.0, expected 0.176.0"
+error_information:
+  description: CodeDeploy's error for a failed or stopped deployment; empty otherwise.
+  returned: when the deployment could be read
+  type: dict
+  contains:
+    code:
+      description: The error code.
+      type: str
+      sample: HEALTH_CONSTRAINTS
+    message:
+      description: The error message.
+      type: str
+      sample: The overall deployment failed because too many individual instances failed deployment.
+rollback_info:
+  description: The rollback of this deployment (or the deployment this one rolls back); empty when there is none.
+  returned: when the deployment could be read
+  type: dict
+  contains:
+    rollback_deployment_id:
+      description: The rollback deployment.
+      type: str
+      sample: d-RBCKE1234
+    rollback_deployment_status:
+      description: The rollback deployment's status when the task ended.
+      type: str
+      sample: InProgress
+    rollback_triggering_deployment_id:
+      description: For a rollback deployment, the deployment it rolls back.
+      type: str
+      sample: null
+    rollback_message:
+      description: CodeDeploy's words on the rollback.
+      type: str
+      sample: null
+status_messages:
+  description: CodeDeploy's status messages for the deployment.
+  returned: when the deployment could be read
+  type: list
+  elements: str
+  sample: []
+timeline:
+  description:
+    - Every status and step change, oldest first. Times come from CodeDeploy's own records (creation, start and
+      completion times, lifecycle event times) when it has them, otherwise from when the module saw the change.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    time:
+      description: When it happened (ISO 8601).
+      type: str
+      sample: "2026-11-26T13:09:40.000+00:00"
+    status:
+      description: The new status of the deployment, or of the step.
+      type: str
+      sample: Succeeded
+    step:
+      description: The step's number, for a step change.
+      type: int
+      returned: for step changes
+      sample: 1
+    name:
+      description: The step's name, for a step change.
+      type: str
+      returned: for step changes
+      sample: Deploying replacement instances
+    message:
+      description: The change in words.
+      type: str
+      sample: "step 1/4 Deploying replacement instances: Succeeded"
+api_calls:
+  description: Requests sent to CodeDeploy by this task, retries included, by operation and in total.
+  returned: always
+  type: dict
+  sample: {"get_deployment": 231, "list_deployment_targets": 2, "batch_get_deployment_targets": 9, "total": 242}
+waited_seconds:
+  description: How long the task waited.
+  returned: always
+  type: float
+  sample: 838.4
+timed_out:
+  description: Whether O(wait_timeout) ran out.
+  returned: always
+  type: bool
+  sample: false
+stop:
+  description: What O(on_timeout=stop) or O(on_timeout=rollback) did.
+  returned: when the wait timed out and on_timeout is stop or rollback
+  type: dict
+  contains:
+    action:
+      description: V(stop) or V(rollback).
+      type: str
+      sample: rollback
+    status:
+      description: CodeDeploy's answer to StopDeployment, V(Pending) or V(Succeeded).
+      type: str
+      sample: Pending
+    status_message:
+      description: CodeDeploy's message.
+      type: str
+      sample: Stop request for the deployment is being processed
+    already_completed:
+      description: True when the deployment had ended before the stop.
+      type: bool
+      returned: when it had
+      sample: true
+"""
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing library
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy import (
+    DEFAULT_POLL_INTERVAL,
+    ON_TIMEOUT_CHOICES,
+    WAIT_FOR_CHOICES,
+    DeploymentMissing,
+    DeploymentReader,
+    Follower,
+    check_wait_options,
+    poll_retry,
+)
+from ansible_collections.mdl.herd.plugins.module_utils._stack import check_deployment_id
+
+
+def argument_spec():
+    return dict(
+        deployment_id=dict(type="str", required=True),
+        wait_timeout=dict(type="int", default=3600),
+        poll_interval=dict(type="float", default=DEFAULT_POLL_INTERVAL),
+        wait_for=dict(type="str", choices=list(WAIT_FOR_CHOICES), default="success"),
+        on_timeout=dict(type="str", choices=list(ON_TIMEOUT_CHOICES), default="fail"),
+        _slice=dict(type="dict"),
+    )
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    try:
+        deployment_id = check_deployment_id(params["deployment_id"])
+        check_wait_options(params["wait_timeout"], params["poll_interval"])
+    except ValueError as e:
+        module.fail_json(msg=str(e))
+
+    sliced = params["_slice"] is not None
+    reader = DeploymentReader(_aws.client(module, "codedeploy", retry_decorator=poll_retry()))
+    follower = Follower(
+        reader, deployment_id,
+        wait_timeout=params["wait_timeout"], poll_interval=params["poll_interval"],
+        wait_for=params["wait_for"], on_timeout=params["on_timeout"],
+        carry=(params["_slice"] or {}).get("carry"), sliced=sliced,
+    )
+    try:
+        outcome = follower.look_once() if module.check_mode else follower.follow()
+    except DeploymentMissing as e:
+        module.fail_json(msg=str(e), deployment_id=deployment_id, api_calls=follower.api_calls())
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg="Could not follow CodeDeploy deployment {0}".format(deployment_id),
+                             deployment_id=deployment_id, api_calls=follower.api_calls())
+
+    internal = {"_slice": {"carry": outcome.carry, "lines": outcome.lines}} if sliced else {}
+    if outcome.kind == "slice":
+        module.exit_json(changed=False, **internal)
+    for note in follower.all_warnings():
+        module.warn(note)
+    changed = bool(outcome.result.get("stop")) and not outcome.result["stop"].get("already_completed")
+    if outcome.failed:
+        module.fail_json(msg=outcome.message, changed=changed, **dict(outcome.result, **internal))
+    module.exit_json(changed=changed, **dict(outcome.result, **internal))
+
+
+if __name__ == "__main__":
+    main()

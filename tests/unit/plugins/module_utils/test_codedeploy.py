@@ -1,0 +1,592 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Following a CodeDeploy deployment: step derivation, failure messages, polling, retries, timeouts.
+
+Every answer comes from a scripted CodeDeploy (codedeploy_story.py) behind a real botocore
+client, checked against botocore's service model; time is a fake clock, so nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from ansible_collections.amazon.aws.plugins.module_utils import cloud
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy as cd
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import (
+    EPOCH0,
+    Event,
+    FakeClock,
+    FakeCodeDeploy,
+    Instance,
+    Story,
+    blue_green_story,
+    in_place_story,
+    rollback_story,
+)
+
+DEPLOYMENT = "d-ABCDE1234"
+GREEN = "i-0bbbbbbbbbbbbbbb2"
+BLUE = "i-0aaaaaaaaaaaaaaa1"
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def retry_sleeps_on_the_fake_clock(monkeypatch, clock):
+    """amazon.aws's backoff sleeps with time.sleep: move the fake clock instead."""
+    monkeypatch.setattr(cloud, "time", types.SimpleNamespace(sleep=clock.sleep))
+
+
+def reader_for(fake):
+    return cd.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd.poll_retry()))
+
+
+def follower_for(fake, clock, deployment_id=DEPLOYMENT, **kwargs):
+    kwargs.setdefault("wait_timeout", 3600)
+    return cd.Follower(reader_for(fake), deployment_id, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
+
+
+def view_at(story, t, clock=None):
+    """What the module derives from CodeDeploy's answers at second t, reading everything."""
+    clock = clock or FakeClock()
+    fake = FakeCodeDeploy(clock, [story])
+    reader = reader_for(fake)
+    clock.now = EPOCH0 + t
+    deployment = cd.deployment_view(reader.deployment(story.deployment_id))
+    instances = []
+    if deployment["status"] != "Created":
+        ids = reader.target_ids(story.deployment_id)
+        instances = [cd.instance_view(target) for target in reader.targets(story.deployment_id, ids)]
+    steps = cd.derive_steps(deployment, instances, clock.now)
+    return {"deployment": deployment, "instances": instances, "steps": steps,
+            "activity": cd.describe_activity(deployment, steps, instances, clock.now), "now": clock.now}
+
+
+def statuses(view):
+    return [step["status"] for step in view["steps"]]
+
+
+# --- the scripted CodeDeploy itself -------------------------------------------------------------
+def test_the_scripted_answers_are_checked_against_the_service_model(clock):
+    story = blue_green_story()
+    story.status_messages = [42]  # a number where CodeDeploy sends strings
+    with pytest.raises(AssertionError, match="does not fit the service model"):
+        reader_for(FakeCodeDeploy(clock, [story])).deployment(DEPLOYMENT)
+
+
+# --- the four steps, from recorded-shape answers ------------------------------------------------
+@pytest.mark.parametrize("t, expected, activity", [
+    (1, ["Pending"] * 4, "waiting for CodeDeploy to start it"),
+    (10, ["InProgress", "Pending", "Pending", "Pending"], "provisioning replacement instances"),
+    (35, ["InProgress", "Pending", "Pending", "Pending"], "replacement instance {0} waiting for the next lifecycle event".format(GREEN)),
+    (200, ["InProgress", "Pending", "Pending", "Pending"], "ApplicationStart on {0}".format(GREEN)),
+    (282, ["Succeeded", "InProgress", "Pending", "Pending"], "BeforeAllowTraffic on {0}".format(GREEN)),
+    (315, ["Succeeded", "InProgress", "Pending", "Pending"], "BlockTraffic on {0}".format(BLUE)),
+    (331, ["Succeeded", "Succeeded", "Succeeded", "InProgress"], "terminating {0}".format(BLUE)),
+    (391, ["Succeeded"] * 4, ""),
+])
+def test_blue_green_steps_follow_the_lifecycle_events(t, expected, activity):
+    view = view_at(blue_green_story(), t)
+    assert statuses(view) == expected
+    assert view["activity"] == activity
+    assert [s["name"] for s in view["steps"]] == list(cd.STEP_NAMES)
+
+
+def test_step_times_come_from_codedeploy_records():
+    view = view_at(blue_green_story(), 400)
+    times = [(s["start_time"] - EPOCH0, s["end_time"] - EPOCH0) for s in view["steps"]]
+    # 1: from the deployment's start to the end of ValidateService; 2: BeforeAllowTraffic to AfterBlockTraffic;
+    # 3: no termination wait configured; 4: to the deployment's completion.
+    assert times == [(2, 280), (280, 330), (330, 330), (330, 390)]
+
+
+def test_termination_wait_is_step_3_and_its_end_is_computed_from_the_configuration():
+    story = blue_green_story(termination_wait_minutes=5)
+    during = view_at(story, 400)
+    assert statuses(during) == ["Succeeded", "Succeeded", "InProgress", "Pending"]
+    assert during["activity"] == "original instances kept 5 min before termination (3m50s left)"
+    after = view_at(story, 330 + 300 + 1)
+    assert statuses(after) == ["Succeeded", "Succeeded", "Succeeded", "InProgress"]
+    assert after["steps"][2]["end_time"] - EPOCH0 == 630
+    done = view_at(story, story.end + 1)
+    assert statuses(done) == ["Succeeded"] * 4
+    assert done["steps"][3]["end_time"] - EPOCH0 == story.end
+
+
+def test_keep_alive_skips_steps_3_and_4():
+    story = blue_green_story(keep_alive=True)
+    assert statuses(view_at(story, 200)) == ["InProgress", "Pending", "Skipped", "Skipped"]
+    assert statuses(view_at(story, story.end)) == ["Succeeded", "Succeeded", "Skipped", "Skipped"]
+
+
+def test_ready_waits_for_someone_to_continue_the_deployment():
+    view = view_at(blue_green_story(ready_minutes=60), 300)
+    assert view["deployment"]["status"] == "Ready"
+    assert view["deployment"]["overview"]["ready"] == 1
+    assert statuses(view) == ["Succeeded", "Pending", "Pending", "Pending"]
+    assert "continue-deployment --deployment-wait-type READY_WAIT" in view["activity"]
+
+
+def test_failed_deployment_fails_the_running_step_and_skips_the_rest():
+    story = blue_green_story(fail_at="ValidateService")
+    assert statuses(view_at(story, 270)) == ["InProgress", "Pending", "Pending", "Pending"]
+    view = view_at(story, 290)
+    assert view["deployment"]["status"] == "Failed"
+    assert statuses(view) == ["Failed", "Skipped", "Skipped", "Skipped"]
+    assert view["steps"][0]["end_time"] - EPOCH0 == 280
+    assert view["activity"] == ""
+
+
+def test_stopped_during_reroute_fails_step_2():
+    story = blue_green_story()
+    story.stop(300, rollback=False)
+    view = view_at(story, 310)
+    assert view["deployment"]["status"] == "Stopped"
+    assert statuses(view) == ["Succeeded", "Failed", "Skipped", "Skipped"]
+    message = cd.failure_message(view)
+    assert message.startswith("Deployment d-ABCDE1234 was stopped at step 2/4 Rerouting traffic to replacement instances.")
+    assert "Error code MANUAL_STOP: The deployment was stopped by a user." in message
+
+
+def test_in_place_deployments_have_no_blue_green_steps():
+    view = view_at(in_place_story(), 75)
+    assert view["steps"] == []
+    assert view["activity"] == "Install on i-0ccccccccccccccc3"
+    assert view["instances"][0]["label"] is None
+
+
+def test_an_ignored_application_stop_failure_does_not_fail_the_step():
+    story = blue_green_story()
+    blue = story.instances[0]
+    diagnostics = {"errorCode": "ScriptFailed", "scriptName": "stop.sh", "message": "exit 1", "logTail": ""}
+    blue.events[0] = Event("BeforeBlockTraffic", 305, 310, "Failed", diagnostics)
+    view = view_at(story, 320)
+    assert statuses(view) == ["Succeeded", "InProgress", "Pending", "Pending"]
+    story.ignore_application_stop_failures = False
+    assert statuses(view_at(story, 320)) == ["Succeeded", "Failed", "Pending", "Pending"]
+
+
+# --- failure messages ---------------------------------------------------------------------------
+def test_failure_message_names_event_instance_script_log_code_and_rollback():
+    view = view_at(blue_green_story(fail_at="ValidateService"), 290)
+    message = cd.failure_message(view, rollback_status="InProgress")
+    first, _sep, log = message.partition("\nLast")
+    assert first.startswith("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. ")
+    assert ("Lifecycle event ValidateService failed on {0} (replacement, Green) running scripts/validate_service.sh "
+            "(ScriptFailed): Script at specified location: scripts/validate_service.sh run as user root failed with "
+            "exit code 1.".format(GREEN)) in first
+    assert "Error code HEALTH_CONSTRAINTS: The overall deployment failed because too many individual instances" in first
+    assert "Rollback deployment d-RBCKE5678 is InProgress (follow it with mdl.herd.codedeploy_wait)." in first
+    assert message.endswith("[stderr]smoke test failed: expected buildNumber 0.176.0, got 0.170.0")
+    assert " lines of its log:\n[stdout]Checking" in message
+
+
+def test_failure_message_keeps_the_last_ten_lines_of_a_long_log():
+    story = blue_green_story(fail_at="ValidateService")
+    story.instances[1].events[6].diagnostics["logTail"] = "\n".join("line {0}".format(n) for n in range(40))
+    message = cd.failure_message(view_at(story, 290))
+    assert message.endswith("\n".join("line {0}".format(n) for n in range(30, 40)))
+    assert "line 29" not in message
+
+
+def test_failure_without_a_failed_event_or_rollback_says_so():
+    story = Story(DEPLOYMENT, [Instance(GREEN, "Green", 5, [Event("ApplicationStop", None, None)])], end=20, final="Failed",
+                  error={"code": "AUTO_SCALING_CONFIGURATION", "message": "The Auto Scaling group could not be copied."})
+    message = cd.failure_message(view_at(story, 30))
+    assert message == ("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. Error code "
+                       "AUTO_SCALING_CONFIGURATION: The Auto Scaling group could not be copied. "
+                       "No rollback deployment was started.")
+
+
+# --- reading ------------------------------------------------------------------------------------
+def test_targets_are_listed_page_by_page_and_read_25_at_a_time(clock):
+    events = [Event("ApplicationStop", 10, 20)]
+    instances = [Instance("i-{0:017d}".format(n), "Green", 0, events) for n in range(30)]
+    fake = FakeCodeDeploy(clock, [Story(DEPLOYMENT, instances, end=100)], page_size=7)
+    reader = reader_for(fake)
+    clock.now = EPOCH0 + 15
+    ids = reader.target_ids(DEPLOYMENT)
+    assert ids == [i.instance_id for i in instances]
+    targets = reader.targets(DEPLOYMENT, ids)
+    assert len(targets) == 30
+    assert [len(p["targetIds"]) for _t, op, p in fake.requests if op == "BatchGetDeploymentTargets"] == [25, 5]
+    assert reader.calls == {"ListDeploymentTargets": 5, "BatchGetDeploymentTargets": 2}
+
+
+def test_a_deployment_not_started_has_no_targets_yet(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    reader = reader_for(fake)
+    assert reader.target_ids(DEPLOYMENT) == []
+    assert reader.targets(DEPLOYMENT, [GREEN]) == []
+    assert fake.count("ListDeploymentTargets") == 1  # not retried: it is an answer, not an error
+
+
+def test_an_unknown_deployment_is_a_sentence(clock):
+    with pytest.raises(cd.DeploymentMissing, match="Deployment d-NOPE12345 does not exist in this account and region"):
+        reader_for(FakeCodeDeploy(clock)).deployment("d-NOPE12345")
+
+
+# --- following a deployment ---------------------------------------------------------------------
+def test_follows_a_blue_green_deployment_to_success(clock):
+    story = blue_green_story()
+    fake = FakeCodeDeploy(clock, [story])
+    follower = follower_for(fake, clock)
+    outcome = follower.follow()
+    result = outcome.result
+    assert outcome.kind == "done"
+    assert result["status"] == "Succeeded"
+    assert [(s["number"], s["status"]) for s in result["steps"]] == [(1, "Succeeded"), (2, "Succeeded"), (3, "Succeeded"), (4, "Succeeded")]
+    assert result["create_time"] == "2026-11-26T13:00:00.000+00:00"
+    assert result["complete_time"] == "2026-11-26T13:06:30.000+00:00"
+    assert result["duration_seconds"] == 388.0
+    assert result["overview"]["succeeded"] == 2
+    assert [i["label"] for i in result["instances"]] == ["Blue", "Green"]
+    assert result["instances"][1]["lifecycle_events"][6]["name"] == "ValidateService"
+    assert result["instances"][1]["lifecycle_events"][6]["end_time"] == "2026-11-26T13:04:40.000+00:00"
+    # The timeline: every status and step change, in order, at the times CodeDeploy recorded.
+    assert [e["message"] for e in result["timeline"]] == [
+        "deployment Created", "deployment InProgress",
+        "step 1/4 Deploying replacement instances: InProgress", "step 1/4 Deploying replacement instances: Succeeded",
+        "step 2/4 Rerouting traffic to replacement instances: InProgress",
+        "step 2/4 Rerouting traffic to replacement instances: Succeeded",
+        "step 3/4 Waiting original instances termination: InProgress", "step 3/4 Waiting original instances termination: Succeeded",
+        "step 4/4 Terminating original instances: InProgress",
+        "step 4/4 Terminating original instances: Succeeded", "deployment Succeeded",
+    ]
+    times = [e["time"] for e in result["timeline"]]
+    assert times == sorted(times)
+    assert result["timeline"][3]["time"] == "2026-11-26T13:04:40.000+00:00"  # ValidateService ended
+    # It noticed the end soon after it happened, without hammering CodeDeploy.
+    assert clock.seconds - story.end <= cd.DEFAULT_POLL_INTERVAL * cd.NEAR_END_FACTOR + 0.5
+    minutes = (clock.seconds - 0) / 60.0
+    assert result["api_calls"]["total"] / minutes <= 20
+    assert result["api_calls"]["total"] == len(fake.requests)
+    assert result["api_calls"]["get_deployment"] == fake.count("GetDeployment")
+    assert result["timed_out"] is False
+
+
+def test_progress_lines_tell_each_change(clock):
+    outcome = follower_for(FakeCodeDeploy(clock, [blue_green_story()]), clock).follow()
+    lines = outcome.lines
+    assert lines[0] == "d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"
+    assert "d-ABCDE1234 step 1/4 Deploying replacement instances: provisioning replacement instances (3s)" in lines
+    assert any(line.startswith("d-ABCDE1234 step 2/4 Rerouting traffic to replacement instances: ") for line in lines)
+    assert any(line.startswith("d-ABCDE1234 step 4/4 Terminating original instances: terminating {0}".format(BLUE)) for line in lines)
+    assert lines[-1] == "d-ABCDE1234 Succeeded (6m28s)"
+    assert len(lines) == len(set(lines))
+
+
+def test_follows_a_failed_deployment_to_its_rollback(clock):
+    story = blue_green_story(fail_at="ValidateService")
+    fake = FakeCodeDeploy(clock, [story, rollback_story("d-RBCKE5678", DEPLOYMENT, 282)])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.kind == "ended" and outcome.failed
+    assert outcome.result["status"] == "Failed"
+    assert outcome.result["rollback_info"] == {
+        "rollback_deployment_id": "d-RBCKE5678", "rollback_triggering_deployment_id": None,
+        "rollback_message": "Automatic rollback to the last successful revision: d-RBCKE5678",
+        "rollback_deployment_status": "InProgress"}
+    assert outcome.result["error_information"]["code"] == "HEALTH_CONSTRAINTS"
+    assert "Rollback deployment d-RBCKE5678 is InProgress" in outcome.message
+    assert outcome.lines[-1] == "d-ABCDE1234 Failed at step 1/4 Deploying replacement instances: ValidateService failed on {0} (4m39s)".format(GREEN)
+    failed = outcome.result["instances"][1]["lifecycle_events"][6]
+    assert failed["status"] == "Failed" and failed["diagnostics"]["error_code"] == "ScriptFailed"
+    assert clock.seconds - story.end <= cd.DEFAULT_POLL_INTERVAL + 0.5
+
+
+def test_a_rollback_deployment_names_the_one_it_rolls_back(clock):
+    fake = FakeCodeDeploy(clock, [rollback_story("d-RBCKE5678", DEPLOYMENT, 0)])
+    outcome = follower_for(fake, clock, deployment_id="d-RBCKE5678").follow()
+    assert outcome.kind == "done"
+    assert outcome.result["creator"] == "codeDeployRollback"
+    assert outcome.result["rollback_info"]["rollback_triggering_deployment_id"] == DEPLOYMENT
+
+
+def test_traffic_rerouted_returns_before_the_original_instances_are_terminated(clock):
+    story = blue_green_story()
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock, wait_for="traffic_rerouted").follow()
+    assert outcome.kind == "done"
+    assert outcome.result["status"] == "InProgress"
+    assert [s["status"] for s in outcome.result["steps"][:2]] == ["Succeeded", "Succeeded"]
+    assert 330 <= clock.seconds < story.end
+
+
+def test_traffic_rerouted_on_an_in_place_deployment_waits_for_success_and_says_so(clock):
+    follower = follower_for(FakeCodeDeploy(clock, [in_place_story(DEPLOYMENT)]), clock, wait_for="traffic_rerouted")
+    outcome = follower.follow()
+    assert outcome.result["status"] == "Succeeded"
+    assert outcome.result["steps"] == []
+    assert follower.all_warnings() == ["wait_for=traffic_rerouted applies to Blue/Green deployments; d-ABCDE1234 is "
+                                       "IN_PLACE, so the wait goes on until it succeeds"]
+
+
+def test_check_mode_looks_once_and_neither_waits_nor_stops(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    clock.now = EPOCH0 + 200
+    outcome = follower_for(fake, clock, on_timeout="rollback", wait_timeout=0).look_once()
+    assert outcome.kind == "checked" and not outcome.failed
+    assert outcome.result["status"] == "InProgress"
+    assert outcome.result["current_activity"] == "ApplicationStart on {0}".format(GREEN)
+    assert clock.slept == []
+    assert [op for _t, op, _p in fake.requests] == ["GetDeployment", "ListDeploymentTargets", "BatchGetDeploymentTargets"]
+
+
+def test_check_mode_on_a_failed_deployment_reports_the_failure(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story(fail_at="ValidateService"), rollback_story("d-RBCKE5678", DEPLOYMENT, 282)])
+    clock.now = EPOCH0 + 400
+    outcome = follower_for(fake, clock).look_once()
+    assert outcome.kind == "ended"
+    assert "ValidateService failed on" in outcome.message
+    assert outcome.result["rollback_info"]["rollback_deployment_status"] == "Succeeded"
+
+
+# --- throttling and errors ----------------------------------------------------------------------
+def test_throttling_is_retried_and_never_ends_the_wait(clock):
+    story = blue_green_story(scale=0.1)
+    fake = FakeCodeDeploy(clock, [story])
+    # More throttles in a row than one poll retries (4 tries): the wait goes on anyway.
+    fake.errors = [("GetDeployment", "ThrottlingException")] * 7 + [("BatchGetDeploymentTargets", "ThrottlingException")] * 2
+    follower = follower_for(fake, clock)
+    outcome = follower.follow()
+    assert outcome.kind == "done"
+    assert outcome.result["api_calls"]["get_deployment"] == fake.count("GetDeployment")
+    assert fake.errors == []
+    warning = follower.all_warnings()[0]
+    assert warning.startswith("1 poll(s) of deployment d-ABCDE1234 failed with a throttling or transient error even after retries "
+                              "(last: ThrottlingException at ")
+
+
+def test_after_throttling_the_pace_slows_down(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    fake.errors = [("GetDeployment", "ThrottlingException")] * 4
+    follower = follower_for(fake, clock)
+    follower.check()
+    assert follower.throttled == 1
+    assert follower.next_poll_at - EPOCH0 == pytest.approx(2 * cd.DEFAULT_POLL_INTERVAL)  # from the start of that poll
+
+
+@pytest.mark.parametrize("code", ["InternalFailure", "ServiceUnavailable", "RequestLimitExceeded"])
+def test_server_side_errors_are_transient(clock, code):
+    fake = FakeCodeDeploy(clock, [blue_green_story(scale=0.1)])
+    fake.errors = [("GetDeployment", code)] * 5
+    assert follower_for(fake, clock).follow().kind == "done"
+
+
+def test_other_errors_end_the_wait_at_once(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    fake.errors = [("GetDeployment", "AccessDeniedException")]
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        follower_for(fake, clock).follow()
+    assert fake.count("GetDeployment") == 1
+
+
+def test_an_unreachable_endpoint_fails_at_once_but_is_survived_once_read(clock, monkeypatch):
+    fake = FakeCodeDeploy(clock, [blue_green_story(scale=0.1)])
+    follower = follower_for(fake, clock)
+    real = follower.reader.deployment
+    failures = {"left": 1}
+
+    def flaky(deployment_id):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise EndpointConnectionError(endpoint_url="https://codedeploy.invalid")
+        return real(deployment_id)
+
+    monkeypatch.setattr(follower.reader, "deployment", flaky)
+    with pytest.raises(EndpointConnectionError):
+        follower.follow()
+    failures["left"] = 1
+    follower.read_once = True
+    assert follower.follow().kind == "done"
+    assert follower.errors_seen["count"] == 1
+
+
+def test_a_deployment_that_does_not_exist_fails_at_once(clock):
+    with pytest.raises(cd.DeploymentMissing):
+        follower_for(FakeCodeDeploy(clock), clock).follow()
+
+
+# --- timeouts -----------------------------------------------------------------------------------
+def test_timeout_fails_with_the_last_known_state_and_leaves_it_running(clock):
+    story = blue_green_story()
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock, wait_timeout=100).follow()
+    assert outcome.kind == "timeout" and outcome.failed
+    assert outcome.result["timed_out"] is True
+    assert outcome.result["status"] == "InProgress"
+    assert 100 <= clock.seconds <= 100.5
+    assert outcome.message == (
+        "Deployment d-ABCDE1234 did not succeed within 100 s (wait_timeout): it is InProgress at step 1/4 Deploying "
+        "replacement instances (BeforeInstall on {0}). It goes on without this task: wait again with the same "
+        "deployment_id and a longer wait_timeout, or set on_timeout to stop or rollback.".format(GREEN))
+    assert fake.count("StopDeployment") == 0
+    assert "stop" not in outcome.result
+
+
+def test_timeout_with_stop_stops_it(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    outcome = follower_for(fake, clock, wait_timeout=100, on_timeout="stop").follow()
+    assert outcome.kind == "timeout"
+    assert [p for _t, op, p in fake.requests if op == "StopDeployment"] == [{"deploymentId": DEPLOYMENT, "autoRollbackEnabled": False}]
+    assert outcome.result["status"] == "Stopped"
+    assert outcome.result["stop"] == {"action": "stop", "status": "Pending",
+                                      "status_message": "Stop request for the deployment is being processed"}
+    assert "Stopped it, as on_timeout=stop asks (CodeDeploy: Pending, Stop request for the deployment is being processed); " \
+           "it is now Stopped." in outcome.message
+
+
+def test_timeout_with_rollback_reports_the_rollback_deployment(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    outcome = follower_for(fake, clock, wait_timeout=100, on_timeout="rollback").follow()
+    assert outcome.kind == "timeout"
+    assert [p["autoRollbackEnabled"] for _t, op, p in fake.requests if op == "StopDeployment"] == [True]
+    assert outcome.result["status"] == "Stopped"
+    assert outcome.result["rollback_info"]["rollback_deployment_id"] == "d-STOPR1234"
+    assert outcome.result["rollback_info"]["rollback_deployment_status"] == "InProgress"
+    assert "Rollback deployment d-STOPR1234 is InProgress." in outcome.message
+    assert outcome.result["stop"]["action"] == "rollback"
+
+
+def test_a_deployment_that_ends_as_it_is_stopped_is_reported_as_it_ended(clock):
+    story = blue_green_story()
+
+    class EndsFirst(FakeCodeDeploy):
+        def _StopDeployment(self, story, t, params):
+            story.end = t  # it succeeded just before the stop arrived
+            return super(EndsFirst, self)._StopDeployment(story, t, params)
+
+    fake = EndsFirst(clock, [story])
+    outcome = follower_for(fake, clock, wait_timeout=100, on_timeout="rollback").follow()
+    assert outcome.kind == "done"
+    assert outcome.result["status"] == "Succeeded"
+    assert "stop" not in outcome.result
+
+
+def test_zero_timeout_looks_once(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    outcome = follower_for(fake, clock, wait_timeout=0).follow()
+    assert outcome.kind == "timeout"
+    assert fake.count("GetDeployment") == 1
+
+
+# --- polling pace -------------------------------------------------------------------------------
+def intervals(fake, operation="GetDeployment"):
+    times = [t for t, op, _p in fake.requests if op == operation]
+    return [round(b - a, 2) for a, b in zip(times, times[1:])]
+
+
+def test_the_pace_is_poll_interval_while_a_step_runs_and_faster_near_the_end(clock):
+    story = blue_green_story()
+    fake = FakeCodeDeploy(clock, [story])
+    follower_for(fake, clock).follow()
+    times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
+    during_step_1 = [round(b - a, 2) for a, b in zip(times, times[1:]) if 40 <= a < 270]
+    near_end = [round(b - a, 2) for a, b in zip(times, times[1:]) if 335 <= a < story.end - 5]
+    assert set(during_step_1) == {cd.DEFAULT_POLL_INTERVAL}
+    assert set(near_end) == {cd.DEFAULT_POLL_INTERVAL * cd.NEAR_END_FACTOR}
+
+
+def test_a_long_termination_wait_is_polled_slowly(clock):
+    story = blue_green_story(termination_wait_minutes=60)
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock, wait_timeout=5 * 3600).follow()
+    assert outcome.kind == "done"
+    times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
+    in_wait = [b - a for a, b in zip(times, times[1:]) if 400 <= a < 330 + 3000]
+    assert min(in_wait) >= cd.LONG_WAIT_MAX_INTERVAL - 0.1
+    assert outcome.result["api_calls"]["total"] / (clock.seconds / 60.0) < 5
+
+
+def test_ready_is_polled_slowly(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story(ready_minutes=60)])
+    follower_for(fake, clock, wait_timeout=600).follow()
+    assert intervals(fake)[-4:-1] == [cd.DEFAULT_POLL_INTERVAL * cd.READY_WAIT_FACTOR] * 3
+
+
+def test_poll_interval_sets_the_pace(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    follower_for(fake, clock, poll_interval=10, wait_timeout=200).follow()
+    assert set(intervals(fake)[2:10]) == {10}
+
+
+# --- slices: the same wait, cut into runs -------------------------------------------------------
+def run_in_slices(make_story, **kwargs):
+    clock = FakeClock()
+    fake = FakeCodeDeploy(clock, make_story())
+    carry, lines, runs = None, [], 0
+    while True:
+        runs += 1
+        follower = cd.Follower(cd.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd.poll_retry())), DEPLOYMENT,
+                               carry=carry, sliced=True, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
+        outcome = follower.follow()
+        lines.extend(outcome.lines)
+        if outcome.kind != "slice":
+            return outcome, lines, fake, runs, follower
+        carry = json.loads(json.dumps(outcome.carry))  # as it travels through the module's arguments
+        clock.now += 0.7  # the next run of the module starts a little later
+
+
+def run_at_once(make_story, **kwargs):
+    clock = FakeClock()
+    fake = FakeCodeDeploy(clock, make_story())
+    follower = cd.Follower(cd.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd.poll_retry())), DEPLOYMENT,
+                           wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
+    outcome = follower.follow()
+    return outcome, outcome.lines, fake, 1, follower
+
+
+@pytest.mark.parametrize("make_story, kwargs", [
+    (lambda: [blue_green_story()], {"wait_timeout": 3600}),
+    (lambda: [blue_green_story(fail_at="ValidateService"), rollback_story("d-RBCKE5678", DEPLOYMENT, 282)], {"wait_timeout": 3600}),
+    (lambda: [blue_green_story()], {"wait_timeout": 200, "on_timeout": "rollback"}),
+    (lambda: [blue_green_story()], {"wait_timeout": 3600, "wait_for": "traffic_rerouted"}),
+], ids=["success", "failure", "timeout-rollback", "traffic-rerouted"])
+def test_slices_end_exactly_as_one_run(make_story, kwargs):
+    whole, whole_lines, whole_fake, _runs, _f = run_at_once(make_story, **kwargs)
+    sliced, sliced_lines, sliced_fake, runs, _f = run_in_slices(make_story, **kwargs)
+    assert runs > 5
+    assert sliced.kind == whole.kind
+    assert sliced.message == whole.message
+    assert sliced_lines == whole_lines
+    for key in ("status", "steps", "instances", "timeline", "rollback_info", "error_information", "timed_out", "stop"):
+        assert sliced.result.get(key) == whole.result.get(key), key
+    # The same polls at the same moments: slicing costs no extra call.
+    assert sliced.result["api_calls"] == whole.result["api_calls"]
+    assert [round(t, 1) for t, _op, _p in sliced_fake.requests] == [round(t, 1) for t, _op, _p in whole_fake.requests]
+
+
+def test_a_slice_returns_at_each_new_line_with_state_to_carry(clock):
+    fake = FakeCodeDeploy(clock, [blue_green_story()])
+    outcome = cd.Follower(reader_for(fake), DEPLOYMENT, wait_timeout=3600, sliced=True, wall=clock.time, clock=clock.monotonic,
+                          sleep=clock.sleep).follow()
+    assert outcome.kind == "slice" and not outcome.failed
+    assert outcome.lines == ["d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"]
+    assert json.loads(json.dumps(outcome.carry)) == outcome.carry
+    assert outcome.carry["started_at"] == EPOCH0
+
+
+# --- small helpers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (45.4, "45s"), (130, "2m10s"), (3720, "1h02m"), (-3, "0s")])
+def test_human_duration(seconds, text):
+    assert cd.human_duration(seconds) == text
+
+
+def test_times_are_iso_8601_utc():
+    assert cd.iso(EPOCH0 + 0.25) == "2026-11-26T13:00:00.250+00:00"
+    assert cd.to_epoch("2026-11-26T13:00:00Z") == EPOCH0
+    assert cd.iso(None) is None and cd.to_epoch(None) is None
+
+
+@pytest.mark.parametrize("timeout, interval, option", [(-1, 5, "wait_timeout"), (None, 5, "wait_timeout"), (60, 0.1, "poll_interval")])
+def test_wait_options_are_checked_with_the_option_named(timeout, interval, option):
+    with pytest.raises(ValueError, match="^{0} must be".format(option)):
+        cd.check_wait_options(timeout, interval)

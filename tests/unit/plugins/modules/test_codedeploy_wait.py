@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""codedeploy_wait as Ansible runs it: arguments, results, failures, check mode, slices.
+
+CodeDeploy is the scripted one of codedeploy_story.py behind a real botocore client; the
+clocks of the module (wall, monotonic, sleep) are a fake clock, so nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.amazon.aws.plugins.module_utils import cloud
+from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy, _waiter
+from ansible_collections.mdl.herd.plugins.modules import codedeploy_wait
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import (
+    EPOCH0,
+    FakeClock,
+    FakeCodeDeploy,
+    blue_green_story,
+    in_place_story,
+    rollback_story,
+)
+
+DEPLOYMENT = "d-ABCDE1234"
+GREEN = "i-0bbbbbbbbbbbbbbb2"
+
+
+class ExitJson(Exception):
+    def __init__(self, result):
+        super(ExitJson, self).__init__(result.get("msg"))
+        self.result = result
+
+
+class FailJson(ExitJson):
+    pass
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = FakeClock()
+    fake_time = types.SimpleNamespace(time=clock.time, monotonic=clock.monotonic, sleep=clock.sleep)
+    monkeypatch.setattr(_codedeploy, "time", fake_time)
+    monkeypatch.setattr(_waiter, "time", fake_time)
+    monkeypatch.setattr(cloud, "time", fake_time)
+    return clock
+
+
+@pytest.fixture
+def aws(monkeypatch, clock):
+    """The scripted CodeDeploy, and the clients the module asked for."""
+    fake = FakeCodeDeploy(clock)
+    fake.clients = []
+
+    def client(module, service, retry_decorator=None):
+        fake.clients.append(service)
+        return RetryingBotoClientWrapper(fake.client, retry_decorator)
+
+    monkeypatch.setattr(codedeploy_wait._aws, "client", client)
+    return fake
+
+
+def run(monkeypatch, check_mode=False, **args):
+    """Run the module once; return (failed, result)."""
+    params = dict(region="us-east-1", access_key="testing", secret_key="testing")
+    params.update(args)
+    if check_mode:
+        params["_ansible_check_mode"] = True
+
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    with patch_module_args(params):
+        try:
+            codedeploy_wait.main()
+        except FailJson as e:
+            return True, e.result
+        except ExitJson as e:
+            return False, e.result
+    raise AssertionError("the module ended without exit_json or fail_json")
+
+
+def run_sliced(monkeypatch, clock, **args):
+    """Run the module the way its action plugin does: once per progress line, state carried along."""
+    lines, carry, runs = [], None, 0
+    while True:
+        runs += 1
+        failed, result = run(monkeypatch, _slice={"carry": carry} if carry else {}, **args)
+        state = result.pop("_slice")
+        lines.extend(state["lines"])
+        carry = state.get("carry")
+        if not carry or failed:
+            return failed, result, lines, runs
+        carry = json.loads(json.dumps(carry))
+        clock.now += 0.8  # a new run of the module starts a moment later
+
+
+# --- input is checked before any AWS call --------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    ({"deployment_id": "d-abc"}, "deployment_id must be a CodeDeploy deployment id: 'd-' followed by 9 upper-case letters or digits"),
+    ({"deployment_id": DEPLOYMENT, "poll_interval": 0.1}, "poll_interval must be at least 0.5 seconds"),
+    ({"deployment_id": DEPLOYMENT, "wait_timeout": -5}, "wait_timeout must be a number of seconds, 0 or more"),
+])
+def test_bad_input_fails_before_any_aws_call(monkeypatch, aws, args, message):
+    failed, result = run(monkeypatch, **args)
+    assert failed
+    assert result["msg"].startswith(message)
+    assert aws.clients == [] and aws.requests == []
+
+
+def test_bad_choice_is_refused_by_the_argument_spec(monkeypatch, aws):
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT, on_timeout="explode")
+    assert failed and "on_timeout" in result["msg"]
+    assert aws.requests == []
+
+
+# --- results -------------------------------------------------------------------------------------
+def test_success_returns_the_deployment_its_steps_and_timeline(monkeypatch, aws, clock):
+    aws.add(blue_green_story())
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT)
+    assert not failed
+    assert result["changed"] is False
+    assert result["status"] == "Succeeded"
+    assert result["application_name"] == "mdl-Herd"
+    assert result["deployment_group_name"] == "mdl-HerdDeployGroup"
+    assert result["deployment_type"] == "BLUE_GREEN"
+    assert [s["status"] for s in result["steps"]] == ["Succeeded"] * 4
+    assert result["start_time"] == "2026-11-26T13:00:02.000+00:00"
+    assert result["timeline"][-1] == {"time": "2026-11-26T13:06:30.000+00:00", "status": "Succeeded", "message": "deployment Succeeded"}
+    assert result["api_calls"]["total"] == len(aws.requests)
+    assert "_slice" not in result
+    assert aws.clients == ["codedeploy"]
+    json.dumps(result)  # everything is plain data
+
+
+def test_failure_fails_the_task_with_what_to_act_on(monkeypatch, aws, clock):
+    aws.add(blue_green_story(fail_at="ValidateService"))
+    aws.add(rollback_story("d-RBCKE5678", DEPLOYMENT, 282))
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT)
+    assert failed
+    assert result["msg"].startswith("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. "
+                                    "Lifecycle event ValidateService failed on {0}".format(GREEN))
+    assert "Rollback deployment d-RBCKE5678 is InProgress" in result["msg"]
+    assert result["msg"].endswith("[stderr]smoke test failed: expected buildNumber 0.176.0, got 0.170.0")
+    assert result["status"] == "Failed"
+    assert result["rollback_info"]["rollback_deployment_status"] == "InProgress"
+    assert result["changed"] is False
+
+
+def test_timeout_with_rollback_changes_something_and_fails(monkeypatch, aws, clock):
+    aws.add(blue_green_story())
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT, wait_timeout=60, on_timeout="rollback")
+    assert failed and result["changed"] is True
+    assert result["timed_out"] is True
+    assert result["stop"]["action"] == "rollback"
+    assert result["rollback_info"]["rollback_deployment_id"] == "d-STOPR1234"
+    assert result["msg"].startswith("Deployment d-ABCDE1234 did not succeed within 60 s (wait_timeout)")
+
+
+def test_check_mode_reads_once(monkeypatch, aws, clock):
+    aws.add(blue_green_story())
+    clock.now = EPOCH0 + 200
+    failed, result = run(monkeypatch, check_mode=True, deployment_id=DEPLOYMENT, on_timeout="stop", wait_timeout=0)
+    assert not failed and result["changed"] is False
+    assert result["status"] == "InProgress"
+    assert result["current_activity"] == "ApplicationStart on {0}".format(GREEN)
+    assert aws.count("GetDeployment") == 1 and aws.count("StopDeployment") == 0
+    assert clock.slept == []
+
+
+def test_in_place_deployment_is_followed_without_steps_and_traffic_rerouted_warns(monkeypatch, aws, clock):
+    aws.add(in_place_story(DEPLOYMENT))
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT, wait_for="traffic_rerouted")
+    assert not failed
+    assert result["status"] == "Succeeded" and result["steps"] == []
+    assert any("traffic_rerouted applies to Blue/Green deployments" in w for w in result["warnings"])
+
+
+def test_an_aws_error_is_reported_the_amazon_aws_way(monkeypatch, aws, clock):
+    aws.add(blue_green_story())
+    aws.errors = [("GetDeployment", "AccessDeniedException")]
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT)
+    assert failed
+    assert result["msg"].startswith("Could not follow CodeDeploy deployment d-ABCDE1234: An error occurred (AccessDeniedException)")
+    assert result["error"]["code"] == "AccessDeniedException"
+    assert result["api_calls"]["get_deployment"] == 1
+
+
+def test_an_unknown_deployment_is_named(monkeypatch, aws, clock):
+    failed, result = run(monkeypatch, deployment_id="d-NOPE12345")
+    assert failed
+    assert result["msg"] == ("Deployment d-NOPE12345 does not exist in this account and region: check deployment_id, region "
+                             "and the AWS credentials")
+
+
+# --- slices (the action plugin's way) give the same task -----------------------------------------
+@pytest.mark.parametrize("stories, args", [
+    (lambda: [blue_green_story()], {}),
+    (lambda: [blue_green_story(fail_at="ValidateService"), rollback_story("d-RBCKE5678", DEPLOYMENT, 282)], {}),
+    (lambda: [blue_green_story()], {"wait_timeout": 100, "on_timeout": "stop"}),
+], ids=["success", "failure", "timeout-stop"])
+def test_sliced_runs_end_with_the_same_result_as_one_run(monkeypatch, clock, stories, args):
+    fake = FakeCodeDeploy(clock, stories())
+    monkeypatch.setattr(codedeploy_wait._aws, "client", lambda module, service, retry_decorator=None:
+                        RetryingBotoClientWrapper(fake.client, retry_decorator))
+    once_failed, once = run(monkeypatch, deployment_id=DEPLOYMENT, **args)
+    once_requests = [(round(t, 1), op) for t, op, _p in fake.requests]
+
+    clock.now = EPOCH0
+    fake2 = FakeCodeDeploy(clock, stories())
+    monkeypatch.setattr(codedeploy_wait._aws, "client", lambda module, service, retry_decorator=None:
+                        RetryingBotoClientWrapper(fake2.client, retry_decorator))
+    sliced_failed, sliced, lines, runs = run_sliced(monkeypatch, clock, deployment_id=DEPLOYMENT, **args)
+    assert runs >= 3
+    assert sliced_failed == once_failed
+    assert sliced.get("msg") == once.get("msg")
+    assert [(round(t, 1), op) for t, op, _p in fake2.requests] == once_requests
+    for key in ("status", "steps", "instances", "timeline", "rollback_info", "api_calls", "timed_out", "changed", "stop"):
+        assert sliced.get(key) == once.get(key), key
+    assert lines[0] == "d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"
+    assert lines[-1].startswith("d-ABCDE1234 ")
+
+
+def test_check_mode_in_slices_is_one_run(monkeypatch, aws, clock):
+    aws.add(blue_green_story())
+    clock.now = EPOCH0 + 100
+    failed, result, lines, runs = run_sliced(monkeypatch, clock, check_mode=True, deployment_id=DEPLOYMENT)
+    assert (failed, runs) == (False, 1)
+    assert lines == ["d-ABCDE1234 step 1/4 Deploying replacement instances: BeforeInstall on {0} (1m38s)".format(GREEN)]
+    assert result["status"] == "InProgress"
