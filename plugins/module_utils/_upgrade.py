@@ -251,14 +251,19 @@ def iso(value):
 class ActiveDeployment(object):
     """A deployment found active in the stack's group, and the version SSM says was requested for it."""
 
-    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at")
+    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at", "creator", "rollback_of")
 
-    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at):
+    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at, creator="user", rollback_of=None):
         self.deployment_id = deployment_id
         self.status = status
         self.create_time = create_time
         self.requested_version = requested_version
         self.version_changed_at = version_changed_at
+        # Who started it: "user" for the upgrade Lambda (and anyone calling CreateDeployment), else
+        # CodeDeploy itself ("codeDeployRollback", "autoscaling", ...).
+        self.creator = creator
+        # The deployment this one rolls back, for an automatic rollback.
+        self.rollback_of = rollback_of
 
     @property
     def version_is_certain(self):
@@ -438,6 +443,8 @@ class UpgradeInvocation(object):
             create_time=created,
             requested_version=parameter.get("Value") if parameter else None,
             version_changed_at=as_utc(parameter.get("LastModifiedDate")) if parameter else None,
+            creator=info.get("creator") or "user",
+            rollback_of=(info.get("rollbackInfo") or {}).get("rollbackTriggeringDeploymentId"),
         )
 
     def attach(self, active, on_active_deployment="attach"):
@@ -449,6 +456,18 @@ class UpgradeInvocation(object):
             active.deployment_id, active.status, iso(active.create_time) or "at an unknown time", self._group)
         wait_hint = ("Wait for it to end (mdl.herd.codedeploy_wait with deployment_id {0}) or stop it, then run this task "
                      "again.".format(active.deployment_id))
+        if active.rollback_of or active.creator == "codeDeployRollback":
+            raise UpgradeFailure(
+                "{0} is under way: it is CodeDeploy's automatic rollback of deployment {1}, which failed, and it "
+                "restores the version served before. Wait for it to end (mdl.herd.codedeploy_wait with deployment_id "
+                "{2}), find out why {1} failed, then run this task again.".format(
+                    described, active.rollback_of or "(unknown)", active.deployment_id), **details
+            )
+        if active.creator != "user":
+            raise UpgradeFailure(
+                "{0} is under way, started by CodeDeploy (creator {1!r}), not by the upgrade Lambda, so it is not the "
+                "upgrade to {2}. {3}".format(described, active.creator, self.requested_version, wait_hint), **details
+            )
         if active.requested_version is None:
             raise UpgradeFailure(
                 "{0} is under way, and SSM {1} does not exist, so its HERD version is unknown. CodeDeploy allows one "

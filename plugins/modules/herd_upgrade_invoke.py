@@ -20,7 +20,9 @@ description:
     the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/RequestedVersion) equals O(requested_version),
     it returns that deployment with RV(attached=true) and C(changed=false), and does not invoke
     (see O(on_active_deployment)). When the active deployment is for another version, or its version cannot be
-    told, it fails, naming the deployment, its version and its status.
+    told, it fails, naming the deployment, its version and its status. It never attaches to a deployment that
+    CodeDeploy started itself, such as the automatic rollback of a failed upgrade (which restores the version
+    served before): it fails and says which deployment that rolls back.
   - Otherwise it reads C(/app/MDL/{instance}/{environment}/HERD/MostRecentDeploymentId), then invokes the
     function once, synchronously, with the log tail. The invoke is never retried, neither by this module nor
     by botocore, whatever O(aws_config) says (a second invoke would start a second deployment), and the
@@ -60,7 +62,8 @@ options:
       - V(attach) returns it (RV(attached=true), C(changed=false)) without invoking, so that a task that is run
         again follows the deployment it started.
       - V(fail) fails the task instead.
-      - An active deployment of another version fails the task in both cases.
+      - An active deployment of another version, or one CodeDeploy started itself (an automatic rollback, an
+        Auto Scaling deployment), fails the task in both cases.
     type: str
     choices: [attach, fail]
     default: attach

@@ -321,6 +321,28 @@ def test_active_deployment_without_requested_version_is_refused():
     assert failure.value.details["deployment_id"] == "d-AAAAAAAA1"
 
 
+def test_an_automatic_rollback_is_never_attached_to():
+    # RequestedVersion still names the failed version: only the creator and rollbackInfo tell
+    codedeploy = FakeCodeDeploy(
+        pages=[{"deployments": ["d-ROLLBACK1"]}],
+        deployments={"d-ROLLBACK1": dict(deployment("d-ROLLBACK1", T0, "InProgress"), creator="codeDeployRollback",
+                                         rollbackInfo={"rollbackTriggeringDeploymentId": "d-FAILED001"})},
+    )
+    ssm = FakeSsm({STACK.requested_version_parameter: ("0.176.0", T0 - datetime.timedelta(minutes=5))})
+    upgrade = invocation(codedeploy=codedeploy, ssm=ssm)
+    active = upgrade.active_deployment()
+    assert (active.creator, active.rollback_of) == ("codeDeployRollback", "d-FAILED001")
+    with pytest.raises(UpgradeFailure, match="automatic rollback of deployment d-FAILED001, which failed") as failure:
+        upgrade.attach(active)
+    assert failure.value.details["deployment_id"] == "d-ROLLBACK1"
+
+
+def test_a_deployment_codedeploy_started_is_not_the_upgrade():
+    active = ActiveDeployment("d-AAAAAAAA1", "InProgress", T0, "0.176.0", T0, creator="autoscaling")
+    with pytest.raises(UpgradeFailure, match="started by CodeDeploy .creator 'autoscaling'., not by the upgrade Lambda"):
+        invocation().attach(active)
+
+
 def test_version_certainty_allows_clock_skew():
     assert ActiveDeployment("d-A", "Created", T0, "1", T0 + CLOCK_SKEW).version_is_certain
     assert not ActiveDeployment("d-A", "Created", T0, "1", T0 + CLOCK_SKEW + datetime.timedelta(seconds=1)).version_is_certain

@@ -454,6 +454,16 @@ def test_active_deployment_of_another_version_is_refused(stack, monkeypatch):
     assert result["active_requested_version"] == "0.171.0"
 
 
+def test_a_rollback_under_way_is_not_attached_to(stack, monkeypatch):
+    put("HERD/RequestedVersion", "0.176.0")
+    rollback = create_deployment(status="InProgress")
+    codedeploy_backend().deployments[rollback].creator = "codeDeployRollback"
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert stack.events == []
+    assert rollback in result["msg"] and "automatic rollback" in result["msg"]
+
+
 def test_version_changed_after_the_active_deployment_was_created_is_not_trusted(stack, monkeypatch):
     active = create_deployment(age_seconds=600, status="InProgress")
     put("HERD/RequestedVersion", "0.176.0")  # written now: by an invoke CodeDeploy refused
