@@ -22,7 +22,7 @@ description:
     (see O(on_active_deployment)). When the active deployment is for another version, or its version cannot be
     told, it fails, naming the deployment, its version and its status. It never attaches to a deployment that
     CodeDeploy started itself, such as the automatic rollback of a failed upgrade (which restores the version
-    served before): it fails and says which deployment that rolls back.
+    served before); it fails and says which deployment that rolls back.
   - Otherwise it reads C(/app/MDL/{instance}/{environment}/HERD/MostRecentDeploymentId), then invokes the
     function once, synchronously, with the log tail. The invoke is never retried, neither by this module nor
     by botocore, whatever O(aws_config) says (a second invoke would start a second deployment), and the
