@@ -101,8 +101,8 @@ def check_function_name(name, option="function_name"):
     return name
 
 
-def check_request(params):
-    """Validate the module's options before any AWS call.
+def check_request(params, region=None):
+    """Validate the module's options before any AWS call; ``region`` is the one the module works in.
 
     Returns ``(stack or None, function_name or None, requested_version)``; raises StackNameError.
     """
@@ -113,6 +113,12 @@ def check_request(params):
     function_name = params.get("function_name")
     if function_name is not None:
         check_function_name(function_name)
+        function_region = (FUNCTION_NAME_RE.match(function_name).group(3) or "").rstrip(":")
+        if function_region and region and function_region != region:
+            raise StackNameError(
+                "function_name is a function of region {0}, but the module works in region {1}, where it reads the "
+                "stack's CodeDeploy deployment group and SSM parameters: set region to {0}".format(function_region, region)
+            )
     if stack is None and function_name is None:
         raise StackNameError("give mdl_instance_name and mdl_environment (the stack), or function_name (the upgrade Lambda)")
     return stack, function_name, version

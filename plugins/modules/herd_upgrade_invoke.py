@@ -48,6 +48,7 @@ options:
         variables C(INSTANCE_NAME) and C(ENVIRONMENT), as MDL sets them; with them, it fails when the function's
         variables name another stack.
       - Give O(mdl_instance_name) and O(mdl_environment), or O(function_name), or all three.
+      - An ARN must name a function of O(region).
     type: str
   requested_version:
     description:
@@ -266,7 +267,7 @@ def main():
     )
 
     try:
-        stack, function_name, requested_version = check_request(module.params)
+        stack, function_name, requested_version = check_request(module.params, region=module.region)
     except StackNameError as e:
         module.fail_json(msg=str(e))
 

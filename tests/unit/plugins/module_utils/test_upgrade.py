@@ -184,6 +184,10 @@ def test_check_request():
         check_request(dict(mdl_instance_name="mdl", mdl_environment="DEV", requested_version="0.176.0\n"))
     with pytest.raises(StackNameError, match="mdl_environment must be"):
         check_request(dict(mdl_instance_name="mdl", requested_version="0.176.0"))
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:" + FUNCTION
+    assert check_request(dict(function_name=arn, requested_version="0.176.0"), region="eu-west-1")[1] == arn
+    with pytest.raises(StackNameError, match="function_name is a function of region eu-west-1, but the module works in region us-east-1"):
+        check_request(dict(function_name=arn, requested_version="0.176.0"), region="us-east-1")
 
 
 @pytest.mark.parametrize("timeout, expected", [(900, 900), (300, 300), (None, DEFAULT_FUNCTION_TIMEOUT), (0, DEFAULT_FUNCTION_TIMEOUT),
