@@ -21,11 +21,11 @@ def test_every_documented_fault_is_accepted():
         "throttle": {"codedeploy:GetDeployment": 3, "ssm:GetParameter": 2},
         "herd_unavailable_seconds": 4,
         "herd_stale_version": True,
-        "active_deployment_version": "0.171.0",
         "unpublished_versions": ["9.9.9"],
     })
     assert faults.to_dict()["throttle"] == {"codedeploy:GetDeployment": 3, "ssm:GetParameter": 2}
     assert faults.to_dict()["unpublished_versions"] == ["9.9.9"]
+    assert Faults.from_dict({"active_deployment_version": "0.171.0"}).active_deployment_version == "0.171.0"
 
 
 @pytest.mark.parametrize("faults,message", [
@@ -40,6 +40,7 @@ def test_every_documented_fault_is_accepted():
     ({"herd_stale_version": "yes"}, "herd_stale_version must be true or false"),
     ({"active_deployment_version": "0.171 .0"}, "active_deployment_version must be a HERD version"),
     ({"unpublished_versions": "9.9.9"}, "unpublished_versions must be a list"),
+    ({"lambda_error": "x", "active_deployment_version": "0.171.0"}, "cannot be combined with faults.lambda_error"),
 ])
 def test_bad_faults_are_refused_with_a_clear_message(faults, message):
     with pytest.raises(SpecError, match=None) as error:

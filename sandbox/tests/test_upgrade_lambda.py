@@ -154,3 +154,24 @@ def test_an_unknown_function_is_not_found(aws):
     with pytest.raises(ClientError) as error:
         aws("lambda").invoke(FunctionName="nope-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION", Payload=b"{}")
     assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_event_invocation_runs_in_the_background_and_dry_run_runs_nothing(make_stack, aws, most_recent_id):
+    from conftest import wait_for
+    entry = make_stack()
+    client = aws("lambda")
+    dry = client.invoke(FunctionName=entry["upgrade_function_name"], InvocationType="DryRun",
+                        Payload=json.dumps({"RequestedVersion": "0.176.0"}))
+    assert dry["StatusCode"] == 204
+    answer = client.invoke(FunctionName=entry["upgrade_function_name"], InvocationType="Event",
+                           Payload=json.dumps({"RequestedVersion": "0.176.0"}))
+    assert answer["StatusCode"] == 202
+    from botocore.exceptions import ClientError
+
+    def deployed():
+        try:
+            return most_recent_id(entry)
+        except ClientError:
+            return None
+
+    assert re.match(r"^d-[A-Z0-9]{9}$", wait_for(deployed, what="the background invoke"))
