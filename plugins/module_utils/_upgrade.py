@@ -372,6 +372,11 @@ class UpgradeInvocation(object):
                 )
                 self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
                 return
+            if code in ("AccessDeniedException", "AccessDenied"):
+                raise AwsFailure(
+                    "Not allowed to read the configuration of {0} (lambda:GetFunctionConfiguration), where the module "
+                    "learns which stack it upgrades: give mdl_instance_name and mdl_environment as well, or allow that "
+                    "action".format(self.function_name), e, **self._base_details())
             raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
                              **self._base_details())
         except BotoCoreError as e:
@@ -552,9 +557,11 @@ class UpgradeInvocation(object):
         request_id = log.request_id or (response.get("ResponseMetadata") or {}).get("RequestId")
         details.update(log_lines=lines, request_id=request_id, deployment_id=log.deployment_id)
         see_log = "See log_lines, or the log group {0} (request id {1}).".format(self._log_group, request_id)
-        started = (" Before failing it started deployment {0}: watch it with mdl.herd.codedeploy_wait.".format(log.deployment_id)
-                   if log.deployment_id else "")
 
+        if response.get("FunctionError") or log.errors:
+            details["deployment_id"] = self._started_before_failing(log, previous, invoke_began)
+            started = (" It started deployment {0} before failing: watch it with mdl.herd.codedeploy_wait.".format(details["deployment_id"])
+                       if details["deployment_id"] else " It started no deployment that can be seen (none in its log, none new in SSM).")
         if response.get("FunctionError"):
             payload = read_payload(response)
             error = payload if isinstance(payload, dict) else {"errorMessage": payload}
@@ -572,8 +579,7 @@ class UpgradeInvocation(object):
         if log.errors:
             raise UpgradeFailure(
                 "The upgrade Lambda {0} logged an error for version {1}: {2}.{3} {4}".format(
-                    self.function_name, self.requested_version, " | ".join(log.errors), started or " Its log shows no deployment id.",
-                    see_log), **details
+                    self.function_name, self.requested_version, " | ".join(log.errors), started, see_log), **details
             )
         for line in log.warnings:
             self.warn("The upgrade Lambda {0} logged: {1}".format(self.function_name, line))
@@ -600,36 +606,50 @@ class UpgradeInvocation(object):
         return ("Lambda answered the invoke of {0} with an error; it was not retried. If the function may have run, run this "
                 "task again: it attaches to a deployment the function started. Its log group is {1}".format(name, self._log_group))
 
-    def _deployment_from_ssm(self, previous, invoke_began, details, see_log):
-        """The deployment of this invoke according to SSM, when the log tail lost the id line; else raise."""
+    def _ssm_deployment(self, previous, invoke_began):
+        """``(deployment, None)`` when SSM names a deployment of this invoke, else ``(None, why not)``.
+
+        A deployment of this invoke: the value of HERD/MostRecentDeploymentId differs from the one
+        read before the invoke, and names a deployment of the stack's group created after the invoke
+        began (less CLOCK_SKEW).
+        """
         name = self.stack.most_recent_deployment_id_parameter
-        lost = ("The log tail of {0} holds no deployment id (Lambda returns only the last 4 KB of the log)".format(self.function_name))
         parameter, dummy = self._read_parameter(name)
         current = parameter.get("Value") if parameter else None
-        if current is None or current == previous:
-            state = "does not exist" if current is None else "still holds {0}, its value before the invoke".format(current)
-            raise UpgradeFailure(
-                "{0}, and SSM {1} {2}: no deployment of this invoke can be found. Check the function's log and the "
-                "deployments of CodeDeploy group {3} before running this task again. {4}".format(lost, name, state, self._group, see_log),
-                **details
-            )
+        if current is None:
+            return None, "SSM {0} does not exist".format(name)
+        if current == previous:
+            return None, "SSM {0} still holds {1}, its value before the invoke".format(name, current)
         deployment = self._get_deployment(current)
-        group = (deployment.get("applicationName"), deployment.get("deploymentGroupName"))
-        if group != (self.stack.codedeploy_application, self.stack.deployment_group):
-            raise UpgradeFailure(
-                "{0}, and SSM {1} holds {2}, a deployment of {3}/{4}, not of group {5}: it cannot be the deployment of this "
-                "invoke. {6}".format(lost, name, current, deployment.get("applicationName"), deployment.get("deploymentGroupName"),
-                                     self._group, see_log), **details
-            )
+        application, group = deployment.get("applicationName"), deployment.get("deploymentGroupName")
+        if (application, group) != (self.stack.codedeploy_application, self.stack.deployment_group):
+            return None, "SSM {0} holds {1}, a deployment of {2}/{3}, not of group {4}".format(name, current, application, group, self._group)
         created = as_utc(deployment.get("createTime"))
         if created is None or created < invoke_began - CLOCK_SKEW:
+            return None, "SSM {0} holds {1}, created at {2}, before this invoke began ({3}), so an older deployment".format(
+                name, current, iso(created) or "an unknown time", iso(invoke_began))
+        return deployment, None
+
+    def _deployment_from_ssm(self, previous, invoke_began, details, see_log):
+        """The deployment of this invoke according to SSM, when the log tail lost the id line; else raise."""
+        deployment, why_not = self._ssm_deployment(previous, invoke_began)
+        if deployment is None:
             raise UpgradeFailure(
-                "{0}, and SSM {1} holds {2}, created at {3}, before this invoke began ({4}): it is an older deployment, not "
-                "the one of this invoke. Check the function's log and the deployments of CodeDeploy group {5} before running "
-                "this task again. {6}".format(lost, name, current, iso(created) or "an unknown time", iso(invoke_began), self._group,
-                                              see_log), **details
+                "The log tail of {0} holds no deployment id (Lambda returns only the last 4 KB of the log), and {1}: no "
+                "deployment of this invoke can be found. Check the function's log and the deployments of CodeDeploy group "
+                "{2} before running this task again. {3}".format(self.function_name, why_not, self._group, see_log), **details
             )
         return deployment
+
+    def _started_before_failing(self, log, previous, invoke_began):
+        """The id of a deployment this failed invoke started anyway (from its log, else from SSM), or None."""
+        if log.deployment_id:
+            return log.deployment_id
+        try:
+            deployment, dummy = self._ssm_deployment(previous, invoke_began)
+        except UpgradeFailure:  # the task fails anyway: say what is known
+            return None
+        return deployment["deploymentId"] if deployment else None
 
     # -- results ----------------------------------------------------------------------------
 

@@ -267,7 +267,7 @@ def test_access_denied_on_the_configuration_warns_and_goes_on_when_the_stack_is_
 def test_access_denied_without_the_stack_fails():
     upgrade = invocation(FakeLambda(error=client_error("AccessDeniedException", "GetFunctionConfiguration", 403)), stack=None,
                          function_name=FUNCTION)
-    with pytest.raises(AwsFailure):
+    with pytest.raises(AwsFailure, match="give mdl_instance_name and mdl_environment as well"):
         upgrade.resolve_function()
 
 
@@ -421,6 +421,17 @@ def test_function_error_with_a_text_payload():
     assert failure.value.details["error_type"] == "Unhandled"
     assert failure.value.details["error_message"] == "Task timed out after 900.00 seconds"
     assert failure.value.details["log_lines"] == ["boom"]
+
+
+def test_a_function_that_timed_out_after_starting_a_deployment_says_so():
+    fake = FakeLambda(invoke_response=invoke_response("INFO: waiting...\n" * 3, function_error="Unhandled",
+                                                      payload=b'{"errorMessage": "Task timed out after 900.00 seconds"}'))
+    ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
+    codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 + datetime.timedelta(seconds=3))})
+    with pytest.raises(UpgradeFailure, match="It started deployment d-NEW000001 before failing") as failure:
+        invocation(fake, codedeploy=codedeploy, ssm=ssm).invoke("d-OLD000001", T0)
+    assert failure.value.details["deployment_id"] == "d-NEW000001"
+    assert failure.value.details["error_message"] == "Task timed out after 900.00 seconds"
 
 
 def test_function_error_missing_key():

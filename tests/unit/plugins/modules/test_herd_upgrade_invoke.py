@@ -368,7 +368,8 @@ def test_error_line_fails(stack, monkeypatch):
     failed, result = run(monkeypatch, **stack_args())
     assert failed
     assert "ERROR: FATAL: Required parameter" in result["msg"]
-    assert "no deployment id" in result["msg"]
+    assert "It started no deployment that can be seen" in result["msg"]
+    assert result["deployment_id"] is None
     assert deployments() == {stack.previous: "Succeeded"}
 
 
