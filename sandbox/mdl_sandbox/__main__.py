@@ -27,7 +27,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--deployment-seconds", type=float, default=20.0,
                         help="how long a whole Blue/Green deployment takes (default: 20)")
     parser.add_argument("--region", default="us-east-1", help="default region of the stacks (default: us-east-1)")
-    parser.add_argument("--workdir", default=".sandbox", help="directory for the CA and certificates (default: .sandbox)")
+    parser.add_argument("--workdir", default=".sandbox",
+                        help="directory for the CA and certificates (default: .sandbox)")
     args = parser.parse_args(argv)
     if args.deployment_seconds <= 0:
         parser.error("--deployment-seconds must be greater than 0")
@@ -52,7 +53,7 @@ def summary(sandbox, endpoints_file: Path) -> str:
     lines += ["", "Point boto3, the AWS CLI or Ansible at it:",
               "  export AWS_ENDPOINT_URL={0} AWS_ACCESS_KEY_ID={1} AWS_SECRET_ACCESS_KEY={2} "
               "AWS_DEFAULT_REGION={3}".format(endpoints["aws_endpoint_url"], endpoints["aws_access_key_id"],
-                                             endpoints["aws_secret_access_key"], endpoints["aws_region"]),
+                                              endpoints["aws_secret_access_key"], endpoints["aws_region"]),
               "", "Ctrl-C stops it."]
     return "\n".join(lines)
 

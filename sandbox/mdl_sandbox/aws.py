@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable, Optional
+from typing import Callable
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.config import default_user_config

@@ -480,15 +480,15 @@ class CodeDeployEmulator:
             if rollback_of.blue_green:
                 original = [t for t in rollback_of.plan.targets if t.label == "Blue"][0].target_id
                 replacement = [t for t in rollback_of.plan.targets if t.label == "Green"][0].target_id
-                plan = Plan.rollback(now, duration, original, replacement)
+                plan = Plan.rollback_deployment(now, duration, original, replacement)
             else:
-                plan = Plan.in_place(now, duration, live_id)
+                plan = Plan.in_place_deployment(now, duration, live_id)
             target_version = rollback_of.previous_version
         else:
             if style.get("deploymentType") == "BLUE_GREEN":
-                plan = Plan.blue_green(now, duration, new_instance_id(), live_id)
+                plan = Plan.blue_green_deployment(now, duration, new_instance_id(), live_id)
             else:
-                plan = Plan.in_place(now, duration, live_id)
+                plan = Plan.in_place_deployment(now, duration, live_id)
             target_version = stack.requested_version() if stack is not None else None
         previous_version = stack.deployed_version if stack is not None else None
         deployment = Deployment(deployment_id, account, region, group, plan, request, creator, stack,

@@ -19,7 +19,7 @@ import re
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import boto3
 from botocore.config import Config
@@ -222,7 +222,8 @@ class Sandbox:
         if stack.key in self.stacks:
             raise StackExists("stack {0} exists already".format(stack.key))
         for other in self.stacks.values():
-            if other.region == stack.region and other.names.codedeploy_application == stack.names.codedeploy_application:
+            same_application = other.names.codedeploy_application == stack.names.codedeploy_application
+            if other.region == stack.region and same_application:
                 raise StackExists(
                     "stack {0} cannot live in {1}: stack {2} is there and MDL names the CodeDeploy application "
                     "after the instance only ({3}), so two environments of one instance need different regions "

@@ -65,7 +65,8 @@ class Failure:
         self.diagnostics = diagnostics
 
 
-def failure_diagnostics(event: str, version: Optional[str], previous: Optional[str], target_group: str) -> Dict[str, str]:
+def failure_diagnostics(event: str, version: Optional[str], previous: Optional[str],
+                        target_group: str) -> Dict[str, str]:
     """Diagnostics of a failed lifecycle event, with a few lines of the script's log."""
     script = HOOK_SCRIPTS.get(event)
     tails = {

@@ -113,13 +113,13 @@ class Plan:
     switch_at: Optional[float] = None  # end of AllowTraffic (or ApplicationStart in place)
     wait_started_at: Optional[float] = None  # Blue/Green only
     terminate_at: Optional[float] = None  # Blue/Green only
-    blue_green: bool = True
+    blue_green: bool = True  # False: an in-place deployment
     cut: Optional[Cut] = None
 
     # -- building -----------------------------------------------------------------------
     @classmethod
-    def blue_green(cls, created_at: float, duration: float, green_id: str, blue_id: str,
-                   shape: Optional[dict] = None) -> "Plan":
+    def blue_green_deployment(cls, created_at: float, duration: float, green_id: str, blue_id: str,
+                              shape: Optional[dict] = None) -> "Plan":
         shape = shape or BLUE_GREEN_SHAPE
 
         def at(fraction: float) -> float:
@@ -134,12 +134,12 @@ class Plan:
                    wait_started_at=at(shape["wait_started"]), terminate_at=at(shape["terminate"]))
 
     @classmethod
-    def rollback(cls, created_at: float, duration: float, restored_id: str, replaced_id: str) -> "Plan":
+    def rollback_deployment(cls, created_at: float, duration: float, restored_id: str, replaced_id: str) -> "Plan":
         """Traffic back to ``restored_id`` (the original instance), ``replaced_id`` terminated."""
-        return cls.blue_green(created_at, duration, restored_id, replaced_id, shape=ROLLBACK_SHAPE)
+        return cls.blue_green_deployment(created_at, duration, restored_id, replaced_id, shape=ROLLBACK_SHAPE)
 
     @classmethod
-    def in_place(cls, created_at: float, duration: float, instance_id: str) -> "Plan":
+    def in_place_deployment(cls, created_at: float, duration: float, instance_id: str) -> "Plan":
         first = created_at + duration * IN_PLACE_FIRST_EVENT
         step = (created_at + duration - first) / len(IN_PLACE_EVENTS)
         events = [EventSlot(name, first + i * step, first + (i + 1) * step) for i, name in enumerate(IN_PLACE_EVENTS)]

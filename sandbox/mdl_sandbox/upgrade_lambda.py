@@ -43,6 +43,7 @@ from moto.core.exceptions import ServiceException
 from .names import UPGRADE_FUNCTION_MODULE
 
 LOG_TAIL_BYTES = 4096
+MAX_MEMORY_USED_MB = 84
 TASK_PATH = "/var/task/{0}.py".format(UPGRADE_FUNCTION_MODULE)
 RUNTIME_PATH = "/var/runtime/"
 # Characters of the padding fault's lines: ASCII and 2-, 3- and 4-byte UTF-8 characters.
@@ -365,9 +366,9 @@ class LambdaRuntime:
     def _report(request_id: str, duration_ms: float, memory_size: int, init_ms: Optional[float]) -> str:
         """The REPORT line; its fields have fixed widths so the log's length is known in advance."""
         duration_ms = min(max(duration_ms, 1000.0), 9999.99)
+        billed_ms = min(int(math.ceil(duration_ms)), 9999)
         line = ("REPORT RequestId: {0}\tDuration: {1:.2f} ms\tBilled Duration: {2} ms\tMemory Size: {3} MB\t"
-                "Max Memory Used: {4} MB\t").format(request_id, duration_ms, min(int(math.ceil(duration_ms)), 9999),
-                                                   memory_size, 78 + (len(request_id) % 10))
+                "Max Memory Used: {4} MB\t").format(request_id, duration_ms, billed_ms, memory_size, MAX_MEMORY_USED_MB)
         if init_ms is not None:
             line += "Init Duration: {0:.2f} ms\t".format(init_ms)
         return line + "\n"

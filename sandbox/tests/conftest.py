@@ -36,6 +36,22 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: floa
         time.sleep(interval)
 
 
+def wait_until(fetch: Callable[[], Any], accept: Callable[[Any], bool], timeout: float = 15.0,
+               what: str = "condition"):
+    """Fetch a value until ``accept(value)``; return that value (fail after ``timeout`` seconds)."""
+    found = []
+
+    def check():
+        value = fetch()
+        if accept(value):
+            found.append(value)
+            return True
+        return False
+
+    wait_for(check, timeout=timeout, what=what)
+    return found[0]
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
     with Sandbox(workdir=tmp_path_factory.mktemp("sandbox"), deployment_seconds=DEPLOYMENT_SECONDS) as running:
@@ -105,8 +121,8 @@ def deployment(aws):
 @pytest.fixture
 def wait_terminal(deployment):
     def wait(entry: Dict[str, Any], deployment_id: str, timeout: float = 20.0) -> Dict[str, Any]:
-        return wait_for(lambda: (lambda info: info if info["status"] in TERMINAL else None)(
-            deployment(entry, deployment_id)), timeout=timeout, what="deployment {0} to end".format(deployment_id))
+        return wait_until(lambda: deployment(entry, deployment_id), lambda info: info["status"] in TERMINAL,
+                          timeout=timeout, what="deployment {0} to end".format(deployment_id))
 
     return wait
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from conftest import wait_for
+from conftest import wait_for, wait_until
 
 
 @pytest.fixture
@@ -66,8 +66,8 @@ def test_live_state_follows_a_deployment(control, make_stack, invoke, most_recen
     invoke(entry, {"RequestedVersion": "0.176.0"})
     deployment_id = most_recent_id(entry)
     url = "{0}/stacks/{1}/DEV".format(control, entry["mdl_instance_name"])
-    live = wait_for(lambda: (lambda l: l if l["deployments"][0]["status"] == "Succeeded" else None)(
-        requests.get(url, timeout=5).json()["live"]), what="success")
+    live = wait_until(lambda: requests.get(url, timeout=5).json()["live"],
+                      lambda state: state["deployments"][0]["status"] == "Succeeded", what="success")
     assert live["deployments"][0]["deployment_id"] == deployment_id
     assert live["deployments"][0]["requested_version"] == "0.176.0"
     assert live["deployments"][0]["complete_time"].endswith("Z")

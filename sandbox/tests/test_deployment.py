@@ -5,7 +5,7 @@ import datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import DEPLOYMENT_SECONDS, wait_for
+from conftest import DEPLOYMENT_SECONDS, wait_for, wait_until
 from mdl_sandbox.timeline import BLUE_EVENTS, GREEN_EVENTS
 
 
@@ -196,10 +196,39 @@ def test_continue_deployment_skips_the_termination_wait(make_stack, invoke, most
     wait_for(lambda: deployment(entry, deployment_id)["instanceTerminationWaitTimeStarted"], timeout=15,
              what="the termination wait")
     codedeploy.continue_deployment(deploymentId=deployment_id, deploymentWaitType="TERMINATION_WAIT")
-    info = wait_for(lambda: (lambda i: i if i["status"] == "Succeeded" else None)(deployment(entry, deployment_id)),
-                    timeout=5, what="success")
+    info = wait_until(lambda: deployment(entry, deployment_id), lambda i: i["status"] == "Succeeded", timeout=5,
+                      what="success")
     assert (info["completeTime"] - info["createTime"]).total_seconds() < 5.9
 
 
 def sandbox_key(entry):
     return "{0}/{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
+
+
+def test_a_deployment_on_a_group_still_in_place_runs_in_place(make_stack, aws, wait_terminal):
+    entry = make_stack()
+    codedeploy = aws("codedeploy")
+    deployment_id = codedeploy.create_deployment(
+        applicationName=entry["codedeploy_application"], deploymentGroupName=entry["deployment_group"],
+        revision={"revisionType": "S3", "s3Location": {"bucket": entry["staging_bucket"],
+                                                       "key": entry["release_version"] + "/herd/herd.zip",
+                                                       "bundleType": "zip"}})["deploymentId"]
+    info = wait_terminal(entry, deployment_id)
+    assert info["status"] == "Succeeded"
+    assert info["deploymentStyle"]["deploymentType"] == "IN_PLACE"
+    assert "blueGreenDeploymentConfiguration" not in info
+    assert info["deploymentOverview"]["Succeeded"] == 1
+    target_ids = codedeploy.list_deployment_targets(deploymentId=deployment_id)["targetIds"]
+    target = codedeploy.get_deployment_target(deploymentId=deployment_id, targetId=target_ids[0])
+    names = [e["lifecycleEventName"] for e in target["deploymentTarget"]["instanceTarget"]["lifecycleEvents"]]
+    assert names == list(GREEN_EVENTS[:7])
+
+
+def test_a_revision_that_is_not_in_s3_is_refused(make_stack, aws):
+    entry = make_stack()
+    with pytest.raises(ClientError) as error:
+        aws("codedeploy").create_deployment(
+            applicationName=entry["codedeploy_application"], deploymentGroupName=entry["deployment_group"],
+            revision={"revisionType": "S3", "s3Location": {
+                "bucket": entry["staging_bucket"], "key": "9.9/herd/herd.zip", "bundleType": "zip"}})
+    assert error.value.response["Error"]["Code"] == "RevisionDoesNotExistException"

@@ -8,7 +8,7 @@ D = 100.0  # a deployment of 100 s created at t=1000: fractions read as seconds
 
 
 def bg():
-    return Plan.blue_green(1000.0, D, green_id="i-green", blue_id="i-blue")
+    return Plan.blue_green_deployment(1000.0, D, green_id="i-green", blue_id="i-blue")
 
 
 def states(plan, target_id, now):
@@ -112,7 +112,7 @@ def test_skipping_the_termination_wait_ends_earlier():
 
 
 def test_in_place_plan_switches_at_application_start():
-    plan = Plan.in_place(0.0, 10.0, "i-1")
+    plan = Plan.in_place_deployment(0.0, 10.0, "i-1")
     target = plan.targets[0]
     assert [s.name for s in target.events] == list(IN_PLACE_EVENTS)
     assert plan.switch_at == target.event("ApplicationStart").end
@@ -121,7 +121,7 @@ def test_in_place_plan_switches_at_application_start():
 
 
 def test_a_rollback_reroutes_back_to_the_original_instance():
-    plan = Plan.rollback(0.0, 10.0, restored_id="i-blue", replaced_id="i-green")
+    plan = Plan.rollback_deployment(0.0, 10.0, restored_id="i-blue", replaced_id="i-green")
     assert plan.target("i-blue").label == "Green"
     assert plan.target("i-green").label == "Blue"
     assert plan.status(10.0) == "Succeeded"
