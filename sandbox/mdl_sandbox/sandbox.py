@@ -155,7 +155,7 @@ class Sandbox:
         stacks = list(self.stacks.values())
         candidates = [s for s in stacks if s.region == call.region]
         if call.service == "codedeploy":
-            deployment_id = params.get("deploymentId")
+            deployment_id = params.get("deploymentId") or next(iter(params.get("deploymentIds") or []), None)
             if deployment_id and self.codedeploy is not None:
                 found = self.codedeploy.deployments.get(deployment_id)
                 return found.stack if found is not None else None
