@@ -98,7 +98,7 @@ build: venv
 # The tarball installs, holds no development files, and ansible-doc shows every module and the role.
 build-check: build
 	rm -rf $(BUILD)/installed && mkdir -p $(BUILD)/installed
-	ansible-galaxy collection install --offline --no-deps -p $(BUILD)/installed dist/mdl-herd-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-galaxy collection install --force --offline --no-deps -p $(BUILD)/installed dist/mdl-herd-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz
 	! tar -tzf dist/mdl-herd-*.tar.gz | grep -E '(^|/)(\.venv|sandbox|\.ci|tests/output|benchmarks|Makefile)(/|$$)'
 	cp -a $(COLL_ROOT)/amazon $(BUILD)/installed/ansible_collections/
 	for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
