@@ -108,6 +108,7 @@ build-check: build
 	@echo "build-check: the tarball installs and documents every module and the role"
 
 demo: tree
+	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
 	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.sandbox/demo --fleet sandbox/fleet.yml -- bash -c '\
 	  ca=$$($(PY) -c "import json,os; print(json.load(open(os.environ[\"SANDBOX_ENDPOINTS\"]))[\"herd_ca_path\"])"); \
 	  for run in first second; do \
