@@ -202,14 +202,36 @@ def instance_view(target):
     }
 
 
-def _events(instances, label, names):
-    return [(i, e) for i in instances if i["label"] == label for e in i["lifecycle_events"] if e["name"] in names]
-
-
 def _effective(event, ignore_stop_failures):
     if event["status"] == "Failed" and ignore_stop_failures and event["name"] in IGNORABLE_EVENTS:
         return "Succeeded"
     return event["status"]
+
+
+def _event_statuses(deployment, instances):
+    """The status each lifecycle event counts as, for the steps: {id(event): status}.
+
+    A failure CodeDeploy ignores (ignoreApplicationStopFailures) counts as done. In a deployment
+    that failed or was stopped, the Skipped events after the last event that ran never ran:
+    they count as Pending, not as done.
+    """
+    ignore = deployment["ignore_application_stop_failures"]
+    ended = deployment["status"] in ("Failed", "Stopped")
+    statuses = {}
+    for instance in instances:
+        events = instance["lifecycle_events"]
+        ran = [n for n, e in enumerate(events) if e["status"] in ("InProgress", "Succeeded", "Failed")]
+        last_ran = ran[-1] if ran else -1
+        for n, event in enumerate(events):
+            status = _effective(event, ignore)
+            if ended and status == "Skipped" and n > last_ran:
+                status = "Pending"
+            statuses[id(event)] = status
+    return statuses
+
+
+def _events(instances, label, names):
+    return [(i, e) for i in instances if i["label"] == label for e in i["lifecycle_events"] if e["name"] in names]
 
 
 def _aggregate(statuses):
@@ -249,15 +271,11 @@ def derive_steps(deployment, instances, now, observed=None):
         return []
     observed = observed or {}
     status = deployment["status"]
-    ignore = deployment["ignore_application_stop_failures"]
     install = _events(instances, "Green", INSTALL_EVENTS)
     reroute = _events(instances, "Green", ALLOW_EVENTS) + _events(instances, "Blue", BLOCK_EVENTS)
-    install_status = _aggregate([_effective(e, ignore) for _i, e in install])
-    reroute_status = _aggregate([_effective(e, ignore) for _i, e in reroute])
-    if status in ("Failed", "Stopped"):
-        # Events CodeDeploy skipped because the deployment ended never ran.
-        install_status = "Pending" if install_status == "Skipped" else install_status
-        reroute_status = "Pending" if reroute_status == "Skipped" else reroute_status
+    counted = _event_statuses(deployment, instances)
+    install_status = _aggregate([counted[id(e)] for _i, e in install])
+    reroute_status = _aggregate([counted[id(e)] for _i, e in reroute])
     keep_alive = deployment["blue_instances_action"] == "KEEP_ALIVE"
     later_evidence = (
         status in ("Ready", "Succeeded")

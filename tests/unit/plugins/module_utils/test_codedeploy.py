@@ -590,3 +590,31 @@ def test_times_are_iso_8601_utc():
 def test_wait_options_are_checked_with_the_option_named(timeout, interval, option):
     with pytest.raises(ValueError, match="^{0} must be".format(option)):
         cd.check_wait_options(timeout, interval)
+
+
+# --- stops and failures in the middle of a step -------------------------------------------------
+def test_stopped_during_an_ignorable_event_fails_the_step_it_was_in():
+    # ApplicationStop is interrupted (Failed, which ignoreApplicationStopFailures forgives) and
+    # every later event is Skipped: they never ran, so step 1 did not succeed.
+    story = blue_green_story()
+    story.stop(42, rollback=False)
+    view = view_at(story, 50)
+    events = view["instances"][1]["lifecycle_events"]
+    assert [e["status"] for e in events[:3]] == ["Failed", "Skipped", "Skipped"]
+    assert statuses(view) == ["Failed", "Skipped", "Skipped", "Skipped"]
+
+
+def test_a_skipped_event_before_a_failure_later_on_still_counts_as_done():
+    # ApplicationStop skipped (nothing to stop on a new instance), AllowTraffic fails: step 1
+    # succeeded, step 2 failed.
+    story = blue_green_story()
+    green = story.instances[1]
+    green.events[0] = Event("ApplicationStop", None, None, "Skipped")
+    green.events[8] = Event("AllowTraffic", 285, 300, "Failed", {"errorCode": "UnknownError", "scriptName": "",
+                                                                 "message": "Target group health checks failed", "logTail": ""})
+    story.end, story.final, story.error = 301, "Failed", {"code": "HEALTH_CONSTRAINTS", "message": "Too few healthy instances."}
+    view = view_at(story, 310)
+    assert statuses(view) == ["Succeeded", "Failed", "Skipped", "Skipped"]
+    assert "failed at step 2/4 Rerouting traffic to replacement instances" in cd.failure_message(view)
+    assert "Lifecycle event AllowTraffic failed on {0} (replacement, Green) (UnknownError): Target group health checks " \
+           "failed.".format(GREEN) in cd.failure_message(view)
