@@ -53,8 +53,9 @@ WARNING_LINE_RE = re.compile(r"^\s*(?:WARN(?:ING)?:|\[WARN(?:ING)?\])")
 REQUEST_ID_LINE_RE = re.compile(r"^(?:START|END|REPORT) RequestId: ([A-Za-z0-9-]+)")
 
 # What Lambda accepts as a FunctionName: a name, a partial ARN or an ARN, with an optional qualifier.
+# Used with fullmatch: "$" alone would let a trailing newline through to AWS.
 FUNCTION_NAME_RE = re.compile(
-    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?$"
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?"
 )
 FUNCTION_NAME_MAX = 170
 
@@ -92,7 +93,7 @@ class AwsFailure(UpgradeFailure):
 
 def check_function_name(name, option="function_name"):
     """Return the name unchanged, or raise StackNameError naming the option."""
-    if not isinstance(name, str) or len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME_RE.match(name):
+    if not isinstance(name, str) or len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME_RE.fullmatch(name):
         raise StackNameError(
             "{0} must be a Lambda function name or ARN (letters, digits, '-' and '_', for example "
             "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION or arn:aws:lambda:us-east-1:123456789012:function:NAME), "
@@ -113,7 +114,7 @@ def check_request(params, region=None):
     function_name = params.get("function_name")
     if function_name is not None:
         check_function_name(function_name)
-        function_region = (FUNCTION_NAME_RE.match(function_name).group(3) or "").rstrip(":")
+        function_region = (FUNCTION_NAME_RE.fullmatch(function_name).group(3) or "").rstrip(":")
         if function_region and region and function_region != region:
             raise StackNameError(
                 "function_name is a function of region {0}, but the module works in region {1}, where it reads the "
@@ -126,7 +127,7 @@ def check_request(params, region=None):
 
 def function_name_of(reference):
     """The function's name in a name, partial ARN or ARN (with or without a qualifier)."""
-    match = FUNCTION_NAME_RE.match(reference or "")
+    match = FUNCTION_NAME_RE.fullmatch(reference or "")
     return match.group(7) if match else reference
 
 

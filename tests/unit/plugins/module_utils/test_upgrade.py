@@ -167,7 +167,8 @@ def test_function_names_lambda_accepts(name):
     assert function_name_of(name) == FUNCTION
 
 
-@pytest.mark.parametrize("name", ["", "my function", "fn;rm", "arn:aws:s3:::bucket", "x" * 171, None, "a/b"])
+@pytest.mark.parametrize("name", ["", "my function", "fn;rm", "arn:aws:s3:::bucket", "x" * 171, None, "a/b", FUNCTION + "\n",
+                                  "arn:aws:lambda:us-east-1:123456789012:function:" + FUNCTION + "\n"])
 def test_function_names_lambda_refuses(name):
     with pytest.raises(StackNameError, match="function_name must be"):
         check_function_name(name)

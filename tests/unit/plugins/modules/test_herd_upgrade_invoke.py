@@ -534,6 +534,7 @@ def test_function_of_another_stack_is_refused(stack, monkeypatch):
     (stack_args(mdl_instance_name="md l"), ["mdl_instance_name must be"]),
     (stack_args(mdl_environment="DEV\n"), ["mdl_environment must be"]),
     (stack_args(function_name="my function"), ["function_name must be"]),
+    (stack_args(function_name=FUNCTION + "\n"), ["function_name must be"]),
     (dict(function_name="arn:aws:lambda:eu-west-1:{0}:function:{1}".format(ACCOUNT, FUNCTION), requested_version="0.176.0"),
      ["function_name is a function of region eu-west-1", "set region to eu-west-1"]),
     (dict(requested_version="0.176.0"), ["one of the following is required", "mdl_instance_name", "function_name"]),
