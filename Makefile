@@ -73,10 +73,13 @@ integration: tree
 	  --config $(TREE)/tests/integration/integration_config.yml -- \
 	  bash -c 'cd $(TREE) && ansible-test integration --venv --python 3.11 --color no --requirements $(TARGETS)'
 
+# molecule reset first: a run cut short leaves "prepared: true" in molecule's state, and prepare
+# would then be skipped against the fresh sandbox (whose stacks it creates).
 molecule: tree
 	@if ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then \
 	  for s in extensions/molecule/*/; do \
 	    name=$$(basename $$s); \
+	    (cd extensions && molecule reset -s $$name >/dev/null 2>&1); \
 	    (cd extensions && $(PY) $(ROOT)/tests/utils/with_sandbox.py --workdir $(ROOT)/.cache/sandbox-molecule-$$name \
 	      -- molecule test -s $$name); \
 	  done; \
