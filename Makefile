@@ -110,6 +110,10 @@ build-check: build
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t role mdl.herd.herd_upgrade | grep -q herd_upgrade_version
 	@echo "build-check: the tarball installs and documents every module and the role"
 
+# Benchmarks against a sandbox started in-process; results in benchmarks/results/ (not versioned).
+bench: venv
+	PYTHONPATH=$(ROOT)/sandbox $(PY) benchmarks/codedeploy_wait.py
+
 demo: tree
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
 	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.sandbox/demo --fleet sandbox/fleet.yml -- bash -c '\

@@ -61,11 +61,11 @@ BATCH_SIZE = 25  # batch_get_deployment_targets takes at most 25 ids
 
 # Polling. The interval adapts to what the deployment is doing (see Follower._schedule).
 DEFAULT_POLL_INTERVAL = 5.0
-NEAR_END_FACTOR = 0.6          # near the end, poll_interval * 0.6 (3 s by default)
+NEAR_END_FACTOR = 0.5          # near the end, half of poll_interval (2.5 s by default)
 LONG_WAIT_MAX_INTERVAL = 30.0  # during a known wait (termination wait, Ready), and under throttling
 READY_WAIT_FACTOR = 4.0
 TARGETS_REFRESH = 60.0        # read the instances at least this often while the deployment runs
-TARGETS_MIN_SPACING = 10.0    # and at most this often, except at the end
+TARGETS_MIN_SPACING = 15.0    # and at most this often, except at the end
 STOP_GRACE = 120.0            # after stop_deployment: how long to wait for CodeDeploy to say Stopped
 STOP_POLL = 1.0
 LOG_TAIL_LINES = 10
@@ -421,7 +421,7 @@ def describe_activity(deployment, steps, instances, now):
         return "{0} failed on {1}; the deployment is ending".format(failed[0][1]["name"], failed[0][0]["instance_id"])
     step = current_step(steps)
     if step is None:  # in-place, or not EC2
-        return _on(running_events(instances)) or "waiting for the next lifecycle event"
+        return _on(running_events(instances)) or "between lifecycle events"
     number = step["number"]
     if number == 1:
         running = running_events(instances, "Green")
@@ -430,8 +430,10 @@ def describe_activity(deployment, steps, instances, now):
         green = [i for i in instances if i["label"] == "Green"]
         if not green:
             return "provisioning replacement instances"
-        return "replacement instance{0} {1} waiting for the next lifecycle event".format(
-            "s" if len(green) > 1 else "", ", ".join(i["instance_id"] for i in green))
+        started = any(e["status"] != "Pending" for i in green for e in i["lifecycle_events"])
+        return "replacement instance{0} {1} {2}".format(
+            "s" if len(green) > 1 else "", ", ".join(i["instance_id"] for i in green),
+            "between lifecycle events" if started else "starting, no lifecycle event yet")
     if number == 2:
         return _on(running_events(instances)) or "waiting for traffic to move"
     if number == 3:
@@ -706,9 +708,9 @@ class Follower(object):
 
     # -- one look at the deployment --
     def _signature(self, deployment):
+        """What, in GetDeployment's answer, says that the instances have moved on."""
         overview = deployment["overview"]
-        return [deployment["status"], [[k, v] for k, v in sorted(overview.items())], deployment["termination_wait_started"],
-                deployment["rollback_info"].get("rollback_deployment_id"), deployment["error_information"].get("code")]
+        return [deployment["status"], [[k, v] for k, v in sorted(overview.items())]]
 
     def _want_targets(self, deployment, now):
         status = deployment["status"]
@@ -721,7 +723,10 @@ class Follower(object):
         since = now - self.targets_read_at
         if since < TARGETS_MIN_SPACING:
             return False
-        return self._signature(deployment) != self.targets_signature or since >= TARGETS_REFRESH
+        if self._signature(deployment) != self.targets_signature:
+            return True
+        # Refresh now and then for the progress lines, except during waits where nothing runs.
+        return since >= TARGETS_REFRESH and self.phase not in ("termination_wait", "ready_wait")
 
     def _read_targets(self, deployment):
         total = sum(deployment["overview"].values())
@@ -739,12 +744,12 @@ class Follower(object):
         instances.sort(key=lambda i: (order.get(i["label"], 2), i["instance_id"] or ""))
         return instances
 
-    def look(self):
-        """Read the deployment (and its instances when worth it); returns the view."""
+    def look(self, fresh=False):
+        """Read the deployment (and its instances when worth it, or ``fresh``); returns the view."""
         now = self.wall()
         deployment = deployment_view(self.reader.deployment(self.deployment_id))
         self.read_once = True
-        if self._want_targets(deployment, now):
+        if self._want_targets(deployment, now) or (fresh and deployment["status"] not in ("Created", "Queued")):
             self.instances = self._read_targets(deployment)
             self.targets_read_at = now
             self.targets_signature = self._signature(deployment)
@@ -1062,6 +1067,15 @@ class Follower(object):
             message = "Could not read deployment {0} within {1:g} s (wait_timeout){2}.".format(
                 self.deployment_id, self.wait_timeout, reason)
             return Outcome("timeout", self.result(None, timed_out=True), message=message, lines=self._take_lines())
+        stale = self.targets_read_at is None or self.targets_read_at < view["now"]
+        if stale and view["deployment"]["status"] not in ("Created", "Queued"):
+            try:  # report the instances as they are now, not as the last read saw them
+                view = self.look(fresh=True)
+            except Exception as e:
+                if not is_retryable(e, True):
+                    raise
+        if self.reached(view) or self.ended(view):
+            return self.finish()
         where = self._where(view)
         message = "Deployment {0} did not {1} within {2:g} s (wait_timeout): it is {3}.".format(
             self.deployment_id, "reroute traffic" if self.wait_for == "traffic_rerouted" else "succeed",
