@@ -673,7 +673,7 @@ class Follower(object):
         self.warnings = list(carry.get("warnings", []))
         self.errors_seen = dict(carry.get("errors_seen", {}))
         self.throttled = carry.get("throttled", 0)
-        self.phase = None
+        self.phase = carry.get("phase")
         self.read_once = bool(carry.get("read_once"))
         if carry.get("calls"):
             for name, count in carry["calls"].items():
@@ -698,6 +698,7 @@ class Follower(object):
             "warnings": self.warnings,
             "errors_seen": self.errors_seen,
             "throttled": self.throttled,
+            "phase": self.phase,
             "read_once": self.read_once,
             "calls": self.reader.calls,
         }

@@ -554,7 +554,9 @@ def run_at_once(make_story, **kwargs):
     (lambda: [blue_green_story(fail_at="ValidateService"), rollback_story("d-RBCKE5678", DEPLOYMENT, 282)], {"wait_timeout": 3600}),
     (lambda: [blue_green_story()], {"wait_timeout": 200, "on_timeout": "rollback"}),
     (lambda: [blue_green_story()], {"wait_timeout": 3600, "wait_for": "traffic_rerouted"}),
-], ids=["success", "failure", "timeout-rollback", "traffic-rerouted"])
+    (lambda: [blue_green_story(termination_wait_minutes=5)], {"wait_timeout": 3600}),
+    (lambda: [in_place_story(DEPLOYMENT)], {"wait_timeout": 3600}),
+], ids=["success", "failure", "timeout-rollback", "traffic-rerouted", "termination-wait", "in-place"])
 def test_slices_end_exactly_as_one_run(make_story, kwargs):
     whole, whole_lines, whole_fake, _runs, _f = run_at_once(make_story, **kwargs)
     sliced, sliced_lines, sliced_fake, runs, _f = run_in_slices(make_story, **kwargs)
