@@ -21,11 +21,11 @@ Times are kept as POSIX seconds (floats) and shown as ISO 8601 strings in result
 
 from __future__ import annotations
 
-import datetime
 import time
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import TRANSIENT_ERROR_CODES, error_code, read_retry
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, TERMINAL_STATUSES
+from ansible_collections.mdl.herd.plugins.module_utils._time import iso, to_epoch
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
 STEP_NAMES = (
@@ -91,26 +91,6 @@ def check_wait_options(wait_timeout, poll_interval):
 
 
 # --- time ------------------------------------------------------------------------------------
-def to_epoch(value):
-    """POSIX seconds from a botocore datetime, an ISO string or a number; None stays None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value.timestamp()
-
-
-def iso(epoch):
-    """ISO 8601 (UTC, milliseconds) from POSIX seconds; None stays None."""
-    if epoch is None:
-        return None
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="milliseconds")
-
-
 def human_duration(seconds):
     """45s, 2m10s, 1h02m."""
     seconds = int(max(0, round(seconds or 0)))

@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso
 
 # The line of the upgrade Lambda's log that names the deployment it created.
 DEPLOYMENT_ID_LINE_RE = re.compile(r"Deployment id is: '(d-[A-Z0-9]{9})'")
@@ -234,22 +235,6 @@ def aws_date(response):
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed
-
-
-def as_utc(value):
-    """A datetime from botocore (aware) or a number of seconds since the epoch, as an aware UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc)
-    return datetime.datetime.fromtimestamp(float(value), datetime.timezone.utc)
-
-
-def iso(value):
-    value = as_utc(value)
-    return None if value is None else value.isoformat()
 
 
 # --- the procedure -------------------------------------------------------------------------

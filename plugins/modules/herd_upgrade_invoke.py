@@ -172,7 +172,7 @@ deployment_create_time:
   description: When the deployment was created (ISO 8601, UTC), when the module read it (as for RV(deployment_status)).
   returned: success
   type: str
-  sample: "2024-05-02T14:03:27.512000+00:00"
+  sample: "2024-05-02T14:03:27.512+00:00"
 function_name:
   description: The name of the upgrade Lambda.
   returned: always

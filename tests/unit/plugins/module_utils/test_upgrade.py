@@ -357,7 +357,7 @@ def test_attach_result():
     active = ActiveDeployment("d-AAAAAAAA1", "Baking", T0, "0.176.0", T0)
     result = invocation().attach(active)
     assert result["changed"] is False and result["attached"] is True
-    assert result["deployment_create_time"] == "2024-05-02T14:00:00+00:00"
+    assert result["deployment_create_time"] == "2024-05-02T14:00:00.000+00:00"
     assert result["deployment_status"] == "Baking"
 
 

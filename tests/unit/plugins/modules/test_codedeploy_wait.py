@@ -13,13 +13,12 @@ import types
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy, _waiter
 from ansible_collections.mdl.herd.plugins.modules import codedeploy_wait
+from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import (
     EPOCH0,
     FakeClock,
@@ -31,16 +30,6 @@ from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_sto
 
 DEPLOYMENT = "d-ABCDE1234"
 GREEN = "i-0bbbbbbbbbbbbbbb2"
-
-
-class ExitJson(Exception):
-    def __init__(self, result):
-        super(ExitJson, self).__init__(result.get("msg"))
-        self.result = result
-
-
-class FailJson(ExitJson):
-    pass
 
 
 @pytest.fixture
@@ -68,29 +57,10 @@ def aws(monkeypatch, clock):
 
 
 def run(monkeypatch, check_mode=False, **args):
-    """Run the module once; return (failed, result)."""
+    """Run the module; return (failed, result)."""
     params = dict(region="us-east-1", access_key="testing", secret_key="testing")
     params.update(args)
-    if check_mode:
-        params["_ansible_check_mode"] = True
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(params):
-        try:
-            codedeploy_wait.main()
-        except FailJson as e:
-            return True, e.result
-        except ExitJson as e:
-            return False, e.result
-    raise AssertionError("the module ended without exit_json or fail_json")
+    return run_module(monkeypatch, codedeploy_wait.main, params, check_mode=check_mode)
 
 
 def run_sliced(monkeypatch, clock, **args):

@@ -23,8 +23,6 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
-from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
 from moto.codedeploy.models import codedeploy_backends  # noqa: E402
@@ -33,6 +31,7 @@ from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 from ansible_collections.mdl.herd.plugins.modules import herd_upgrade_invoke  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -43,16 +42,6 @@ APPLICATION = "mdl-Herd"
 GROUP = "mdl-HerdDeployGroup"
 PREFIX = "/app/MDL/mdl/DEV/"
 ACTIVE = ["Created", "Queued", "InProgress", "Baking", "Ready"]
-
-
-class ExitJson(Exception):
-    def __init__(self, result):
-        super(ExitJson, self).__init__(result.get("msg"))
-        self.result = result
-
-
-class FailJson(ExitJson):
-    pass
 
 
 class ServiceError(JsonRESTError):
@@ -223,25 +212,7 @@ def run(monkeypatch, check_mode=False, **args):
     """Run the module; return (failed, result)."""
     params = dict(region=REGION, access_key="testing", secret_key="testing")
     params.update(args)
-    if check_mode:
-        params["_ansible_check_mode"] = True
-
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args(params):
-        try:
-            herd_upgrade_invoke.main()
-        except FailJson as e:
-            return True, e.result
-        except ExitJson as e:
-            return False, e.result
-    raise AssertionError("the module ended without exit_json or fail_json")
+    return run_module(monkeypatch, herd_upgrade_invoke.main, params, check_mode=check_mode)
 
 
 def stack_args(**extra):

@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Times as AWS gives them (botocore datetimes, epoch seconds, ISO strings) and as modules return them."""
+
+from __future__ import annotations
+
+import datetime
+
+
+def as_utc(value):
+    """An aware UTC datetime from a botocore datetime, POSIX seconds or an ISO 8601 string; None and '' stay None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc)
+    if isinstance(value, str):
+        return as_utc(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return datetime.datetime.fromtimestamp(float(value), datetime.timezone.utc)
+
+
+def to_epoch(value):
+    """POSIX seconds from anything ``as_utc`` reads; None stays None."""
+    value = as_utc(value)
+    return None if value is None else value.timestamp()
+
+
+def iso(value):
+    """ISO 8601 in UTC with milliseconds (the return format of every module) from anything ``as_utc`` reads."""
+    value = as_utc(value)
+    return None if value is None else value.isoformat(timespec="milliseconds")
