@@ -20,6 +20,8 @@ from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 from werkzeug.serving import make_server
 
+from .serving import stop_serving
+
 _claimed = threading.Lock()
 
 
@@ -82,8 +84,4 @@ class AwsServer(ThreadedMotoServer):
         return "http://{0}:{1}".format(host, port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)

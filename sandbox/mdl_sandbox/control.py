@@ -20,6 +20,7 @@ from typing import Any, Optional, Tuple
 from urllib.parse import unquote
 
 from .names import VERSION_RE
+from .serving import stop_serving
 from .spec import SpecError
 
 MAX_BODY = 1024 * 1024
@@ -176,8 +177,4 @@ class ControlServer:
         return "http://{0}:{1}".format(self.host, self._server.server_address[1])
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
