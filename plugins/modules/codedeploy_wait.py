@@ -323,11 +323,11 @@ instances:
             script_name:
               description: The script that ran.
               type: str
-              sample: scripts/validate_service.sh
+              sample: scripts/smokeTestHerd.sh
             message:
               description: The agent's message.
               type: str
-              sample: Script at specified location scripts/validate_service.sh run as user root failed with exit code 1
+              sample: Script at specified location scripts/smokeTestHerd.sh run as user mdladmin failed with exit code 1
             log_tail:
               description: The last 4 KB of the script's log.
               type: str

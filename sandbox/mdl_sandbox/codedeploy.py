@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 import json
 import random
@@ -48,6 +49,8 @@ DEFAULT_STYLE = {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAF
 TARGETS_PAGE_SIZE = 1
 DEPLOYMENTS_PAGE_SIZE = 100
 BATCH_LIMIT = 25
+# How far a hold pushes the rest of a deployment: far beyond any test.
+HOLD_SECONDS = 10.0 ** 6
 # A rollback reroutes traffic back: it takes this fraction of the stack's deployment time.
 ROLLBACK_DURATION_FRACTION = 0.5
 
@@ -102,6 +105,33 @@ def new_instance_id() -> str:
     return "i-" + uuid.uuid4().hex[:17]
 
 
+@dataclasses.dataclass
+class Hold:
+    """A test's request to stop a deployment at the start of a lifecycle event until released.
+
+    ``at`` is the event's planned start; from then on every later moment of the plan is pushed
+    HOLD_SECONDS away (the event stays InProgress, its script has not run), and the release
+    brings them back to "now plus what was left".
+    """
+
+    event: str
+    at: Optional[float] = None  # the moment the hold took effect (the event's start)
+    engaged_at: Optional[float] = None  # the clock when it did
+    released_at: Optional[float] = None
+
+    @property
+    def holding(self) -> bool:
+        return self.engaged_at is not None and self.released_at is None
+
+    def view(self, deployment_id: Optional[str]) -> Dict[str, Any]:
+        return {"event": self.event, "deployment_id": deployment_id, "holding": self.holding,
+                "since": _iso(self.at) if self.holding else None}
+
+
+class HoldError(Exception):
+    """A hold that cannot be placed: the message says why."""
+
+
 class Deployment:
     """One deployment: what was asked, its plan, and its links to other deployments."""
 
@@ -134,6 +164,10 @@ class Deployment:
         self.rollback_triggering_deployment_id: Optional[str] = None
         self.rollback_message: Optional[str] = None
         self.handles: List[Handle] = []
+        # The version the bundle's ApplicationStart script installed (read from SSM at that moment).
+        self.installed_version: Optional[str] = None
+        self.requested_version = target_version  # HERD/RequestedVersion when the deployment was created
+        self.hold: Optional[Hold] = None
 
     @property
     def blue_green(self) -> bool:
@@ -229,7 +263,8 @@ class Deployment:
             "deployment_id": self.deployment_id,
             "status": self.plan.status(now),
             "creator": self.creator,
-            "requested_version": self.target_version,
+            "requested_version": self.requested_version,
+            "installed_version": self.installed_version,
             "previous_version": self.previous_version,
             "create_time": _iso(self.plan.created_at),
             "start_time": _iso(self.plan.start_time(now)),
@@ -276,6 +311,8 @@ class CodeDeployEmulator:
         self.revision_exists = revision_exists
         self.deployments: Dict[str, Deployment] = {}
         self.hooks: Dict[tuple, str] = {}
+        self.pending_holds: Dict[str, Hold] = {}  # by deployment group id: for its next deployment
+        self.hold_changed = threading.Condition(self.lock)
 
     # -- state helpers ----------------------------------------------------------------------
     def now(self) -> float:
@@ -503,6 +540,8 @@ class CodeDeployEmulator:
                 if target[0].event(failure.event) is not None:
                     plan.fail_at(target[0].target_id, failure.event, "HEALTH_CONSTRAINTS",
                                  HEALTH_CONSTRAINTS_MESSAGE, failure.diagnostics)
+        if rollback_of is None:
+            deployment.hold = self.pending_holds.pop(group.deployment_group_id, None)
         self.deployments[deployment_id] = deployment
         self.schedule_effects(deployment)
         return deployment
@@ -524,6 +563,13 @@ class CodeDeployEmulator:
                 deployment.handles.append(self.scheduler.at(moment, action))
 
         stack = deployment.stack
+        if stack is not None and deployment.creator == "user":
+            # The bundle's scripts (what they do to SSM and whether they fail), at the end of their events.
+            for event, script in (("ApplicationStart", stack.application_start),
+                                  ("ValidateService", stack.validate_service)):
+                found = plan.event_slot(event)
+                if found is not None and (plan.cut is None or plan.cut.at > found[1].end):
+                    at(found[1].end, lambda due, script=script: self._run_script(deployment, script, due))
         if stack is not None and plan.will_switch():
             window = stack.faults.herd_unavailable_seconds
             if window:
@@ -533,6 +579,109 @@ class CodeDeployEmulator:
             at(plan.end_at, lambda due: self.succeeded(deployment))
         elif plan.cut.status == "Failed" and deployment.rolls_back_on("DEPLOYMENT_FAILURE"):
             at(plan.cut.at, lambda due: self.roll_back(deployment, due, "failed"))
+        hold = deployment.hold
+        if hold is not None and hold.engaged_at is None:
+            found = plan.event_slot(hold.event)
+            if found is not None and (plan.cut is None or plan.cut.at > found[1].start):
+                at(found[1].start, lambda due: self._engage_hold(deployment, due))
+
+    def _run_script(self, deployment: Deployment, script: Callable, due: float) -> None:
+        """Run one of the bundle's scripts; a failure ends the deployment there (and rolls it back)."""
+        failure = script(deployment)
+        if failure is None:
+            return
+        target, slot = deployment.plan.event_slot(failure.event)
+        deployment.plan.fail_at(target.target_id, failure.event, "HEALTH_CONSTRAINTS", HEALTH_CONSTRAINTS_MESSAGE,
+                                failure.diagnostics)
+        self.schedule_effects(deployment, after=due)
+        if deployment.rolls_back_on("DEPLOYMENT_FAILURE"):
+            self.roll_back(deployment, due, "failed")
+
+    # -- holds (for tests: act at a chosen lifecycle event) --------------------------------------
+    def _engage_hold(self, deployment: Deployment, due: float) -> None:
+        self.scheduler.run_due(due)  # what is due at the same moment (the previous event's script) first
+        hold = deployment.hold
+        hold.at, hold.engaged_at = due, self.clock()
+        deployment.plan.shift_after(due, HOLD_SECONDS)
+        self.schedule_effects(deployment, after=due)
+        self.hold_changed.notify_all()
+
+    def _release(self, deployment: Deployment, now: float) -> None:
+        hold = deployment.hold
+        if hold is None or hold.released_at is not None:
+            return
+        if hold.engaged_at is None:
+            deployment.hold = None
+        else:
+            deployment.plan.shift_after(hold.at, -(HOLD_SECONDS - (now - hold.at)))
+            hold.released_at = now
+        self.schedule_effects(deployment, after=now)
+        self.hold_changed.notify_all()
+
+    def hold(self, group, event: str) -> Dict[str, Any]:
+        """Hold the group's active deployment at the start of ``event``, or its next one if none is active."""
+        with self.lock:
+            now = self.now()
+            active = self.active_deployment(group, now)
+            if active is not None and active.creator == "user":
+                if active.hold is not None and active.hold.released_at is None:
+                    raise HoldError("deployment {0} is already held at {1}: release it first".format(
+                        active.deployment_id, active.hold.event))
+                found = active.plan.event_slot(event)
+                if found is None:
+                    raise HoldError("deployment {0} has no lifecycle event {1} (events: {2})".format(
+                        active.deployment_id, event,
+                        ", ".join(s.name for t in active.plan.targets for s in t.events)))
+                if found[1].start <= now:
+                    raise HoldError("deployment {0} is already past the start of {1}".format(
+                        active.deployment_id, event))
+                active.hold = Hold(event)
+                self.schedule_effects(active, after=now)
+                return active.hold.view(active.deployment_id)
+            self.pending_holds[group.deployment_group_id] = Hold(event)
+            return self.pending_holds[group.deployment_group_id].view(None)
+
+    def release(self, group) -> Optional[Dict[str, Any]]:
+        """Let the held (or to-be-held) deployment of the group go on; the hold as it was, or None."""
+        with self.lock:
+            now = self.now()
+            pending = self.pending_holds.pop(group.deployment_group_id, None)
+            if pending is not None:
+                self.hold_changed.notify_all()
+                return pending.view(None)
+            for deployment in self.group_deployments(group):
+                if deployment.hold is not None and deployment.hold.released_at is None:
+                    view = deployment.hold.view(deployment.deployment_id)
+                    self._release(deployment, now)
+                    return view
+            return None
+
+    def hold_state(self, group) -> Optional[Dict[str, Any]]:
+        with self.lock:
+            pending = self.pending_holds.get(group.deployment_group_id)
+            if pending is not None:
+                return pending.view(None)
+            for deployment in self.group_deployments(group):
+                if deployment.hold is not None and deployment.hold.released_at is None:
+                    return deployment.hold.view(deployment.deployment_id)
+            return None
+
+    def wait_held(self, group, timeout: float) -> Optional[Dict[str, Any]]:
+        """Block until the group's hold has taken effect (the deployment stands at its event); None on timeout."""
+        deadline = self.clock() + timeout
+        with self.hold_changed:
+            while True:
+                self.now()
+                state = self.hold_state(group)
+                if state is None:
+                    raise HoldError("no hold is set on this stack")
+                if state["holding"]:
+                    return state
+                left = deadline - self.clock()
+                if left <= 0:
+                    return None
+                # The scheduler thread engages the hold at the event's start and notifies.
+                self.hold_changed.wait(timeout=min(left, 0.5))
 
     def succeeded(self, deployment: Deployment) -> None:
         group = deployment.group
@@ -720,6 +869,7 @@ class CodeDeployEmulator:
             if not deployment.plan.is_active(now):
                 raise CodeDeployError("DeploymentAlreadyCompletedException",
                                       "The deployment {0} has already completed.".format(deployment.deployment_id))
+            self._release(deployment, now)  # a held deployment is stopped where it stands
             deployment.plan.stop(now, "MANUAL_STOP", "The deployment was stopped by a user request.")
             self.schedule_effects(deployment, now)
             if auto_rollback or (auto_rollback is None and deployment.rolls_back_on("DEPLOYMENT_STOP_ON_REQUEST")):

@@ -7,6 +7,10 @@
     POST   /stacks/{instance}/{environment}/herd
                                               {"unavailable_seconds": N} and/or
                                               {"version": "x", "after_seconds": S}
+    POST   /stacks/{instance}/{environment}/hold  {"event": "ValidateService"}: hold the active (else
+                                              the next) deployment at the start of that event
+    GET    /stacks/{instance}/{environment}/hold?wait=S  block until it stands there (408 after S s)
+    DELETE /stacks/{instance}/{environment}/hold  release it
     GET    /calls                             AWS calls received, per service:Operation
     DELETE /calls                             reset those counts
 """
@@ -17,13 +21,14 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional, Tuple
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from .names import VERSION_RE
 from .serving import stop_serving
 from .spec import SpecError
 
 MAX_BODY = 1024 * 1024
+MAX_HOLD_WAIT = 600
 
 
 class ControlError(Exception):
@@ -112,10 +117,44 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, sandbox.live_state(key)
             if len(parts) == 4 and parts[3] == "herd" and method == "POST":
                 return 200, self._herd(sandbox, key, self._body())
+            if len(parts) == 4 and parts[3] == "hold":
+                return self._hold(sandbox, key, method)
         known = ("/health", "/stacks", "/stacks/{instance}/{environment}", "/stacks/{instance}/{environment}/herd",
-                 "/calls")
+                 "/stacks/{instance}/{environment}/hold", "/calls")
         raise ControlError(404 if method == "GET" else 405,
                            "no route {0} /{1}; routes: {2}".format(method, "/".join(parts), ", ".join(known)))
+
+    def _hold(self, sandbox, key: str, method: str) -> Tuple[int, Any]:
+        from .codedeploy import HoldError
+
+        try:
+            if method == "POST":
+                body = self._body()
+                if not isinstance(body, dict) or set(body) != {"event"} or not isinstance(body["event"], str):
+                    raise ControlError(400, 'expected {"event": "<lifecycle event>"}; got %s' % (json.dumps(body),))
+                return 200, sandbox.hold(key, body["event"])
+            if method == "GET":
+                query = parse_qs(self.path.split("?", 1)[1]) if "?" in self.path else {}
+                wait = query.get("wait", ["0"])[0]
+                try:
+                    seconds = float(wait)
+                except ValueError:
+                    raise ControlError(400, "wait must be a number of seconds; got {0!r}".format(wait))
+                if not 0 <= seconds <= MAX_HOLD_WAIT:
+                    raise ControlError(400, "wait must be from 0 to {0} seconds; got {1}".format(MAX_HOLD_WAIT, wait))
+                state = sandbox.wait_held(key, seconds)
+                if state is None:
+                    raise ControlError(408, "the deployment of {0} did not reach its hold within {1} s: {2}".format(
+                        key, wait, json.dumps(sandbox.codedeploy.hold_state(sandbox._group(key)))))
+                return 200, state
+            if method == "DELETE":
+                released = sandbox.release(key)
+                if released is None:
+                    raise ControlError(404, "no hold is set on {0}".format(key))
+                return 200, released
+        except HoldError as error:
+            raise ControlError(409, str(error))
+        raise ControlError(405, "hold takes POST (set), GET ?wait=S (wait until held) or DELETE (release)")
 
     @staticmethod
     def _herd(sandbox, key: str, body: Any):

@@ -26,11 +26,12 @@ from botocore.config import Config
 from moto.codedeploy.models import codedeploy_backends
 
 from . import aws, codedeploy, upgrade_lambda
-from .codedeploy import CodeDeployEmulator
+from .codedeploy import CodeDeployEmulator, HoldError
 from .control import ControlServer
 from .scheduler import Scheduler
 from .spec import SpecError, StackSpec
 from .stack import Stack
+from .timeline import BLUE_EVENTS, GREEN_EVENTS
 from .tls import CertificateAuthority
 from .upgrade_lambda import LambdaRuntime, UpgradeHerdFunction
 from .wire import INTERNAL_HEADER, AwsCall, AwsMiddleware, CallLog
@@ -255,6 +256,31 @@ class Sandbox:
     def entry(self, key: str) -> Dict[str, Any]:
         return self.stacks[key].entry()
 
+    # -- holds: stop a deployment at a lifecycle event until the test releases it ---------------------
+    def _group(self, key: str):
+        stack = self.stacks[key]
+        return codedeploy_backends[self.account_id][stack.region].get_deployment_group(
+            stack.names.codedeploy_application, stack.names.deployment_group)
+
+    def hold(self, key: str, event: str) -> Dict[str, Any]:
+        """Hold the stack's active deployment (else its next one) at the start of ``event``.
+
+        The deployment runs until ``event`` starts, then stands there (the event InProgress, its
+        script not run yet) until :meth:`release`. Raises :class:`HoldError` when that cannot be.
+        """
+        if event not in GREEN_EVENTS + BLUE_EVENTS:
+            raise HoldError("event must be a lifecycle event: {0}; got {1!r}".format(
+                ", ".join(GREEN_EVENTS + BLUE_EVENTS), event))
+        return self.codedeploy.hold(self._group(key), event)
+
+    def wait_held(self, key: str, timeout: float = 60.0) -> Optional[Dict[str, Any]]:
+        """Block until the stack's hold took effect; the hold, or None after ``timeout`` seconds."""
+        return self.codedeploy.wait_held(self._group(key), timeout)
+
+    def release(self, key: str) -> Optional[Dict[str, Any]]:
+        """Let the held deployment go on from where it stands (or drop a hold not reached yet)."""
+        return self.codedeploy.release(self._group(key))
+
     def live_state(self, key: str) -> Dict[str, Any]:
         """The stack's entry with what is happening now: HERD's version, the group's deployments."""
         stack = self.stacks[key]
@@ -272,6 +298,10 @@ class Sandbox:
                 "deployment_style": dict(group.deployment_style or codedeploy.DEFAULT_STYLE),
                 "auto_scaling_groups": list(group.auto_scaling_groups),
                 "deployments": [d.summary(now) for d in deployments],
+                "hold": self.codedeploy.hold_state(group),
+                "ssm": {name: stack.ssm_value(name) for name in (
+                    "HERD/RequestedVersion", "HERD/CurrentVersion", "HERD/DeploymentInvoked",
+                    "HERD/MostRecentDeploymentId")},
             }
         entry = stack.entry()
         entry["live"] = live

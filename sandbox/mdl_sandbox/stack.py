@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
 import threading
 import zipfile
@@ -22,7 +23,6 @@ from moto.ssm.models import ssm_backends
 from .herd_web import HerdWeb
 from .names import UPGRADE_FUNCTION_HANDLER, UPGRADE_FUNCTION_MODULE, StackNames
 from .spec import StackSpec
-from .timeline import GREEN_EVENTS
 
 BUILD_INFO_PATH = "/herd-app/rest/buildInfo"
 DISPLAY_BUILD_INFO_PATH = "/herd-app/displayBuildInfo"
@@ -30,26 +30,33 @@ LAMBDA_RUNTIME = "python3.12"
 LAMBDA_TIMEOUT = 900
 ADMIN_USERNAME = "herd_admin"
 
-# HERD's deployment hooks (appspec.yml of the bundle). Events without a script are run by
-# CodeDeploy itself (downloading the bundle, installing files, the load balancer's traffic).
+# HERD's deployment hooks, as the bundle's appspec.yml names them (herd-mdl mdl/src/main/herd/).
+# Events without a script are run by CodeDeploy itself (downloading the bundle, installing files,
+# the load balancer's traffic).
 HOOK_SCRIPTS = {
-    "ApplicationStop": "scripts/application_stop.sh",
-    "BeforeInstall": "scripts/before_install.sh",
-    "AfterInstall": "scripts/after_install.sh",
-    "ApplicationStart": "scripts/application_start.sh",
-    "ValidateService": "scripts/validate_service.sh",
-    "BeforeAllowTraffic": "scripts/before_allow_traffic.sh",
-    "AfterAllowTraffic": "scripts/after_allow_traffic.sh",
+    "ApplicationStop": "scripts/stopHerd.sh",
+    "BeforeInstall": "scripts/installPackagesForHerd.sh",
+    "AfterInstall": "scripts/installDBForHerd.sh",
+    "ApplicationStart": "scripts/configureAndStartHerd.sh",
+    "ValidateService": "scripts/smokeTestHerd.sh",
 }
 HOOK_PURPOSES = {
     "ApplicationStop": "stops Tomcat",
     "BeforeInstall": "installs the packages HERD needs",
     "AfterInstall": "applies HERD's database changes",
-    "ApplicationStart": "configures Tomcat and starts it with the requested HERD war",
-    "ValidateService": "smoke test: fails unless buildInfo reports the requested version",
-    "BeforeAllowTraffic": "checks the instance before it joins the target group",
-    "AfterAllowTraffic": "checks HERD behind the load balancer",
+    "ApplicationStart": "configures Tomcat (configureTomcat.sh) and starts it with herd-war-{HERD/RequestedVersion}.war",
+    "ValidateService": "smoke test: buildInfo's buildNumber must equal HERD/RequestedVersion; then resets the SSM state",
 }
+# The user each script runs as (appspec.yml ``runas``; none means root).
+RUN_AS = {"BeforeInstall": "root"}
+HOOK_TIMEOUTS = {"ValidateService": 600, "AfterInstall": 600}
+# What HERD/RequestedVersion holds once the smoke test validated an upgrade.
+FILLED_LATER = "FilledLater"
+# The HERD war the ApplicationStart script downloads (Maven Central).
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+WAR_PATH = "org/finra/herd/herd-war/{0}/herd-war-{0}.war"
+# Versions Maven Central can hold for HERD: numbers and an optional qualifier.
+PUBLISHABLE_RE = re.compile(r"^[0-9]+(\.[0-9]+)*(-[A-Za-z0-9]+)*$")
 
 TEMPLATE_PARAMETERS = {
     "MDLInstanceName": {"Type": "String", "Description": "MDL instance name"},
@@ -65,6 +72,34 @@ class Failure:
         self.diagnostics = diagnostics
 
 
+def unpublished_war_lines(version: Optional[str]):
+    """What configureTomcat.sh prints when the war of ``version`` cannot be downloaded."""
+    url = "{0}/{1}".format(MAVEN_CENTRAL, WAR_PATH.format(version))
+    command = "wget --quiet --random-wait {0} -O /usr/share/tomcat8/webapps/herd-app.war".format(url)
+    return [command, "*** ERROR *** {0} has failed with error 8".format(command)]
+
+
+def smoke_test_lines(actual: Optional[str], requested: Optional[str]):
+    """What smokeTestHerd.sh prints when buildInfo reports another version than HERD/RequestedVersion."""
+    return ["Running smoke tests...",
+            "Verifying build number, requested version is: {0}".format(requested),
+            "Actual build number: {0}".format(actual),
+            "Actual herd version: {0} doesn't match requested version: {1}".format(actual, requested)]
+
+
+def script_diagnostics(event: str, lines) -> Dict[str, str]:
+    """A ScriptFailed diagnostics structure for ``event``'s script, with ``lines`` as its log tail."""
+    script = HOOK_SCRIPTS[event]
+    log_tail = "".join("[stdout]{0}\n".format(line) for line in lines[:-1]) + "[stderr]{0}\n".format(lines[-1])
+    return {
+        "errorCode": "ScriptFailed",
+        "scriptName": script,
+        "message": "Script at specified location: {0} run as user {1} failed with exit code 1".format(
+            script, RUN_AS.get(event, "mdladmin")),
+        "logTail": log_tail,
+    }
+
+
 def failure_diagnostics(event: str, version: Optional[str], previous: Optional[str],
                         target_group: str) -> Dict[str, str]:
     """Diagnostics of a failed lifecycle event, with a few lines of the script's log."""
@@ -74,17 +109,8 @@ def failure_diagnostics(event: str, version: Optional[str], previous: Optional[s
         "BeforeInstall": ["Installing packages: java-1.8.0-openjdk, tomcat8", "yum: No more mirrors to try."],
         "AfterInstall": ["Applying HERD database changes for {0}".format(version),
                          "liquibase: Migration failed for change set herd-{0}".format(version)],
-        "ApplicationStart": [
-            "Downloading org/finra/herd/herd-war/{0}/herd-war-{0}.war from Maven Central".format(version),
-            "curl: (22) The requested URL returned error: 404",
-            "HERD war {0} is not published on Maven Central".format(version)],
-        "ValidateService": [
-            "Smoke test: GET https://localhost:8443{0}".format(BUILD_INFO_PATH),
-            "buildNumber reported: {0}".format(previous),
-            "Smoke test failed: expected buildNumber {0}".format(version)],
-        "BeforeAllowTraffic": ["Checking instance health before registration", "health check failed"],
-        "AfterAllowTraffic": ["Checking HERD behind the load balancer",
-                              "GET {0} answered 502 Bad Gateway".format(BUILD_INFO_PATH)],
+        "ApplicationStart": unpublished_war_lines(version),
+        "ValidateService": smoke_test_lines(previous, version),
     }
     if script is None:
         messages = {
@@ -92,23 +118,21 @@ def failure_diagnostics(event: str, version: Optional[str], previous: Optional[s
             "Install": "The CodeDeploy agent could not copy the revision's files to their destination.",
             "AllowTraffic": "The replacement instance failed the health checks of target group {0}.".format(
                 target_group),
+            "BeforeAllowTraffic": "The CodeDeploy agent could not prepare the instance for target group {0}.".format(
+                target_group),
+            "AfterAllowTraffic": "The instance did not stay healthy in target group {0}.".format(target_group),
         }
         return {"errorCode": "UnknownError", "scriptName": "", "message": messages.get(event, "Event failed."),
                 "logTail": ""}
-    lines = tails.get(event, ["{0} failed".format(script)])
-    log_tail = "".join("[stdout]{0}\n".format(line) for line in lines[:-1]) + "[stderr]{0}\n".format(lines[-1])
-    return {
-        "errorCode": "ScriptFailed",
-        "scriptName": script,
-        "message": "Script at specified location: {0} run as user root failed with exit code 1".format(script),
-        "logTail": log_tail,
-    }
+    return script_diagnostics(event, tails.get(event, ["{0} failed".format(script)]))
 
 
 def bundle_zip(release_version: str) -> bytes:
     """The CodeDeploy revision HERD is deployed from: an appspec.yml and its hook scripts."""
     hooks = "".join(
-        "  {0}:\n    - location: {1}\n      timeout: 1800\n      runas: root\n".format(event, script)
+        "  {0}:\n    - location: {1}\n      timeout: {2}\n{3}".format(
+            event, script, HOOK_TIMEOUTS.get(event, 300),
+            "" if RUN_AS.get(event) == "root" else "      runas: mdladmin\n")
         for event, script in HOOK_SCRIPTS.items())
     appspec = ("version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /home/mdladmin/deploy/herd\n"
                "hooks:\n" + hooks)
@@ -259,16 +283,54 @@ class Stack:
         return parameter.value if parameter is not None else self.deployed_version
 
     def failure_for(self, version: Optional[str]) -> Optional[Failure]:
-        """How a deployment of ``version`` fails on this stack, if it does."""
-        candidates = []
-        if self.faults.fail_at_event:
-            candidates.append(self.faults.fail_at_event)
-        if version in self.faults.unpublished_versions:
-            candidates.append("ApplicationStart")
-        if not candidates:
+        """How a deployment fails on this stack whatever it installs (the ``fail_at_event`` fault), if it does.
+
+        Failures that depend on the version (not published, smoke test) are decided when the
+        bundle's scripts run: see :meth:`application_start` and :meth:`validate_service`.
+        """
+        event = self.faults.fail_at_event
+        if not event:
             return None
-        event = min(candidates, key=GREEN_EVENTS.index)
         return Failure(event, failure_diagnostics(event, version, self.deployed_version, self.names.target_group))
+
+    # -- what the bundle's scripts do on the replacement instance --------------------------------
+    # They read and write SSM directly (not through the sandbox's AWS endpoint): they run inside
+    # the deployment driver, which holds the scheduler's lock that every AWS answer takes first.
+    def ssm_value(self, name: str) -> Optional[str]:
+        parameter = ssm_backends[self.account_id][self.region].get_parameter(self.names.parameter(name))
+        return parameter.value if parameter is not None else None
+
+    def put_ssm(self, name: str, value: str) -> None:
+        ssm_backends[self.account_id][self.region].put_parameter(
+            self.names.parameter(name), None, value, "String", None, None, True, [], "text", None, None)
+
+    def is_published(self, version: Optional[str]) -> bool:
+        """Whether Maven Central has the HERD war of ``version`` (``FilledLater`` and words never)."""
+        return (isinstance(version, str) and bool(PUBLISHABLE_RE.match(version))
+                and version not in self.faults.unpublished_versions)
+
+    def application_start(self, deployment) -> Optional[Failure]:
+        """configureTomcat.sh: install the war of HERD/RequestedVersion as it reads now; a failure if unpublished."""
+        version = self.ssm_value("HERD/RequestedVersion") or self.deployed_version
+        deployment.installed_version = version
+        deployment.target_version = version
+        if self.is_published(version):
+            return None
+        return Failure("ApplicationStart", script_diagnostics("ApplicationStart", unpublished_war_lines(version)))
+
+    def validate_service(self, deployment) -> Optional[Failure]:
+        """smokeTestHerd.sh: on an upgrade, buildNumber must equal HERD/RequestedVersion; then reset the state."""
+        requested = self.ssm_value("HERD/RequestedVersion")
+        if self.ssm_value("HERD/DeploymentInvoked") != "true":
+            return None
+        installed = deployment.installed_version
+        if installed != requested:
+            return Failure("ValidateService", script_diagnostics(
+                "ValidateService", smoke_test_lines(installed, requested)))
+        self.put_ssm("HERD/RequestedVersion", FILLED_LATER)
+        self.put_ssm("HERD/CurrentVersion", requested)
+        self.put_ssm("HERD/DeploymentInvoked", "false")
+        return None
 
     def traffic_switched(self, deployment) -> None:
         """Traffic now reaches the deployment's instance: HERD serves its version."""

@@ -175,6 +175,37 @@ class Plan:
                 target.done_at -= shift
         return True
 
+    def shift_after(self, moment: float, delta: float) -> None:
+        """Move every moment of the plan later than ``moment`` by ``delta`` seconds.
+
+        Holding a deployment at an event is a shift of everything after the event's start by a
+        long time; releasing it shifts those moments back to "now plus what was left".
+        """
+
+        def moved(value: Optional[float]) -> Optional[float]:
+            return value + delta if value is not None and value > moment else value
+
+        self.started_at = moved(self.started_at)
+        self.end_at = moved(self.end_at)
+        self.switch_at = moved(self.switch_at)
+        self.wait_started_at = moved(self.wait_started_at)
+        self.terminate_at = moved(self.terminate_at)
+        for target in self.targets:
+            target.done_at = moved(target.done_at)
+            for slot in target.events:
+                slot.start = moved(slot.start)
+                slot.end = moved(slot.end)
+        if self.cut is not None:
+            self.cut.at = moved(self.cut.at)
+
+    def event_slot(self, name: str) -> Optional[Tuple[TargetPlan, EventSlot]]:
+        """The target and slot of the lifecycle event ``name`` (event names are unique in a plan)."""
+        for target in self.targets:
+            slot = target.event(name)
+            if slot is not None:
+                return target, slot
+        return None
+
     # -- reading ------------------------------------------------------------------------
     def target(self, target_id: str) -> TargetPlan:
         for target in self.targets:

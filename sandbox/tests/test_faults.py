@@ -37,7 +37,7 @@ def test_fail_at_validate_service_rolls_back(make_stack, invoke, most_recent_id,
     assert events["ValidateService"]["status"] == "Failed"
     diagnostics = events["ValidateService"]["diagnostics"]
     assert diagnostics["errorCode"] == "ScriptFailed"
-    assert diagnostics["scriptName"] == "scripts/validate_service.sh"
+    assert diagnostics["scriptName"] == "scripts/smokeTestHerd.sh"
     assert "failed with exit code 1" in diagnostics["message"]
     assert len(diagnostics["logTail"].splitlines()) >= 3
     assert events["AllowTraffic"]["status"] == "Skipped"

@@ -248,9 +248,9 @@ def blue_green_story(deployment_id="d-ABCDE1234", scale=1.0, fail_at=None, termi
     end = None
     for name, start, stop in spans:
         if fail_at == name:
-            diagnostics = {"errorCode": "ScriptFailed", "scriptName": "scripts/validate_service.sh" if name == "ValidateService" else
+            diagnostics = {"errorCode": "ScriptFailed", "scriptName": "scripts/smokeTestHerd.sh" if name == "ValidateService" else
                            "scripts/{0}.sh".format(name.lower()),
-                           "message": "Script at specified location: scripts/validate_service.sh run as user root failed with exit code 1",
+                           "message": "Script at specified location: scripts/smokeTestHerd.sh run as user mdladmin failed with exit code 1",
                            "logTail": VALIDATE_LOG}
             green_events.append(Event(name, start * s, stop * s, "Failed", diagnostics))
             end = stop * s + 1 * s

@@ -180,8 +180,8 @@ def test_failure_message_names_event_instance_script_log_code_and_rollback():
     message = cd.failure_message(view, rollback_status="InProgress")
     first, _sep, log = message.partition("\nLast")
     assert first.startswith("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. ")
-    assert ("Lifecycle event ValidateService failed on {0} (replacement, Green) running scripts/validate_service.sh "
-            "(ScriptFailed): Script at specified location: scripts/validate_service.sh run as user root failed with "
+    assert ("Lifecycle event ValidateService failed on {0} (replacement, Green) running scripts/smokeTestHerd.sh "
+            "(ScriptFailed): Script at specified location: scripts/smokeTestHerd.sh run as user mdladmin failed with "
             "exit code 1.".format(GREEN)) in first
     assert "Error code HEALTH_CONSTRAINTS: The overall deployment failed because too many individual instances" in first
     assert "Rollback deployment d-RBCKE5678 is InProgress (follow it with mdl.herd.codedeploy_wait)." in first
