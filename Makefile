@@ -65,10 +65,10 @@ tree: venv
 sanity: tree $(GET_PIP)
 	cd $(TREE) && ansible-test sanity --venv --python 3.11 --color no $(TARGETS)
 
-units: tree
+units: tree $(GET_PIP)
 	cd $(TREE) && ansible-test units --venv --python 3.11 --color no --requirements $(TARGETS)
 
-integration: tree
+integration: tree $(GET_PIP)
 	$(PY) tests/utils/with_sandbox.py --workdir $(BUILD)/sandbox-integration \
 	  --config $(TREE)/tests/integration/integration_config.yml -- \
 	  bash -c 'cd $(TREE) && ansible-test integration --venv --python 3.11 --color no --requirements $(TARGETS)'

@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
 from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso
+from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
 
 # The line of the upgrade Lambda's log that names the deployment it created.
 DEPLOYMENT_ID_LINE_RE = re.compile(r"Deployment id is: '(d-[A-Z0-9]{9})'")
@@ -70,6 +71,10 @@ READ_TIMEOUT_MARGIN = 60
 # from AWS's clock (the Date of the SSM answer read just before the invoke, to the second), so
 # this only absorbs that rounding and small differences between AWS services' clocks.
 CLOCK_SKEW = datetime.timedelta(seconds=30)
+
+# What the bundle's smoke test (smokeTestHerd.sh) writes to HERD/RequestedVersion once it validated
+# an upgrade; the version it validated is then in HERD/CurrentVersion.
+FILLED_LATER = "FilledLater"
 
 
 class UpgradeFailure(Exception):
@@ -124,6 +129,13 @@ def check_request(params, region=None):
     if stack is None and function_name is None:
         raise StackNameError("give mdl_instance_name and mdl_environment (the stack), or function_name (the upgrade Lambda)")
     return stack, function_name, version
+
+
+def same_version(left, right):
+    """True when two HERD versions are the same Maven version (0.176 and 0.176.0 are)."""
+    if left is None or right is None:
+        return False
+    return compare_versions(left, right) == 0
 
 
 def function_name_of(reference):
@@ -241,11 +253,17 @@ def aws_date(response):
 
 
 class ActiveDeployment(object):
-    """A deployment found active in the stack's group, and the version SSM says was requested for it."""
+    """A deployment found active in the stack's group, and what SSM says about its version.
 
-    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at", "creator", "rollback_of")
+    ``current_version`` and ``current_version_changed_at`` (SSM HERD/CurrentVersion) are read
+    only when HERD/RequestedVersion holds ``FilledLater``.
+    """
 
-    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at, creator="user", rollback_of=None):
+    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at", "creator", "rollback_of",
+                 "current_version", "current_version_changed_at")
+
+    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at, creator="user", rollback_of=None,
+                 current_version=None, current_version_changed_at=None):
         self.deployment_id = deployment_id
         self.status = status
         self.create_time = create_time
@@ -256,15 +274,41 @@ class ActiveDeployment(object):
         self.creator = creator
         # The deployment this one rolls back, for an automatic rollback.
         self.rollback_of = rollback_of
+        self.current_version = current_version
+        self.current_version_changed_at = current_version_changed_at
+
+    @property
+    def past_smoke_test(self):
+        """True when the bundle's smoke test validated this deployment (RequestedVersion reset to FilledLater).
+
+        smokeTestHerd.sh writes FilledLater to HERD/RequestedVersion and the version it validated to
+        HERD/CurrentVersion; that CurrentVersion was written after the deployment was created tells
+        that it names this deployment's version (and not the one installed with the stack).
+        """
+        return (self.requested_version == FILLED_LATER and self.current_version is not None
+                and self.current_version_changed_at is not None and self.create_time is not None
+                and self.current_version_changed_at > self.create_time)
+
+    @property
+    def version(self):
+        """The HERD version this deployment installs, when SSM tells it for certain; else None."""
+        if self.past_smoke_test:
+            return self.current_version
+        if self.requested_version is None or self.requested_version == FILLED_LATER or not self.version_is_certain:
+            return None
+        return self.requested_version
 
     @property
     def version_is_certain(self):
-        """False when HERD/RequestedVersion changed after the deployment was created.
+        """False when HERD/RequestedVersion changed after the deployment was created (FilledLater aside).
 
         The upgrade Lambda writes the version just before it creates the deployment. A later
         change comes from another invoke, which CodeDeploy refused while this deployment was
-        active: the parameter then names the refused version, not this deployment's.
+        active: the parameter then names the refused version, not this deployment's; or from the
+        bundle's smoke test, which writes FilledLater (see ``past_smoke_test``).
         """
+        if self.past_smoke_test:
+            return True
         if self.version_changed_at is None or self.create_time is None:
             return True
         return self.version_changed_at <= self.create_time + CLOCK_SKEW
@@ -434,14 +478,20 @@ class UpgradeInvocation(object):
                 newest = (info, created)
         info, created = newest
         parameter, dummy = self._read_parameter(self.stack.requested_version_parameter)
+        requested = parameter.get("Value") if parameter else None
+        current = None
+        if requested == FILLED_LATER:
+            current, dummy = self._read_parameter(self.stack.current_version_parameter)
         return ActiveDeployment(
             deployment_id=info.get("deploymentId"),
             status=info.get("status"),
             create_time=created,
-            requested_version=parameter.get("Value") if parameter else None,
+            requested_version=requested,
             version_changed_at=as_utc(parameter.get("LastModifiedDate")) if parameter else None,
             creator=info.get("creator") or "user",
             rollback_of=(info.get("rollbackInfo") or {}).get("rollbackTriggeringDeploymentId"),
+            current_version=current.get("Value") if current else None,
+            current_version_changed_at=as_utc(current.get("LastModifiedDate")) if current else None,
         )
 
     def attach(self, active, on_active_deployment="attach"):
@@ -470,6 +520,15 @@ class UpgradeInvocation(object):
                 "{0} is under way, and SSM {1} does not exist, so its HERD version is unknown. CodeDeploy allows one "
                 "active deployment per group. {2}".format(described, self.stack.requested_version_parameter, wait_hint), **details
             )
+        if active.requested_version == FILLED_LATER and not active.past_smoke_test:
+            raise UpgradeFailure(
+                "{0} is under way, and its HERD version is uncertain: SSM {1} is {2!r} (the smoke test's reset) and SSM "
+                "{3} was {4}, not after the deployment was created, so it does not name this deployment's version. "
+                "{5}".format(described, self.stack.requested_version_parameter, FILLED_LATER,
+                             self.stack.current_version_parameter,
+                             "written at {0}".format(iso(active.current_version_changed_at))
+                             if active.current_version_changed_at else "not found", wait_hint), **details
+            )
         if not active.version_is_certain:
             raise UpgradeFailure(
                 "{0} is under way, and its HERD version is uncertain: SSM {1} was changed to {2!r} at {3}, after the "
@@ -477,20 +536,41 @@ class UpgradeInvocation(object):
                 "active). {4}".format(described, self.stack.requested_version_parameter, active.requested_version,
                                       iso(active.version_changed_at), wait_hint), **details
             )
-        if active.requested_version != self.requested_version:
+        version = active.version
+        details["active_requested_version"] = version
+        smoke = (" (past its smoke test: SSM {0} = {1})".format(self.stack.current_version_parameter, version)
+                 if active.past_smoke_test else "")
+        if not same_version(version, self.requested_version):
             raise UpgradeFailure(
-                "{0} is already deploying HERD {1}, not the requested {2}. CodeDeploy allows one active deployment per "
-                "group. {3}".format(described, active.requested_version, self.requested_version, wait_hint), **details
+                "{0} is already deploying HERD {1}{2}, not the requested {3}. CodeDeploy allows one active deployment "
+                "per group, so nothing was invoked. {4}".format(described, version, smoke, self.requested_version, wait_hint),
+                **details
             )
         if on_active_deployment == "fail":
             raise UpgradeFailure(
-                "{0} is already deploying HERD {1}, and on_active_deployment is 'fail'. Set on_active_deployment to "
-                "'attach' to follow it instead.".format(described, active.requested_version), **details
+                "{0} is already deploying HERD {1}{2}, and on_active_deployment is 'fail'. Set on_active_deployment to "
+                "'attach' to follow it instead.".format(described, version, smoke), **details
             )
-        return self._result(
+        result = self._result(
             changed=False, attached=True, deployment_id=active.deployment_id, deployment_id_source="active_deployment",
             deployment_status=active.status, deployment_create_time=iso(active.create_time),
         )
+        result["active_requested_version"] = version
+        return result
+
+    def already_served(self, served_version, active, on_active_deployment="attach"):
+        """HERD serves the requested version: join a deployment of it still under way, else nothing to do.
+
+        After traffic is rerouted, buildInfo reports the new version for minutes while the original
+        instances are terminated: a run then must follow that deployment to its end, not stop. An
+        active deployment of another version is refused, as ``attach`` refuses it.
+        """
+        if active is not None:
+            return self.attach(active, on_active_deployment)
+        result = self._result(changed=False, attached=False)
+        result["served_version"] = served_version
+        result["already_served"] = True
+        return result
 
     # -- 3. before the invoke ---------------------------------------------------------------
 
@@ -645,6 +725,7 @@ class UpgradeInvocation(object):
         result.update(
             changed=changed,
             attached=attached,
+            already_served=False,
             deployment_id=deployment_id,
             deployment_id_source=deployment_id_source,
             deployment_status=deployment_status,

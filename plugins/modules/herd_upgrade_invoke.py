@@ -19,8 +19,11 @@ description:
     C(Baking) or C(Ready)) in the stack's deployment group C({instance}-HerdDeployGroup). When there is one and
     the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/RequestedVersion) equals O(requested_version),
     it returns that deployment with RV(attached=true) and C(changed=false), and does not invoke
-    (see O(on_active_deployment)). When the active deployment is for another version, or its version cannot be
-    told, it fails, naming the deployment, its version and its status. It never attaches to a deployment that
+    (see O(on_active_deployment)). Once the bundle's smoke test (ValidateService) passed, C(HERD/RequestedVersion)
+    holds C(FilledLater) while the deployment still has minutes to run; the deployment's version is then the one
+    C(HERD/CurrentVersion) names, if that parameter was written after the deployment was created. Versions
+    compare the Maven way (V(0.176) is V(0.176.0)). When the active deployment is for another version, or its
+    version cannot be told, it fails, naming the deployment, both versions and its status, and invokes nothing. It never attaches to a deployment that
     CodeDeploy started itself, such as the automatic rollback of a failed upgrade (which restores the version
     served before); it fails and says which deployment that rolls back.
   - Otherwise it reads C(/app/MDL/{instance}/{environment}/HERD/MostRecentDeploymentId), then invokes the
@@ -57,6 +60,15 @@ options:
       - A version that is not published makes the deployment fail at C(ApplicationStart), after minutes of work.
     type: str
     required: true
+  served_version:
+    description:
+      - The HERD version the stack serves now, as M(mdl.herd.herd_buildinfo_check) returns it (RV(mdl.herd.herd_buildinfo_check#module:build_number)).
+      - When it is O(requested_version) (compared the Maven way), the module never invokes. It returns a deployment of
+        that version still under way in the stack's group, to follow to its end (after traffic is rerouted, buildInfo
+        reports the new version for minutes while the original instances are terminated), or RV(already_served=true)
+        with nothing to follow; it fails on an active deployment of another version.
+      - Omitted, the module does not look at what HERD serves.
+    type: str
   on_active_deployment:
     description:
       - What to do when a deployment of O(requested_version) is already under way in the stack's group.
@@ -124,6 +136,22 @@ EXAMPLES = r"""
     profile: mdl-prod
     region: us-east-1
 
+- name: Read what HERD serves now
+  mdl.herd.herd_buildinfo_check:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    region: us-east-1
+  register: herd_now
+
+- name: Upgrade only if HERD does not serve 0.176.0 yet (and join a deployment of it still under way)
+  mdl.herd.herd_upgrade_invoke:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    requested_version: "0.176.0"
+    served_version: "{{ herd_now.build_number }}"
+    region: us-east-1
+  register: upgrade
+
 - name: See what would happen, without invoking anything
   mdl.herd.herd_upgrade_invoke:
     mdl_instance_name: mdl
@@ -158,6 +186,13 @@ deployment_id_source:
   sample: log
 attached:
   description: Whether the module attached to a deployment of O(requested_version) already under way instead of invoking.
+  returned: success
+  type: bool
+  sample: false
+already_served:
+  description:
+    - V(true) when O(served_version) is O(requested_version) and no deployment is under way: there is nothing to do
+      or to follow (RV(deployment_id) is V(null)).
   returned: success
   type: bool
   sample: false
@@ -237,8 +272,8 @@ function_error:
   sample: Unhandled
 active_requested_version:
   description:
-    - The version SSM C(HERD/RequestedVersion) names for the active deployment found (V(null) when that parameter
-      does not exist).
+    - The version of the active deployment found, as SSM tells it (C(HERD/RequestedVersion), or C(HERD/CurrentVersion)
+      once the smoke test reset the former to C(FilledLater)); V(null) when it cannot be told.
   returned: when an active deployment was found
   type: str
   sample: 0.175.0
@@ -247,8 +282,8 @@ active_requested_version:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._stack import StackNameError
-from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request
+from ansible_collections.mdl.herd.plugins.module_utils._stack import StackNameError, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request, same_version
 
 
 def main():
@@ -258,6 +293,7 @@ def main():
         function_name=dict(type="str"),
         requested_version=dict(type="str", required=True),
         on_active_deployment=dict(type="str", default="attach", choices=["attach", "fail"]),
+        served_version=dict(type="str"),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -268,6 +304,9 @@ def main():
 
     try:
         stack, function_name, requested_version = check_request(module.params, region=module.region)
+        served_version = module.params["served_version"]
+        if served_version is not None:
+            check_version(served_version, "served_version")
     except StackNameError as e:
         module.fail_json(msg=str(e))
 
@@ -282,9 +321,15 @@ def main():
         warn=module.warn,
     )
     try:
+        if same_version(served_version, requested_version) and stack is not None:
+            # Nothing to invoke: only a deployment of that version still under way is worth following.
+            module.exit_json(**upgrade.already_served(served_version, upgrade.active_deployment(),
+                                                      module.params["on_active_deployment"]))
         upgrade.resolve_function()
         active = upgrade.active_deployment()
-        if active is not None:
+        if same_version(served_version, requested_version):
+            result = upgrade.already_served(served_version, active, module.params["on_active_deployment"])
+        elif active is not None:
             result = upgrade.attach(active, module.params["on_active_deployment"])
         else:
             previous, invoke_began = upgrade.previous_deployment_id()

@@ -361,6 +361,108 @@ def test_attach_result():
     assert result["deployment_status"] == "Baking"
 
 
+# --- past the smoke test: RequestedVersion reset to FilledLater ---------------------------------
+
+MINUTE = datetime.timedelta(minutes=1)
+
+
+def smoke_tested(current_version="0.176.0", current_written=T0 + 5 * MINUTE, created=T0):
+    """The group's active deployment after smokeTestHerd.sh reset the state (deployment created at ``created``)."""
+    codedeploy = FakeCodeDeploy(pages=[{"deployments": ["d-AAAAAAAA1"]}],
+                                deployments={"d-AAAAAAAA1": deployment("d-AAAAAAAA1", created, "InProgress")})
+    values = {STACK.requested_version_parameter: ("FilledLater", T0 + 5 * MINUTE)}
+    if current_version is not None:
+        values[STACK.current_version_parameter] = (current_version, current_written)
+    return codedeploy, FakeSsm(values)
+
+
+def test_past_the_smoke_test_the_version_is_the_one_current_version_names():
+    codedeploy, ssm = smoke_tested()
+    upgrade = invocation(codedeploy=codedeploy, ssm=ssm)
+    active = upgrade.active_deployment()
+    assert ssm.reads == [STACK.requested_version_parameter, STACK.current_version_parameter]
+    assert active.past_smoke_test and active.version_is_certain and active.version == "0.176.0"
+    result = upgrade.attach(active)
+    assert (result["attached"], result["changed"], result["deployment_id"]) == (True, False, "d-AAAAAAAA1")
+    assert result["active_requested_version"] == "0.176.0"
+
+
+def test_current_version_is_read_only_when_requested_version_is_filled_later():
+    codedeploy = FakeCodeDeploy(pages=[{"deployments": ["d-AAAAAAAA1"]}],
+                                deployments={"d-AAAAAAAA1": deployment("d-AAAAAAAA1", T0, "InProgress")})
+    ssm = FakeSsm({STACK.requested_version_parameter: ("0.176.0", T0)})
+    invocation(codedeploy=codedeploy, ssm=ssm).active_deployment()
+    assert ssm.reads == [STACK.requested_version_parameter]
+
+
+def test_past_the_smoke_test_another_version_is_refused_naming_both():
+    codedeploy, ssm = smoke_tested()
+    upgrade = invocation(codedeploy=codedeploy, ssm=ssm, version="0.177.0")
+    with pytest.raises(UpgradeFailure) as failure:
+        upgrade.attach(upgrade.active_deployment())
+    message = failure.value.msg
+    assert "is already deploying HERD 0.176.0 (past its smoke test: SSM /app/MDL/mdl/DEV/HERD/CurrentVersion = 0.176.0)" in message
+    assert "not the requested 0.177.0" in message and "nothing was invoked" in message
+    assert failure.value.details["deployment_id"] == "d-AAAAAAAA1"
+
+
+@pytest.mark.parametrize("written, why", [
+    (T0 - MINUTE, "was written at 2024-05-02T13:59:00.000+00:00, not after the deployment was created"),
+    (T0, "was written at 2024-05-02T14:00:00.000+00:00, not after the deployment was created"),
+])
+def test_filled_later_with_a_current_version_older_than_the_deployment_stays_uncertain(written, why):
+    codedeploy, ssm = smoke_tested(current_written=written)
+    upgrade = invocation(codedeploy=codedeploy, ssm=ssm)
+    active = upgrade.active_deployment()
+    assert active.version is None and not active.past_smoke_test
+    with pytest.raises(UpgradeFailure, match="its HERD version is uncertain") as failure:
+        upgrade.attach(active)
+    assert why in failure.value.msg
+
+
+def test_filled_later_without_current_version_stays_uncertain():
+    codedeploy, ssm = smoke_tested(current_version=None)
+    upgrade = invocation(codedeploy=codedeploy, ssm=ssm)
+    with pytest.raises(UpgradeFailure, match="HERD/CurrentVersion was not found"):
+        upgrade.attach(upgrade.active_deployment())
+
+
+def test_another_value_changed_after_creation_stays_uncertain_even_with_a_fresh_current_version():
+    active = ActiveDeployment("d-AAAAAAAA1", "InProgress", T0, "0.177.0", T0 + 5 * MINUTE,
+                              current_version="0.176.0", current_version_changed_at=T0 + 4 * MINUTE)
+    assert active.version is None
+    with pytest.raises(UpgradeFailure, match="uncertain: SSM /app/MDL/mdl/DEV/HERD/RequestedVersion was changed to '0.177.0'"):
+        invocation().attach(active)
+
+
+def test_versions_are_the_same_the_maven_way():
+    active = ActiveDeployment("d-AAAAAAAA1", "InProgress", T0, "0.176.0", T0)
+    assert invocation(version="0.176").attach(active)["attached"] is True
+    with pytest.raises(UpgradeFailure, match="already deploying HERD 0.176.0, not the requested 0.176.1"):
+        invocation(version="0.176.1").attach(active)
+
+
+# --- HERD already serves the requested version -------------------------------------------------
+
+
+def test_already_served_with_nothing_under_way_is_nothing_to_do():
+    result = invocation().already_served("0.176.0", None)
+    assert (result["changed"], result["attached"], result["already_served"], result["deployment_id"]) == (False, False, True, None)
+
+
+def test_already_served_joins_the_deployment_of_that_version_still_under_way():
+    codedeploy, ssm = smoke_tested()
+    upgrade = invocation(codedeploy=codedeploy, ssm=ssm)
+    result = upgrade.already_served("0.176.0", upgrade.active_deployment())
+    assert (result["attached"], result["already_served"], result["deployment_id"]) == (True, False, "d-AAAAAAAA1")
+
+
+def test_already_served_refuses_a_deployment_of_another_version():
+    active = ActiveDeployment("d-AAAAAAAA1", "InProgress", T0, "0.180.0", T0)
+    with pytest.raises(UpgradeFailure, match="already deploying HERD 0.180.0, not the requested 0.176.0"):
+        invocation().already_served("0.176.0", active)
+
+
 # --- 3 and 4. the invoke and the id from SSM ----------------------------------------------------
 
 

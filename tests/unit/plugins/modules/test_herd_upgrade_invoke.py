@@ -511,6 +511,7 @@ def test_function_of_another_stack_is_refused(stack, monkeypatch):
     (dict(requested_version="0.176.0"), ["one of the following is required", "mdl_instance_name", "function_name"]),
     (dict(mdl_instance_name=INSTANCE, requested_version="0.176.0"), ["required together", "mdl_environment"]),
     (stack_args(on_active_deployment="ignore"), ["on_active_deployment", "attach, fail"]),
+    (stack_args(served_version="0.176.0 "), ["served_version must be"]),
 ])
 def test_bad_input_fails_before_any_aws_call(monkeypatch, args, words):
     def no_client(*a, **kw):
@@ -522,3 +523,55 @@ def test_bad_input_fails_before_any_aws_call(monkeypatch, args, words):
     assert failed
     for word in words:
         assert word in result["msg"]
+
+
+# --- HERD already serves the requested version (served_version) -----------------------------------
+
+
+def test_served_version_equal_to_the_request_invokes_nothing(stack, monkeypatch):
+    failed, result = run(monkeypatch, served_version="0.176.0", **stack_args(requested_version="0.176"))
+    assert not failed, result
+    assert stack.events == []
+    assert (result["changed"], result["attached"], result["already_served"], result["deployment_id"]) == (False, False, True, None)
+
+
+def test_served_version_joins_a_deployment_of_that_version_past_its_smoke_test(stack, monkeypatch):
+    """After traffic is rerouted, buildInfo reports the new version while the deployment still runs."""
+    active = create_deployment(age_seconds=300, status="InProgress")
+    put("HERD/RequestedVersion", "FilledLater")  # smokeTestHerd.sh, minutes after the deployment was created
+    put("HERD/CurrentVersion", "0.176.0")
+    failed, result = run(monkeypatch, served_version="0.176.0", **stack_args())
+    assert not failed, result
+    assert stack.events == []
+    assert (result["changed"], result["attached"], result["already_served"]) == (False, True, False)
+    assert result["deployment_id"] == active
+    assert result["active_requested_version"] == "0.176.0"
+
+
+def test_a_rerun_past_the_smoke_test_joins_and_another_version_is_refused(stack, monkeypatch):
+    active = create_deployment(age_seconds=300, status="InProgress")
+    put("HERD/RequestedVersion", "FilledLater")
+    put("HERD/CurrentVersion", "0.176.0")
+    failed, result = run(monkeypatch, **stack_args())
+    assert not failed, result
+    assert (result["attached"], result["deployment_id"]) == (True, active)
+    failed, result = run(monkeypatch, **stack_args(requested_version="0.177.0"))
+    assert failed
+    assert stack.events == []
+    assert "already deploying HERD 0.176.0" in result["msg"] and "not the requested 0.177.0" in result["msg"]
+
+
+def test_served_version_with_another_version_under_way_is_refused(stack, monkeypatch):
+    create_deployment(status="InProgress")
+    put("HERD/RequestedVersion", "0.180.0")
+    failed, result = run(monkeypatch, served_version="0.176.0", **stack_args())
+    assert failed
+    assert stack.events == []
+    assert "already deploying HERD 0.180.0, not the requested 0.176.0" in result["msg"]
+
+
+def test_served_version_older_than_the_request_upgrades(stack, monkeypatch):
+    failed, result = run(monkeypatch, served_version="0.170.0", **stack_args())
+    assert not failed, result
+    assert stack.events == [{"RequestedVersion": "0.176.0"}]
+    assert result["changed"] is True and result["already_served"] is False
