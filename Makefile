@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Limit a suite to some targets or test files: make units TARGETS=tests/unit/plugins/modules/test_x.py
 TARGETS   ?=
 
-.PHONY: help venv tree sanity units integration molecule lint sandbox sandbox-test test build build-check bench demo clean
+.PHONY: help venv tree sanity units integration molecule lint scenarios sandbox sandbox-test test build build-check bench demo clean
 
 help:
 	@echo "make test          everything below, from scratch (venv, dependencies, sandbox)"
@@ -32,6 +32,7 @@ help:
 	@echo "make molecule      molecule scenarios against a sandbox"
 	@echo "make lint          ansible-lint, production profile"
 	@echo "make sandbox-test  the sandbox's own tests"
+	@echo "make scenarios     ansible-playbook runs against the sandbox: re-runs, kills, refusals"
 	@echo "make sandbox       start a simulated MDL fleet in the foreground (.sandbox/endpoints.json)"
 	@echo "make build         build the collection tarball into dist/ (build-check: and install it)"
 	@echo "make demo          upgrade a sandbox stack with the playbook, twice"
@@ -56,7 +57,7 @@ tree: venv
 	mkdir -p $(TREE) $(COLL_ROOT)/amazon
 	tar -C $(ROOT) -cf - \
 	  --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./.sandbox --exclude=./.cache \
-	  --exclude=./dist --exclude=./tests/output --exclude=./sandbox --exclude=./benchmarks \
+	  --exclude=./dist --exclude=./tests/output --exclude=./sandbox --exclude=./benchmarks --exclude=./tests/scenarios \
 	  --exclude=.pytest_cache --exclude=__pycache__ --exclude=./.ci \
 	  --exclude=./tests/integration/integration_config.yml . | tar -C $(TREE) -xf -
 	cp -a $(SITE)/ansible_collections/amazon/aws $(COLL_ROOT)/amazon/aws
@@ -87,6 +88,10 @@ molecule: tree
 
 lint: tree
 	ansible-lint --offline
+
+# ansible-playbook as users run it, against an in-process sandbox per pytest worker (tests/scenarios).
+scenarios: tree
+	PYTHONPATH=$(ROOT)/sandbox:$(ROOT)/tests/scenarios $(PY) -m pytest tests/scenarios -q -p no:cacheprovider -n 2 $(TARGETS)
 
 sandbox-test: venv
 	PYTHONPATH=$(ROOT)/sandbox $(PY) -m pytest sandbox/tests -q -p no:cacheprovider
@@ -124,7 +129,7 @@ demo: tree
 	      -e herd_upgrade_ca_path=$$ca; \
 	  done'
 
-SUITES := sanity units lint build-check sandbox-test integration molecule
+SUITES := sanity units lint build-check sandbox-test scenarios integration molecule
 test: venv
 	bash tests/utils/run_suites.sh $(SUITES)
 

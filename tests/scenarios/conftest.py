@@ -1,0 +1,208 @@
+"""Fixtures of the scenario suite: ansible-playbook, as users run it, against an in-process sandbox.
+
+Each pytest process (xdist worker) runs one sandbox (moto keeps its state in module globals);
+every test creates stacks of its own. ``playbook(...)`` starts ``ansible-playbook`` on the
+installed collection tree (ANSIBLE_COLLECTIONS_PATH, set by ``make scenarios``) with the
+sandbox's endpoint in the environment, as a user's shell would have it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+from mdl_sandbox import Sandbox, StackSpec
+
+DEPLOYMENT_SECONDS = 8.0
+_names = itertools.count(1)
+
+
+class Run:
+    """One ansible-playbook process; its output is collected line by line as it comes."""
+
+    def __init__(self, command: List[str], env: Dict[str, str], cwd: Path):
+        self.command = command
+        self.lines: List[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(command, env=env, cwd=str(cwd), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, errors="replace",
+                                        start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 120.0) -> str:
+        """Block until a line matches ``pattern`` (a regex); fail if the run ends or time runs out first."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if regex.search(line):
+                        return line
+                if not self._reader.is_alive():
+                    raise AssertionError("the run ended without a line matching {0!r}:\n{1}".format(
+                        pattern, "\n".join(self.lines)))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no line matching {0!r} after {1} s:\n{2}".format(
+                        pattern, timeout, "\n".join(self.lines)))
+                self._changed.wait(timeout=left)
+
+    def finish(self, timeout: float = 300.0) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+
+def _process_table() -> Dict[int, tuple]:
+    """pid -> (ppid, state) of every process, from ps."""
+    table = {}
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,stat="], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        pid, ppid, state = line.split(None, 2)
+        table[int(pid)] = (int(ppid), state.strip())
+    return table
+
+
+def _tree(root: int, table: Dict[int, tuple]) -> List[int]:
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(p for p, (ppid, _) in table.items() if ppid == pid and p not in found)
+    return found
+
+
+def kill_tree(run: Run) -> List[int]:
+    """Kill ansible-playbook and every process it started, as a lost controller would lose them.
+
+    Its workers detach into sessions of their own, so a process group kill would leave them
+    running: freeze the whole tree (found by parent links) until it stops growing, then kill
+    it, and check that nothing but zombies is left.
+    """
+    frozen: List[int] = []
+    while True:
+        tree = [p for p in _tree(run.process.pid, _process_table()) if p not in frozen]
+        if not tree:
+            break
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+            frozen.append(pid)
+    for pid in frozen:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    run.finish(timeout=30)
+    deadline = time.monotonic() + 10
+    while True:
+        table = _process_table()
+        alive = [p for p in frozen if p in table and not table[p][1].startswith("Z")]
+        if not alive:
+            return frozen
+        if time.monotonic() > deadline:
+            raise AssertionError("still running after SIGKILL: {0}".format(alive))
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    with Sandbox(workdir=tmp_path_factory.mktemp("sandbox"), deployment_seconds=DEPLOYMENT_SECONDS) as running:
+        yield running
+    assert not running.scheduler.errors, running.scheduler.errors
+
+
+@pytest.fixture
+def make_stack(sandbox):
+    """``make_stack(**spec)``: a new stack with a unique instance name; returns its entry."""
+
+    def make(**spec):
+        spec.setdefault("mdl_instance_name", "sc{0}w{1}".format(next(_names), os.environ.get("PYTEST_XDIST_WORKER", "0")))
+        spec.setdefault("mdl_environment", "DEV")
+        spec.setdefault("current_version", "0.170.0")
+        return sandbox.add_stack(StackSpec.from_dict(spec))
+
+    return make
+
+
+@pytest.fixture
+def playbook(sandbox, tmp_path):
+    """``playbook(entry, *extra_args, name="mdl.herd.upgrade_herd", **extra_vars)``: start a run; returns a Run."""
+    endpoints = sandbox.endpoints()
+    env = dict(os.environ)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        env.pop(name, None)
+    env.update(
+        AWS_ENDPOINT_URL=endpoints["aws_endpoint_url"],
+        AWS_ACCESS_KEY_ID=endpoints["aws_access_key_id"],
+        AWS_SECRET_ACCESS_KEY=endpoints["aws_secret_access_key"],
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
+        PYTHONUNBUFFERED="1",
+    )
+    runs: List[Run] = []
+
+    def start(entry, *args: str, name: str = "mdl.herd.upgrade_herd", **variables) -> Run:
+        run_env = dict(env, AWS_REGION=entry["aws_region"], AWS_DEFAULT_REGION=entry["aws_region"])
+        command = ["ansible-playbook", name,
+                   "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
+                   "-e", "mdl_environment={0}".format(entry["mdl_environment"]),
+                   "-e", "herd_upgrade_ca_path={0}".format(endpoints["herd_ca_path"]),
+                   "-e", "herd_upgrade_verify_delay=1"]
+        for key, value in variables.items():
+            command += ["-e", "{0}={1}".format(key, value)]
+        command += list(args)
+        run = Run(command, run_env, tmp_path)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:  # a test that failed half-way: leave nothing running
+        if run.process.poll() is None:
+            kill_tree(run)
+
+
+def stack_key(entry) -> str:
+    return "{0}/{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
+
+
+def invocations(sandbox, entry) -> int:
+    """How many times clients invoked the stack's upgrade Lambda."""
+    return sandbox.calls.snapshot()["stacks"].get(stack_key(entry), {}).get("lambda:Invoke", 0)
+
+
+def user_deployments(sandbox, entry) -> List[dict]:
+    """The stack's deployments that were not CodeDeploy's own rollbacks, newest first."""
+    return [d for d in sandbox.live_state(stack_key(entry))["live"]["deployments"] if d["creator"] == "user"]
+
+
+def served_version(sandbox, entry) -> Optional[str]:
+    return sandbox.live_state(stack_key(entry))["live"]["served_version"]
