@@ -14,8 +14,13 @@ import re
 # CodeDeploy deployment ids: "d-" and nine upper-case letters or digits.
 DEPLOYMENT_ID_RE = re.compile(r"^d-[A-Z0-9]{9}$")
 
-# A Maven version as HERD publishes them (0.176.0, 0.176.0-SNAPSHOT, 1.0.0+build.5, ...).
-VERSION_RE = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
+# A HERD version: dot-separated numbers, optionally followed by a Maven qualifier after "-"
+# (0.176.0, 0.176, 0.176.0-SNAPSHOT, 1.0.0-RC1, 1.0-beta-2). Not "..", not a leading "-" or ".",
+# not a word such as "latest": the stack's ApplicationStart downloads herd-war-{version}.war.
+VERSION_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*(?:-[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*)?")
+VERSION_MAX = 64
+VERSION_GRAMMAR = ("dot-separated numbers, optionally followed by a Maven qualifier after '-' (for example 0.176.0, "
+                   "0.176.0-SNAPSHOT or 1.0.0-RC1), at most {0} characters").format(VERSION_MAX)
 
 # Characters the stack's words may hold: they end up in a Lambda function name.
 STACK_WORD_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -32,13 +37,15 @@ class StackNameError(ValueError):
     """A stack word, version or deployment id that cannot be valid."""
 
 
+def is_version(version):
+    """True when ``version`` follows the HERD version grammar (VERSION_RE)."""
+    return isinstance(version, str) and len(version) <= VERSION_MAX and VERSION_RE.fullmatch(version) is not None
+
+
 def check_version(version, option="requested_version"):
     """Return the version unchanged, or raise StackNameError naming the option."""
-    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
-        raise StackNameError(
-            "{0} must be a HERD (Maven) version: 1 to 64 letters, digits, '.', '-', '_' or '+', "
-            "with no spaces, quotes or braces (for example 0.176.0); got {1!r}".format(option, version)
-        )
+    if not is_version(version):
+        raise StackNameError("{0} must be a HERD version: {1}; got {2!r}".format(option, VERSION_GRAMMAR, version))
     return version
 
 

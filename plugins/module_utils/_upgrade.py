@@ -340,6 +340,7 @@ class UpgradeInvocation(object):
         self.now = now or utcnow
         self.warn = warn or (lambda message: None)
         self.region = getattr(getattr(lambda_client, "meta", None), "region_name", None)
+        self.downgrade = False  # set by refuse_downgrade
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -572,6 +573,19 @@ class UpgradeInvocation(object):
         result["already_served"] = True
         return result
 
+    def refuse_downgrade(self, served_version, allow_downgrade=False):
+        """Raise when ``requested_version`` is older than the version HERD serves, unless allowed."""
+        self.downgrade = served_version is not None and compare_versions(self.requested_version, served_version) < 0
+        if allow_downgrade or not self.downgrade:
+            return
+        raise UpgradeFailure(
+            "Stack {0} serves HERD {1}, and the requested {2} is older: that is a downgrade, refused by default. "
+            "Nothing was invoked. To downgrade on purpose, set allow_downgrade to true (in the role and the "
+            "playbook: herd_upgrade_allow_downgrade=true) and run again.".format(
+                self.stack, served_version, self.requested_version),
+            served_version=served_version, **self._base_details()
+        )
+
     # -- 3. before the invoke ---------------------------------------------------------------
 
     def previous_deployment_id(self):
@@ -603,6 +617,7 @@ class UpgradeInvocation(object):
                 Payload=build_payload(self.requested_version),
             )
         except HTTPClientError as e:
+            details.update(changed=True, deployment_id=None)
             raise AwsFailure(
                 "The invoke of {0} got no complete answer within {1} s, so whether it started a deployment is unknown; "
                 "it was not retried, to avoid a second deployment. Do not invoke the function by hand: wait {2} s (its "
@@ -617,6 +632,26 @@ class UpgradeInvocation(object):
         except ClientError as e:
             raise AwsFailure(self._invoke_error_message(e), e, **details)
 
+        try:
+            return self._after_invoke(response, previous, invoke_began, details)
+        except UpgradeFailure as failure:
+            # The Invoke returned: the function ran, so something may have started. Never report
+            # "nothing changed", and say what a re-run does.
+            failure.details["changed"] = True
+            failure.details.setdefault("deployment_id", None)
+            failure.details.setdefault("request_id", details.get("request_id"))
+            failure.msg = "{0} {1}".format(failure.msg.rstrip(), self._rerun_sentence(failure.details.get("deployment_id")))
+            raise
+
+    def _rerun_sentence(self, deployment_id):
+        if deployment_id:
+            return ("Running this task again joins deployment {0} while it is under way (it does not invoke again).".format(
+                deployment_id))
+        return ("Running this task again joins the deployment of {0} under way in group {1} if there is one, and "
+                "invokes the function only if there is none.".format(self.requested_version, self._group))
+
+    def _after_invoke(self, response, previous, invoke_began, details):
+        """The result of an Invoke that returned: the deployment it started, or the failure, as far as known."""
         lines = decode_log(response.get("LogResult"))
         log = parse_log(lines)
         # Lambda answers with the request id of the invocation; the log's lines name it too.
@@ -624,23 +659,18 @@ class UpgradeInvocation(object):
         details.update(log_lines=lines, request_id=request_id, deployment_id=log.deployment_id)
         see_log = "See log_lines, or the log group {0} (request id {1}).".format(self._log_group, request_id)
 
+        payload = read_payload(response) if response.get("FunctionError") else None
+        error = payload if isinstance(payload, dict) else {"errorMessage": payload}
         if response.get("FunctionError") or log.errors:
-            details["deployment_id"] = self._started_before_failing(log, previous, invoke_began)
-            started = (" It started deployment {0} before failing: watch it with mdl.herd.codedeploy_wait.".format(details["deployment_id"])
-                       if details["deployment_id"] else " It started no deployment that can be seen (none in its log, none new in SSM).")
+            refused = "DeploymentLimitExceeded" in "{0} {1}".format(error.get("errorType"), error.get("errorMessage"))
+            details["deployment_id"], started = self._started_before_failing(log, previous, invoke_began, refused, details)
         if response.get("FunctionError"):
-            payload = read_payload(response)
-            error = payload if isinstance(payload, dict) else {"errorMessage": payload}
             error_type = error.get("errorType") or response["FunctionError"]
             error_message = error.get("errorMessage") or "(no message)"
             details.update(function_error=response["FunctionError"], error_type=error_type, error_message=error_message)
-            hint = ""
-            if "DeploymentLimitExceeded" in "{0} {1}".format(error_type, error_message):
-                hint = (" Another deployment became active in group {0} meanwhile: run this task again to attach to it "
-                        "(same version) or to see which version it deploys.".format(self._group))
             raise UpgradeFailure(
-                "The upgrade Lambda {0} failed with {1}: {2}.{3}{4} {5}".format(
-                    self.function_name, error_type, error_message.rstrip("."), hint, started, see_log), **details
+                "The upgrade Lambda {0} failed with {1}: {2}.{3} {4}".format(
+                    self.function_name, error_type, error_message.rstrip("."), started, see_log), **details
             )
         if log.errors:
             raise UpgradeFailure(
@@ -707,15 +737,28 @@ class UpgradeInvocation(object):
             )
         return deployment
 
-    def _started_before_failing(self, log, previous, invoke_began):
-        """The id of a deployment this failed invoke started anyway (from its log, else from SSM), or None."""
+    def _started_before_failing(self, log, previous, invoke_began, refused, details):
+        """``(deployment id or None, a sentence)``: what a failed invoke is known to have started.
+
+        Only the function's own log line proves that this invoke created a deployment. A
+        DeploymentLimitExceededException proves that it did not. A new id in SSM proves neither:
+        another run may have written it.
+        """
         if log.deployment_id:
-            return log.deployment_id
+            return log.deployment_id, " It started deployment {0} before failing.".format(log.deployment_id)
+        if refused:
+            return None, (" CodeDeploy refused its deployment: another deployment is active in group {0}, so this invoke "
+                          "started none.".format(self._group))
         try:
             deployment, dummy = self._ssm_deployment(previous, invoke_began)
         except UpgradeFailure:  # the task fails anyway: say what is known
-            return None
-        return deployment["deploymentId"] if deployment else None
+            deployment = None
+        if deployment is None:
+            return None, " It started no deployment that can be seen (none in its log, none new in SSM)."
+        details["ssm_deployment_id"] = deployment["deploymentId"]
+        return None, (" SSM {0} names deployment {1}, created after this invoke began; whether this invoke or another run "
+                      "started it cannot be told.".format(self.stack.most_recent_deployment_id_parameter,
+                                                          deployment["deploymentId"]))
 
     # -- results ----------------------------------------------------------------------------
 
@@ -726,6 +769,7 @@ class UpgradeInvocation(object):
             changed=changed,
             attached=attached,
             already_served=False,
+            downgrade=self.downgrade,
             deployment_id=deployment_id,
             deployment_id_source=deployment_id_source,
             deployment_status=deployment_status,

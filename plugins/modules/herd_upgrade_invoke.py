@@ -56,7 +56,9 @@ options:
   requested_version:
     description:
       - The HERD version to deploy, a Maven version as published to Maven Central, for example V(0.176.0).
-      - 1 to 64 letters, digits, C(.), C(-), C(_) or C(+); checked before any AWS call.
+      - Dot-separated numbers, optionally followed by a Maven qualifier after C(-) (V(0.176.0), V(0.176.0-SNAPSHOT),
+        V(1.0.0-RC1)), at most 64 characters; not V(latest), not V(..), no leading C(-) or C(.). Checked before any
+        AWS call. The function receives it exactly as given (the bundle's smoke test compares exact strings).
       - A version that is not published makes the deployment fail at C(ApplicationStart), after minutes of work.
     type: str
     required: true
@@ -69,6 +71,13 @@ options:
         with nothing to follow; it fails on an active deployment of another version.
       - Omitted, the module does not look at what HERD serves.
     type: str
+  allow_downgrade:
+    description:
+      - Invoke even when O(requested_version) is older than O(served_version) (compared the Maven way).
+      - By default such a downgrade fails before anything is invoked, naming both versions.
+      - Without O(served_version) the module does not know what HERD serves and never refuses.
+    type: bool
+    default: false
   on_active_deployment:
     description:
       - What to do when a deployment of O(requested_version) is already under way in the stack's group.
@@ -189,6 +198,11 @@ attached:
   returned: success
   type: bool
   sample: false
+downgrade:
+  description: V(true) when the module invoked (or would invoke) for a version older than O(served_version), as O(allow_downgrade) allowed.
+  returned: success
+  type: bool
+  sample: false
 already_served:
   description:
     - V(true) when O(served_version) is O(requested_version) and no deployment is under way: there is nothing to do
@@ -294,6 +308,7 @@ def main():
         requested_version=dict(type="str", required=True),
         on_active_deployment=dict(type="str", default="attach", choices=["attach", "fail"]),
         served_version=dict(type="str"),
+        allow_downgrade=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -332,6 +347,7 @@ def main():
         elif active is not None:
             result = upgrade.attach(active, module.params["on_active_deployment"])
         else:
+            upgrade.refuse_downgrade(served_version, module.params["allow_downgrade"])
             previous, invoke_began = upgrade.previous_deployment_id()
             if module.check_mode:
                 result = upgrade.would_invoke(previous)

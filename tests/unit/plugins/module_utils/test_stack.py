@@ -34,14 +34,17 @@ def test_bad_stack_words_are_refused_with_the_option_name(instance, environment)
         MdlStack(instance, environment)
 
 
-@pytest.mark.parametrize("version", ["0.176.0", "0.176.0-SNAPSHOT", "1.0.0+build.5", "v2_1", "a" * 64])
+@pytest.mark.parametrize("version", ["0.176.0", "0.176", "7", "0.176.0-SNAPSHOT", "1.0.0-RC1", "1.0-beta-2",
+                                     "1.0.0-rc.1", "1." + "0" * 62])
 def test_valid_versions(version):
     assert check_version(version) == version
 
 
-@pytest.mark.parametrize("version", ["", "0.176.0 ", '0.1"', "0.1}", "{{x}}", "a" * 65, None, 176])
+@pytest.mark.parametrize("version", ["", "0.176.0 ", '0.1"', "0.1}", "{{x}}", "1." + "0" * 63, None, 176,
+                                     "..", "latest", "-1", ".1", "1.", "1..2", "1.0-", "1.0--RC1", "v2", "1.0.0+build.5",
+                                     "1.0_1", "0.176.0\n", "LATEST", "FilledLater"])
 def test_invalid_versions_name_the_option(version):
-    with pytest.raises(StackNameError, match="requested_version must be"):
+    with pytest.raises(StackNameError, match="requested_version must be a HERD version: dot-separated numbers"):
         check_version(version)
 
 

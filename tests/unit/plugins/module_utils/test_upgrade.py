@@ -526,15 +526,40 @@ def test_function_error_with_a_text_payload():
     assert failure.value.details["log_lines"] == ["boom"]
 
 
-def test_a_function_that_timed_out_after_starting_a_deployment_says_so():
+def test_a_failed_invoke_does_not_claim_a_deployment_it_only_found_in_ssm():
+    """Another run may have written the new id: only the function's own log line proves this invoke started it."""
     fake = FakeLambda(invoke_response=invoke_response("INFO: waiting...\n" * 3, function_error="Unhandled",
                                                       payload=b'{"errorMessage": "Task timed out after 900.00 seconds"}'))
     ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
     codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 + datetime.timedelta(seconds=3))})
-    with pytest.raises(UpgradeFailure, match="It started deployment d-NEW000001 before failing") as failure:
+    with pytest.raises(UpgradeFailure) as failure:
         invocation(fake, codedeploy=codedeploy, ssm=ssm).invoke("d-OLD000001", T0)
-    assert failure.value.details["deployment_id"] == "d-NEW000001"
+    assert "It started deployment" not in failure.value.msg
+    assert "names deployment d-NEW000001, created after this invoke began; whether this invoke or another run" in failure.value.msg
+    assert failure.value.details["deployment_id"] is None
+    assert failure.value.details["ssm_deployment_id"] == "d-NEW000001"
+    assert failure.value.details["changed"] is True
     assert failure.value.details["error_message"] == "Task timed out after 900.00 seconds"
+
+
+def test_a_failed_invoke_with_the_id_in_its_log_says_it_started_it():
+    log = "INFO: Deployment id is: 'd-NEW000001'.\nERROR: SSM caused an exception\n"
+    fake = FakeLambda(invoke_response=invoke_response(log, function_error="Unhandled", payload=b'{"errorMessage": "SSM error"}'))
+    with pytest.raises(UpgradeFailure, match="It started deployment d-NEW000001 before failing") as failure:
+        invocation(fake).invoke("d-OLD000001", T0)
+    assert failure.value.details["deployment_id"] == "d-NEW000001"
+    assert "Running this task again joins deployment d-NEW000001 while it is under way" in failure.value.msg
+
+
+def test_a_refused_invoke_says_it_started_nothing_even_with_a_new_id_in_ssm():
+    payload = json.dumps({"errorType": "Exception", "errorMessage": "CodeDeploy 'create-deployment' failure. Exception: An "
+                          "error occurred (DeploymentLimitExceededException)"}).encode()
+    fake = FakeLambda(invoke_response=invoke_response("ERROR: CodeDeploy caused an exception\n", "Unhandled", payload))
+    ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
+    codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 + datetime.timedelta(seconds=3))})
+    with pytest.raises(UpgradeFailure, match="this invoke started none") as failure:
+        invocation(fake, codedeploy=codedeploy, ssm=ssm).invoke("d-OLD000001", T0)
+    assert failure.value.details["deployment_id"] is None and failure.value.details["changed"] is True
 
 
 def test_function_error_missing_key():

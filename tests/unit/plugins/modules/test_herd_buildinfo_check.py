@@ -382,7 +382,7 @@ def test_several_candidates_are_named(capsys):
     [
         ({"url": "herd.example.com"}, "url must be an http:// or https:// URL"),
         ({"url": "https://u:p@herd.example.com"}, "url must not hold credentials"),
-        ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "expected_version": "0.176 .0"}, "expected_version must be a HERD (Maven) version"),
+        ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "expected_version": "0.176 .0"}, "expected_version must be a HERD version"),
         ({"mdl_instance_name": "md l", "mdl_environment": "DEV"}, "mdl_instance_name must be made of letters"),
         ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "retries": -1}, "retries must be 0 or more"),
         ({"mdl_instance_name": "mdl", "mdl_environment": "DEV", "delay": -1}, "delay must be more than 0 seconds"),

@@ -247,9 +247,9 @@ def test_invokes_once_and_returns_the_id_from_the_log(stack, monkeypatch):
 
 
 def test_the_version_reaches_the_function_as_json_whatever_it_holds(stack, monkeypatch):
-    failed, result = run(monkeypatch, **stack_args(requested_version="1.0.0+build.5-rc_1"))
+    failed, result = run(monkeypatch, **stack_args(requested_version="1.0.0-build.5-RC1"))
     assert not failed, result
-    assert stack.events == [{"RequestedVersion": "1.0.0+build.5-rc_1"}]
+    assert stack.events == [{"RequestedVersion": "1.0.0-build.5-RC1"}]
 
 
 def test_id_from_ssm_when_the_tail_lost_the_id_line(stack, monkeypatch):
@@ -328,7 +328,11 @@ def test_deployment_limit_exceeded_says_to_run_again(stack, monkeypatch):
     monkeypatch.setattr(CodeDeployResponse, "list_deployments", first_look_sees_nothing)
     failed, result = run(monkeypatch, **stack_args())
     assert failed
-    assert "DeploymentLimitExceeded" in result["msg"] and "run this task again" in result["msg"]
+    assert "DeploymentLimitExceeded" in result["msg"]
+    assert "this invoke started none" in result["msg"]
+    assert "Running this task again joins the deployment of 0.176.0 under way" in result["msg"]
+    # the function ran and wrote SSM: never "nothing changed"
+    assert result["changed"] is True and result["deployment_id"] is None and result["request_id"]
 
 
 def test_error_line_fails(stack, monkeypatch):
@@ -575,3 +579,44 @@ def test_served_version_older_than_the_request_upgrades(stack, monkeypatch):
     assert not failed, result
     assert stack.events == [{"RequestedVersion": "0.176.0"}]
     assert result["changed"] is True and result["already_served"] is False
+
+
+# --- downgrades -------------------------------------------------------------------------------------
+
+
+def test_a_downgrade_is_refused_naming_both_versions_and_the_variable(stack, monkeypatch):
+    failed, result = run(monkeypatch, served_version="0.180.0", **stack_args())
+    assert failed
+    assert stack.events == []
+    assert "serves HERD 0.180.0, and the requested 0.176.0 is older" in result["msg"]
+    assert "herd_upgrade_allow_downgrade=true" in result["msg"] and "Nothing was invoked" in result["msg"]
+
+
+def test_a_downgrade_allowed_invokes(stack, monkeypatch):
+    failed, result = run(monkeypatch, served_version="0.180.0", allow_downgrade=True, **stack_args())
+    assert not failed, result
+    assert stack.events == [{"RequestedVersion": "0.176.0"}]
+    assert result["downgrade"] is True
+
+
+@pytest.mark.parametrize("served", ["0.176.0-SNAPSHOT", "0.175.9", "0.99.0"])
+def test_an_older_served_version_is_an_upgrade(stack, monkeypatch, served):
+    failed, result = run(monkeypatch, served_version=served, **stack_args())
+    assert not failed, result
+    assert result["downgrade"] is False and len(stack.events) == 1
+
+
+# --- nothing started is lost --------------------------------------------------------------------------
+
+
+def test_a_failure_after_the_invoke_returned_is_changed_with_what_is_known(stack, monkeypatch, no_sleep):
+    """GetDeployment throttled for good and the id line lost from the tail: the deployment may run unattended."""
+    stack.pad_log_bytes = 6000
+    throttle(monkeypatch, CodeDeployResponse, "get_deployment", 1000)
+    failed, result = run(monkeypatch, **stack_args())
+    assert failed
+    assert len(stack.events) == 1
+    assert result["changed"] is True
+    assert result["request_id"] and "deployment_id" in result
+    assert "Running this task again joins the deployment of 0.176.0 under way" in result["msg"]
+
