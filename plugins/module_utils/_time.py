@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime
+import email.utils
 
 
 def as_utc(value):
@@ -31,3 +32,27 @@ def iso(value):
     """ISO 8601 in UTC with milliseconds (the return format of every module) from anything ``as_utc`` reads."""
     value = as_utc(value)
     return None if value is None else value.isoformat(timespec="milliseconds")
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def aws_date(response):
+    """The Date header of an AWS answer (a dict, or a ClientError's ``response``), as an aware datetime, or None.
+
+    AWS's own clock: what the ages of SSM parameters and the start of an invoke are measured with.
+    """
+    headers = ((response or {}).get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    value = headers.get("date")
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed

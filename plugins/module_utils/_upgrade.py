@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import email.utils
 import json
 import re
 
@@ -43,7 +42,7 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
-from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso
+from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
 
 # The line of the upgrade Lambda's log that names the deployment it created.
@@ -71,6 +70,10 @@ READ_TIMEOUT_MARGIN = 60
 # from AWS's clock (the Date of the SSM answer read just before the invoke, to the second), so
 # this only absorbs that rounding and small differences between AWS services' clocks.
 CLOCK_SKEW = datetime.timedelta(seconds=30)
+
+# The Description this collection gives the SSM values it puts back after a refused invoke: the
+# join logic trusts a HERD/RequestedVersion changed after the deployment was created when it is one.
+RESTORE_MARK = "mdl.herd restored this value after an invoke that CodeDeploy refused"
 
 # What the bundle's smoke test (smokeTestHerd.sh) writes to HERD/RequestedVersion once it validated
 # an upgrade; the version it validated is then in HERD/CurrentVersion.
@@ -225,30 +228,6 @@ def read_payload(response):
         return raw
 
 
-# --- time ----------------------------------------------------------------------------------
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def aws_date(response):
-    """The Date header of an AWS answer (a dict, or a ClientError's ``response``), as an aware datetime, or None."""
-    headers = ((response or {}).get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    value = headers.get("date")
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed
-
-
 # --- the procedure -------------------------------------------------------------------------
 
 
@@ -260,10 +239,10 @@ class ActiveDeployment(object):
     """
 
     __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at", "creator", "rollback_of",
-                 "current_version", "current_version_changed_at")
+                 "current_version", "current_version_changed_at", "restored")
 
     def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at, creator="user", rollback_of=None,
-                 current_version=None, current_version_changed_at=None):
+                 current_version=None, current_version_changed_at=None, restored=False):
         self.deployment_id = deployment_id
         self.status = status
         self.create_time = create_time
@@ -276,6 +255,8 @@ class ActiveDeployment(object):
         self.rollback_of = rollback_of
         self.current_version = current_version
         self.current_version_changed_at = current_version_changed_at
+        # HERD/RequestedVersion was put back by this collection after a refused invoke (RESTORE_MARK)
+        self.restored = restored
 
     @property
     def past_smoke_test(self):
@@ -307,7 +288,7 @@ class ActiveDeployment(object):
         active: the parameter then names the refused version, not this deployment's; or from the
         bundle's smoke test, which writes FilledLater (see ``past_smoke_test``).
         """
-        if self.past_smoke_test:
+        if self.past_smoke_test or self.restored:
             return True
         if self.version_changed_at is None or self.create_time is None:
             return True
@@ -483,6 +464,10 @@ class UpgradeInvocation(object):
         current = None
         if requested == FILLED_LATER:
             current, dummy = self._read_parameter(self.stack.current_version_parameter)
+        changed_at = as_utc(parameter.get("LastModifiedDate")) if parameter else None
+        restored = False
+        if requested not in (None, FILLED_LATER) and changed_at and created and changed_at > created + CLOCK_SKEW:
+            restored = self._was_restored(self.stack.requested_version_parameter)
         return ActiveDeployment(
             deployment_id=info.get("deploymentId"),
             status=info.get("status"),
@@ -493,7 +478,17 @@ class UpgradeInvocation(object):
             rollback_of=(info.get("rollbackInfo") or {}).get("rollbackTriggeringDeploymentId"),
             current_version=current.get("Value") if current else None,
             current_version_changed_at=as_utc(current.get("LastModifiedDate")) if current else None,
+            restored=restored,
         )
+
+    def _was_restored(self, name):
+        """True when the parameter's current value is one this collection put back (its Description says so)."""
+        try:
+            answer = self.ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}], aws_retry=True)
+        except (ClientError, BotoCoreError):  # cannot tell: the version stays uncertain
+            return False
+        found = answer.get("Parameters") or []
+        return bool(found) and RESTORE_MARK in (found[0].get("Description") or "")
 
     def attach(self, active, on_active_deployment="attach"):
         """The result for an active deployment of the requested version; raises when it is for another or unknown version."""
@@ -589,9 +584,40 @@ class UpgradeInvocation(object):
     # -- 3. before the invoke ---------------------------------------------------------------
 
     def previous_deployment_id(self):
-        """``(the value of SSM HERD/MostRecentDeploymentId or None, the AWS time of that read)``."""
+        """``(the value of SSM HERD/MostRecentDeploymentId or None, the AWS time of that read)``.
+
+        Also keeps HERD/RequestedVersion and HERD/DeploymentInvoked as they are, to put them back
+        if the invoke is refused (the function writes them before CodeDeploy refuses).
+        """
+        self._before_invoke = {}
+        for name in (self.stack.requested_version_parameter, self.stack.deployment_invoked_parameter):
+            value, dummy = self._read_parameter(name)
+            self._before_invoke[name] = value.get("Value") if value else None
         parameter, date = self._read_parameter(self.stack.most_recent_deployment_id_parameter)
         return (parameter.get("Value") if parameter else None), (date or self.now())
+
+    def _restore_before_invoke(self, details):
+        """Put back what a refused invoke overwrote; a sentence saying what was done."""
+        restored, failed = [], []
+        for name, value in sorted((getattr(self, "_before_invoke", None) or {}).items()):
+            try:
+                if value is None:
+                    self.ssm.delete_parameter(Name=name, aws_retry=True)
+                else:
+                    self.ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True,
+                                           Description=RESTORE_MARK, aws_retry=True)
+                restored.append("{0} to {1}".format(name, repr(value) if value is not None else "absent"))
+            except (ClientError, BotoCoreError) as e:
+                failed.append("{0} ({1})".format(name, error_code(e) or type(e).__name__))
+        details["restored_parameters"] = restored
+        sentence = ""
+        if restored:
+            sentence = (" The function had overwritten SSM before CodeDeploy refused; this task put back {0}, the values "
+                        "before this invoke, so the deployment under way keeps its version.".format(", ".join(restored)))
+        if failed:
+            sentence += (" It could not put back {0}: the deployment under way may install the version of this invoke; "
+                         "check HERD/RequestedVersion.".format(", ".join(failed)))
+        return sentence
 
     def would_invoke(self, previous):
         """Check mode: what ``invoke`` would do, without invoking."""
@@ -664,6 +690,8 @@ class UpgradeInvocation(object):
         if response.get("FunctionError") or log.errors:
             refused = "DeploymentLimitExceeded" in "{0} {1}".format(error.get("errorType"), error.get("errorMessage"))
             details["deployment_id"], started = self._started_before_failing(log, previous, invoke_began, refused, details)
+            if refused and not log.deployment_id:
+                started += self._restore_before_invoke(details)
         if response.get("FunctionError"):
             error_type = error.get("errorType") or response["FunctionError"]
             error_message = error.get("errorMessage") or "(no message)"
@@ -779,3 +807,66 @@ class UpgradeInvocation(object):
             request_id=request_id,
         )
         return result
+
+
+# --- the whole decision, for the module -------------------------------------------------------
+
+
+def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active_deployment="attach", check_mode=False,
+                  lock=None, lock_wait=0, warn=None):
+    """Do what one run of the module does, in order; return its result or raise UpgradeFailure.
+
+    At the served version already: join a deployment of it still under way, else nothing to do.
+    Otherwise: join (or refuse) an active deployment; refuse a downgrade; take the lock (waiting
+    up to ``lock_wait`` s for another run's invoke), look again for a deployment under way (the
+    other run's), and invoke once; the lock is released in every outcome. ``lock(stale_after)``
+    builds an ``_lock.UpgradeLock`` for the invoke's read timeout; None runs without one.
+    """
+    warn = warn or (lambda message: None)
+    if same_version(served_version, upgrade.requested_version) and upgrade.stack is not None:
+        # Nothing to invoke: only a deployment of that version still under way is worth following.
+        return upgrade.already_served(served_version, upgrade.active_deployment(), on_active_deployment)
+    upgrade.resolve_function()
+    active = upgrade.active_deployment()
+    if same_version(served_version, upgrade.requested_version):
+        return upgrade.already_served(served_version, active, on_active_deployment)
+    if active is not None:
+        return upgrade.attach(active, on_active_deployment)
+    upgrade.refuse_downgrade(served_version, allow_downgrade)
+    if check_mode:
+        previous, dummy = upgrade.previous_deployment_id()
+        return upgrade.would_invoke(previous)
+    if lock is None:
+        previous, invoke_began = upgrade.previous_deployment_id()
+        return upgrade.invoke(previous, invoke_began)
+
+    held = lock(invoke_read_timeout(upgrade.function_timeout))
+    acquired, holder = held.acquire(lock_wait)
+    try:
+        active = upgrade.active_deployment()  # the other run's deployment, once it invoked
+        if active is not None:
+            result = upgrade.attach(active, on_active_deployment)
+        elif not acquired:
+            raise UpgradeFailure(
+                "The upgrade lock SSM {0} of stack {1} is {2}, and it was not released within lock_wait ({3} s); no "
+                "deployment is under way, so nothing was invoked. Run this task again: it waits for the lock again and "
+                "takes it over once it is older than {4:.0f} s (the invoke's read timeout), when no invoke can still be "
+                "running.".format(held.name, upgrade.stack, holder.describe() if holder else "held", lock_wait,
+                                  held.stale_after),
+                lock=holder.as_dict() if holder else None, **upgrade._base_details()
+            )
+        else:
+            if held.taken_over is not None:
+                warn("Took over the upgrade lock SSM {0} of stack {1}, {2}: older than the invoke's read timeout, "
+                     "so no invoke of it can still be running.".format(held.name, upgrade.stack, held.taken_over.describe()))
+            previous, invoke_began = upgrade.previous_deployment_id()
+            result = upgrade.invoke(previous, invoke_began)
+        result["lock_waited_seconds"] = round(held.waited, 1)
+        return result
+    finally:
+        if acquired:
+            try:
+                held.release()
+            except Exception as e:  # the task's outcome matters more; a lock left behind goes stale
+                warn("Could not release the upgrade lock SSM {0} of stack {1} ({2}); it goes stale after {3:.0f} s.".format(
+                    held.name, upgrade.stack, e, held.stale_after))

@@ -78,6 +78,23 @@ options:
       - Without O(served_version) the module does not know what HERD serves and never refuses.
     type: bool
     default: false
+  lock:
+    description:
+      - Take the stack's upgrade lock around the invoke, so that two runs (two controllers, two AWX jobs) never invoke
+        at once. The lock is the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/UpgradeLock), created with
+        C(Overwrite=false) (which only one run can do), its value JSON with a random owner token, the controller's host
+        name, the version and the time.
+      - It is held only for the invoke, released in every outcome (deleted after reading back that the token is ours),
+        and taken over when older than the invoke's read timeout (the function's timeout plus 60 s), on AWS's clock.
+      - A run that finds it held waits up to O(lock_wait) seconds, then joins the deployment of O(requested_version)
+        that the other run started, or fails naming both versions when it deploys another one.
+      - V(false) turns it off (the module then needs no C(ssm:PutParameter) or C(ssm:DeleteParameter) on the lock).
+    type: bool
+    default: true
+  lock_wait:
+    description: Seconds to wait for the upgrade lock held by another run (see O(lock)); 0 or more.
+    type: int
+    default: 120
   on_active_deployment:
     description:
       - What to do when a deployment of O(requested_version) is already under way in the stack's group.
@@ -93,7 +110,10 @@ notes:
   - O(mdl_instance_name) and O(mdl_environment) go together.
   - "AWS permissions: C(lambda:GetFunctionConfiguration) and C(lambda:InvokeFunction) on the function,
     C(codedeploy:ListDeployments) and C(codedeploy:GetDeployment), C(ssm:GetParameter) on the stack's
-    C(HERD/RequestedVersion) and C(HERD/MostRecentDeploymentId). Without C(lambda:GetFunctionConfiguration)
+    C(HERD/RequestedVersion), C(HERD/CurrentVersion), C(HERD/DeploymentInvoked) and C(HERD/MostRecentDeploymentId);
+    for O(lock), C(ssm:PutParameter), C(ssm:GetParameter) and C(ssm:DeleteParameter) on C(HERD/UpgradeLock); to put
+    back what a refused invoke overwrote, C(ssm:PutParameter) and C(ssm:DeleteParameter) on C(HERD/RequestedVersion)
+    and C(HERD/DeploymentInvoked), and C(ssm:DescribeParameters) to recognise such a restore later. Without C(lambda:GetFunctionConfiguration)
     the module warns, takes the timeout to be 900 s and cannot read the stack's words from the function."
   - In check mode the module checks that the function exists, looks for an active deployment and reads SSM,
     then reports C(changed=true) (it would invoke) or C(changed=false) (it would attach); it never invokes.
@@ -297,7 +317,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._stack import StackNameError, check_version
-from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request, same_version
+from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request, start_or_join
 
 
 def main():
@@ -309,6 +330,8 @@ def main():
         on_active_deployment=dict(type="str", default="attach", choices=["attach", "fail"]),
         served_version=dict(type="str"),
         allow_downgrade=dict(type="bool", default=False),
+        lock=dict(type="bool", default=True),
+        lock_wait=dict(type="int", default=120),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -322,37 +345,34 @@ def main():
         served_version = module.params["served_version"]
         if served_version is not None:
             check_version(served_version, "served_version")
+        if module.params["lock_wait"] < 0:
+            raise StackNameError("lock_wait must be 0 or more seconds; got {0}".format(module.params["lock_wait"]))
     except StackNameError as e:
         module.fail_json(msg=str(e))
 
+    ssm = _aws.client(module, "ssm")
     upgrade = UpgradeInvocation(
         requested_version,
         stack=stack,
         function_name=function_name,
         lambda_client=_aws.client(module, "lambda"),
         codedeploy=_aws.client(module, "codedeploy"),
-        ssm=_aws.client(module, "ssm"),
+        ssm=ssm,
         invoke_client=lambda read_timeout: _aws.no_retry_client(module, "lambda", read_timeout),
         warn=module.warn,
     )
+    lock = None
+    if module.params["lock"]:
+        def lock(stale_after):
+            return UpgradeLock(ssm, upgrade.stack, requested_version, stale_after)
     try:
-        if same_version(served_version, requested_version) and stack is not None:
-            # Nothing to invoke: only a deployment of that version still under way is worth following.
-            module.exit_json(**upgrade.already_served(served_version, upgrade.active_deployment(),
-                                                      module.params["on_active_deployment"]))
-        upgrade.resolve_function()
-        active = upgrade.active_deployment()
-        if same_version(served_version, requested_version):
-            result = upgrade.already_served(served_version, active, module.params["on_active_deployment"])
-        elif active is not None:
-            result = upgrade.attach(active, module.params["on_active_deployment"])
-        else:
-            upgrade.refuse_downgrade(served_version, module.params["allow_downgrade"])
-            previous, invoke_began = upgrade.previous_deployment_id()
-            if module.check_mode:
-                result = upgrade.would_invoke(previous)
-            else:
-                result = upgrade.invoke(previous, invoke_began)
+        result = start_or_join(
+            upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
+            on_active_deployment=module.params["on_active_deployment"], check_mode=module.check_mode,
+            lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn,
+        )
+    except LockError as e:
+        module.fail_json_aws(e.exception, msg="{0} of stack {1}; nothing was invoked. Run this task again.".format(e.msg, upgrade.stack))
     except AwsFailure as e:
         module.fail_json_aws(e.exception, msg=e.msg, **e.details)
     except UpgradeFailure as e:

@@ -603,3 +603,118 @@ def test_invoke_errors(code, words):
         invocation(fake).invoke(None, T0)
     assert words in failure.value.msg
     assert failure.value.exception.response["Error"]["Code"] == code
+
+
+# --- start_or_join: the lock around the invoke -------------------------------------------------------
+
+
+class FakeLock(object):
+    def __init__(self, acquired=True, holder=None, on_acquire=None):
+        self.acquired, self.holder, self.on_acquire = acquired, holder, on_acquire
+        self.name = "/app/MDL/mdl/DEV/HERD/UpgradeLock"
+        self.stale_after = None
+        self.taken_over = None
+        self.waited = 3.0
+        self.released = 0
+        self.waits = []
+
+    def __call__(self, stale_after):
+        self.stale_after = stale_after
+        return self
+
+    def acquire(self, wait):
+        self.waits.append(wait)
+        if self.on_acquire:
+            self.on_acquire()
+        return self.acquired, self.holder
+
+    def release(self):
+        self.released += 1
+        return True
+
+
+def test_the_invoke_happens_under_the_lock_and_releases_it():
+    from ansible_collections.mdl.herd.plugins.module_utils._upgrade import start_or_join
+
+    fake = FakeLambda(invoke_response=invoke_response("INFO: Deployment id is: 'd-NEW000001'.\n"))
+    held = FakeLock()
+    result = start_or_join(invocation(fake), lock=held, lock_wait=120)
+    assert result["deployment_id"] == "d-NEW000001" and len(fake.invokes) == 1
+    assert held.waits == [120] and held.released == 1
+    assert held.stale_after == 960  # the function's timeout and a minute: no invoke can outlive it
+    assert result["lock_waited_seconds"] == 3.0
+
+
+def test_a_run_that_waited_for_the_lock_joins_the_other_runs_deployment():
+    from ansible_collections.mdl.herd.plugins.module_utils._upgrade import start_or_join
+
+    codedeploy = FakeCodeDeploy(pages=[{"deployments": []}, {"deployments": ["d-OTHER0001"]}],
+                                deployments={"d-OTHER0001": deployment("d-OTHER0001", T0, "Created")})
+    ssm = FakeSsm({STACK.requested_version_parameter: ("0.176.0", T0)})
+    fake = FakeLambda()
+    result = start_or_join(invocation(fake, codedeploy=codedeploy, ssm=ssm), lock=FakeLock(), lock_wait=120)
+    assert (result["attached"], result["deployment_id"]) == (True, "d-OTHER0001")
+    assert fake.invokes == []
+
+
+def test_a_run_that_waited_for_the_lock_refuses_the_other_runs_other_version():
+    from ansible_collections.mdl.herd.plugins.module_utils._upgrade import start_or_join
+
+    codedeploy = FakeCodeDeploy(pages=[{"deployments": []}, {"deployments": ["d-OTHER0001"]}],
+                                deployments={"d-OTHER0001": deployment("d-OTHER0001", T0, "Created")})
+    ssm = FakeSsm({STACK.requested_version_parameter: ("0.177.0", T0)})
+    fake = FakeLambda()
+    held = FakeLock()
+    with pytest.raises(UpgradeFailure, match="already deploying HERD 0.177.0, not the requested 0.176.0"):
+        start_or_join(invocation(fake, codedeploy=codedeploy, ssm=ssm), lock=held, lock_wait=120)
+    assert fake.invokes == [] and held.released == 1
+
+
+def test_a_lock_never_released_and_nothing_under_way_invokes_nothing():
+    from ansible_collections.mdl.herd.plugins.module_utils._lock import Holder
+    from ansible_collections.mdl.herd.plugins.module_utils._upgrade import start_or_join
+
+    fake = FakeLambda()
+    held = FakeLock(acquired=False, holder=Holder("t", "ctl-2", "0.177.0", "2024-05-02T14:00:00Z", 130.0))
+    with pytest.raises(UpgradeFailure, match="held by ctl-2 for HERD 0.177.0") as failure:
+        start_or_join(invocation(fake), lock=held, lock_wait=120)
+    assert "nothing was invoked" in failure.value.msg and fake.invokes == []
+    assert held.released == 0  # not ours
+
+
+def test_a_refused_invoke_puts_back_what_the_function_overwrote_and_the_join_trusts_it():
+    from ansible_collections.mdl.herd.plugins.module_utils._upgrade import RESTORE_MARK
+
+    class Ssm(FakeSsm):
+        def __init__(self, values):
+            super(Ssm, self).__init__(values)
+            self.puts = []
+
+        def put_parameter(self, aws_retry=False, **kwargs):
+            self.puts.append(kwargs)
+            self.values[kwargs["Name"]] = (kwargs["Value"], T0 + 10 * MINUTE)
+
+        def describe_parameters(self, ParameterFilters, aws_retry=False):
+            name = ParameterFilters[0]["Values"][0]
+            marked = [p for p in self.puts if p["Name"] == name]
+            return {"Parameters": [{"Name": name, "Description": marked[-1]["Description"]}] if marked else []}
+
+    ssm = Ssm({STACK.requested_version_parameter: ("0.176.0", T0), STACK.deployment_invoked_parameter: ("true", T0),
+               STACK.most_recent_deployment_id_parameter: ("d-RUNNING01", T0)})
+    payload = json.dumps({"errorType": "Exception", "errorMessage": "CodeDeploy 'create-deployment' failure. Exception: "
+                          "An error occurred (DeploymentLimitExceededException)"}).encode()
+    fake = FakeLambda(invoke_response=invoke_response("ERROR: CodeDeploy caused an exception\n", "Unhandled", payload))
+    upgrade = invocation(fake, ssm=ssm, version="0.177.0")
+    previous, began = upgrade.previous_deployment_id()
+    ssm.values[STACK.requested_version_parameter] = ("0.177.0", T0 + 9 * MINUTE)  # what the function wrote
+    with pytest.raises(UpgradeFailure, match="this task put back") as failure:
+        upgrade.invoke(previous, began)
+    assert {(p["Name"], p["Value"]) for p in ssm.puts} == {
+        (STACK.requested_version_parameter, "0.176.0"), (STACK.deployment_invoked_parameter, "true")}
+    assert all(p["Description"] == RESTORE_MARK and p["Overwrite"] for p in ssm.puts)
+    assert failure.value.details["changed"] is True
+    # a later run: the value changed after the deployment was created, but it is a restore: certain
+    codedeploy = FakeCodeDeploy(pages=[{"deployments": ["d-RUNNING01"]}],
+                                deployments={"d-RUNNING01": deployment("d-RUNNING01", T0, "InProgress")})
+    active = invocation(codedeploy=codedeploy, ssm=ssm).active_deployment()
+    assert active.restored and active.version == "0.176.0"

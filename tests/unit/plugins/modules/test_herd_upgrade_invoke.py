@@ -23,6 +23,7 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
+from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
 from moto.codedeploy.models import codedeploy_backends  # noqa: E402
@@ -322,6 +323,7 @@ def test_deployment_limit_exceeded_says_to_run_again(stack, monkeypatch):
         looks["count"] += 1
         if looks["count"] == 1:
             create_deployment(status="InProgress")
+        if looks["count"] <= 2:  # before the lock and under it
             return json.dumps({"deployments": []})
         return original(self)
 
@@ -333,6 +335,55 @@ def test_deployment_limit_exceeded_says_to_run_again(stack, monkeypatch):
     assert "Running this task again joins the deployment of 0.176.0 under way" in result["msg"]
     # the function ran and wrote SSM: never "nothing changed"
     assert result["changed"] is True and result["deployment_id"] is None and result["request_id"]
+    # what it overwrote before CodeDeploy refused is put back, so the running deployment keeps its version
+    assert get("HERD/RequestedVersion") == "0.170.0"
+    assert "this task put back" in result["msg"]
+
+
+def lock_exists():
+    try:
+        get("HERD/UpgradeLock")
+    except ClientError:
+        return False
+    return True
+
+
+def test_the_lock_is_taken_for_the_invoke_and_gone_after_it(stack, monkeypatch):
+    seen = []
+    original = stack.handler
+
+    def handler(event, log):
+        seen.append(json.loads(get("HERD/UpgradeLock")))
+        original(event, log)
+
+    stack.handler = handler
+    failed, result = run(monkeypatch, **stack_args())
+    assert not failed, result
+    assert seen[0]["version"] == "0.176.0" and seen[0]["owner"]
+    assert not lock_exists()
+
+
+def test_without_the_lock_no_lock_is_written(stack, monkeypatch):
+    seen = []
+    original = stack.handler
+
+    def handler(event, log):
+        seen.append(lock_exists())
+        original(event, log)
+
+    stack.handler = handler
+    failed, result = run(monkeypatch, lock=False, **stack_args())
+    assert not failed, result
+    assert seen == [False]
+
+
+def test_a_lock_held_by_another_run_is_waited_for_then_the_run_gives_up(stack, monkeypatch, no_sleep):
+    put("HERD/UpgradeLock", json.dumps({"owner": "other", "host": "ctl-2", "version": "0.177.0"}))
+    failed, result = run(monkeypatch, lock_wait=0, **stack_args())
+    assert failed
+    assert stack.events == []
+    assert "held by ctl-2 for HERD 0.177.0" in result["msg"] and "nothing was invoked" in result["msg"]
+    assert lock_exists()  # not ours: left alone
 
 
 def test_error_line_fails(stack, monkeypatch):
@@ -367,8 +418,10 @@ def test_reads_are_retried_on_throttling_and_invoke_happens_exactly_once(stack, 
     assert not failed, result
     assert len(stack.events) == 1
     assert result["deployment_id_source"] == "ssm"
-    assert ssm_reads["count"] == 2 + 2  # 2 throttled, then MostRecentDeploymentId before and after
-    assert lists["count"] == 2 + 1
+    # 2 throttled, then RequestedVersion, DeploymentInvoked and MostRecentDeploymentId before the invoke,
+    # MostRecentDeploymentId after it, and the lock read back before it is deleted
+    assert ssm_reads["count"] == 2 + 5
+    assert lists["count"] == 2 + 2  # before the lock and under it
     assert gets["count"] == 3 + 1
     assert len(no_sleep) >= 2 + 2 + 3
 
@@ -378,7 +431,7 @@ def test_throttling_that_never_ends_fails_without_invoking(stack, monkeypatch, n
     failed, result = run(monkeypatch, aws_config={"retries": {"max_attempts": 0}}, **stack_args())
     assert failed
     assert stack.events == []
-    assert "Could not read the SSM parameter {0}HERD/MostRecentDeploymentId".format(PREFIX) in result["msg"]
+    assert "Could not read the SSM parameter {0}HERD/RequestedVersion".format(PREFIX) in result["msg"]
     assert result["error"]["code"] == "ThrottlingException"
 
 
