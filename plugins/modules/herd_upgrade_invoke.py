@@ -225,7 +225,7 @@ downgrade:
   sample: false
 already_served:
   description:
-    - V(true) when O(served_version) is O(requested_version) and no deployment is under way: there is nothing to do
+    - V(true) when O(served_version) is O(requested_version) and no deployment is under way, so there is nothing to do
       or to follow (RV(deployment_id) is V(null)).
   returned: success
   type: bool

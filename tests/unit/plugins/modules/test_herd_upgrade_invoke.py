@@ -672,4 +672,3 @@ def test_a_failure_after_the_invoke_returned_is_changed_with_what_is_known(stack
     assert result["changed"] is True
     assert result["request_id"] and "deployment_id" in result
     assert "Running this task again joins the deployment of 0.176.0 under way" in result["msg"]
-
