@@ -70,6 +70,7 @@ class Faults:
 
     fail_at_event: Optional[str] = None
     lambda_error: Optional[str] = None
+    lambda_delay_seconds: float = 0.0
     lambda_log_padding_bytes: int = 0
     throttle: Dict[str, int] = dataclasses.field(default_factory=dict)
     herd_unavailable_seconds: float = 0.0
@@ -100,6 +101,12 @@ class Faults:
             if not isinstance(message, str) or not message.strip():
                 raise SpecError("faults.lambda_error must be a non-empty message; got {0!r}".format(message))
             values["lambda_error"] = message
+        if data.get("lambda_delay_seconds") is not None:
+            values["lambda_delay_seconds"] = float(
+                _check_number(data["lambda_delay_seconds"], "faults.lambda_delay_seconds", 0.0))
+            if values["lambda_delay_seconds"] > 600:
+                raise SpecError("faults.lambda_delay_seconds must be at most 600; got {0!r}".format(
+                    data["lambda_delay_seconds"]))
         if data.get("lambda_log_padding_bytes") is not None:
             padding = data["lambda_log_padding_bytes"]
             if isinstance(padding, bool) or not isinstance(padding, int) or not 0 <= padding <= MAX_PADDING_BYTES:

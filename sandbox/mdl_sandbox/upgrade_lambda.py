@@ -173,6 +173,9 @@ class _UpgradeRun:
 
     # The four steps, in order.
     def handler(self, event):
+        if self.faults.lambda_delay_seconds:
+            # A slow start (a cold function, slow AWS calls): the window in which two invokes overlap.
+            time.sleep(self.faults.lambda_delay_seconds)
         if self.faults.lambda_error:
             self.error(self.faults.lambda_error)
             raise Exception(self.faults.lambda_error)

@@ -1,0 +1,87 @@
+"""Safe by default, as an operator meets it on the command line: bad input, downgrades, two runs at once."""
+
+import pytest
+
+from conftest import invocations, served_version, stack_key, user_deployments
+
+
+def aws_calls(sandbox, entry):
+    return sandbox.calls.snapshot()["stacks"].get(stack_key(entry), {})
+
+
+@pytest.mark.parametrize("variables, words", [
+    ({"herd_version": "latest"}, ['herd_version must be a HERD version', 'got "latest"']),
+    ({"herd_version": ".."}, ['herd_version must be a HERD version', 'got ".."']),
+    ({"herd_version": "-1"}, ['herd_version must be a HERD version']),
+    ({"herd_version": "0.176.0", "herd_upgrade_wait_timeout": "-5"},
+     ["herd_upgrade_wait_timeout must be a number of seconds greater than 0; got -5"]),
+])
+def test_bad_input_is_refused_before_any_aws_call(sandbox, make_stack, playbook, variables, words):
+    entry = make_stack()
+    run = playbook(entry, **variables)
+    assert run.finish() != 0
+    for word in words:
+        assert word in run.output, run.output
+    assert "Nothing was read or changed in AWS" in run.output or "nothing was read or changed in AWS" in run.output
+    assert aws_calls(sandbox, entry) == {}  # not CloudFormation, not SSM (the password), not HERD's stack
+
+
+def test_missing_values_are_listed_at_once_in_the_command_line_names(sandbox, make_stack, playbook):
+    entry = make_stack()
+    run = playbook(entry, "-e", "mdl_environment=")
+    assert run.finish() != 0
+    assert "missing herd_version, mdl_environment (set with -e)" in run.output, run.output
+    assert "argument_spec" not in run.output
+
+
+def test_a_version_written_another_way_is_already_served(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.176.0")
+    run = playbook(entry, herd_version="0.176")
+    assert run.finish() == 0, run.output
+    assert "HERD already serves 0.176.0; nothing to do." in run.output
+    assert invocations(sandbox, entry) == 0
+
+
+def test_a_downgrade_is_refused_unless_allowed(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.170.0")
+    refused = playbook(entry, herd_version="0.160.0")
+    assert refused.finish() != 0
+    assert "serves HERD 0.170.0, and the requested 0.160.0 is older" in refused.output
+    assert "herd_upgrade_allow_downgrade=true" in refused.output
+    assert invocations(sandbox, entry) == 0
+    allowed = playbook(entry, herd_version="0.160.0", herd_upgrade_allow_downgrade="true")
+    assert allowed.finish() == 0, allowed.output
+    assert "HERD downgraded from 0.170.0 to 0.160.0" in allowed.output
+    assert served_version(sandbox, entry) == "0.160.0"
+
+
+# A slow Lambda (its first step 3 s after the invoke) makes the window in which two invokes overlap wide:
+# without the lock both runs invoke, and the refused one rewrites RequestedVersion under the other's deployment.
+SLOW = {"lambda_delay_seconds": 3}
+
+
+def test_two_runs_at_once_for_different_versions_invoke_once(sandbox, make_stack, playbook):
+    entry = make_stack(faults=SLOW)
+    runs = {version: playbook(entry, herd_version=version) for version in ("0.176.0", "0.177.0")}
+    codes = {version: run.finish() for version, run in runs.items()}
+    assert sorted(codes.values())[0] == 0 and sorted(codes.values())[1] != 0, {v: r.output for v, r in runs.items()}
+    winner = [v for v, c in codes.items() if c == 0][0]
+    loser = [v for v, c in codes.items() if c != 0][0]
+    assert invocations(sandbox, entry) == 1
+    assert "already deploying HERD {0}".format(winner) in runs[loser].output
+    assert "not the requested {0}".format(loser) in runs[loser].output
+    deployments = user_deployments(sandbox, entry)
+    assert [(d["status"], d["installed_version"]) for d in deployments] == [("Succeeded", winner)]
+    assert served_version(sandbox, entry) == winner
+    assert sandbox.live_state(stack_key(entry))["live"]["ssm"]["HERD/CurrentVersion"] == winner
+
+
+def test_two_runs_at_once_for_the_same_version_share_one_deployment(sandbox, make_stack, playbook):
+    entry = make_stack(faults=SLOW)
+    runs = [playbook(entry, herd_version="0.176.0") for _ in range(2)]
+    codes = [run.finish() for run in runs]
+    assert codes == [0, 0], [run.output for run in runs]
+    assert invocations(sandbox, entry) == 1
+    assert sum("(joined)" in run.output for run in runs) == 1
+    assert len(user_deployments(sandbox, entry)) == 1
+    assert served_version(sandbox, entry) == "0.176.0"
