@@ -85,3 +85,30 @@ def test_two_runs_at_once_for_the_same_version_share_one_deployment(sandbox, mak
     assert sum("(joined)" in run.output for run in runs) == 1
     assert len(user_deployments(sandbox, entry)) == 1
     assert served_version(sandbox, entry) == "0.176.0"
+
+
+def test_a_failed_upgrade_follows_the_rollback_and_says_what_herd_serves(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.170.0", faults={"fail_at_event": "ValidateService"})
+    run = playbook(entry, herd_version="0.176.0")
+    assert run.finish() != 0
+    deployments = sandbox.live_state(stack_key(entry))["live"]["deployments"]
+    rollback = [d for d in deployments if d["creator"] == "codeDeployRollback"][0]
+    assert rollback["status"] == "Succeeded"  # followed to its end before the run ended
+    final = [line for line in run.output.splitlines() if "did not succeed" in line and "fatal" in line.lower()]
+    assert final, run.output
+    assert "Lifecycle event ValidateService failed" in final[0]
+    assert "scripts/smokeTestHerd.sh" in final[0]
+    assert "Rollback deployment {0} succeeded".format(rollback["deployment_id"]) in final[0]
+    assert "HERD serves 0.170.0 now." in final[0]
+    assert "{0}/DEV".format(entry["mdl_instance_name"]) in final[0]
+
+
+def test_a_deployment_that_succeeded_while_herd_kept_its_version_names_both(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.170.0", faults={"herd_stale_version": True})
+    run = playbook(entry, herd_version="0.176.0", herd_upgrade_verify_retries="1")
+    assert run.finish() != 0
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
+    final = [line for line in run.output.splitlines() if "but HERD" in line and "fatal" in line.lower()]
+    assert final, run.output
+    assert "deployment {0}".format(deployment_id) in final[0] and "succeeded" in final[0]
+    assert "reports 0.170.0, not 0.176.0" in final[0]
