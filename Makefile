@@ -123,10 +123,11 @@ demo: tree
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
 	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.sandbox/demo --fleet sandbox/fleet.yml -- bash -c '\
 	  ca=$$($(PY) -c "import json,os; print(json.load(open(os.environ[\"SANDBOX_ENDPOINTS\"]))[\"herd_ca_path\"])"); \
+	  maven=$$($(PY) -c "import json,os; print(json.load(open(os.environ[\"SANDBOX_ENDPOINTS\"]))[\"maven_repository_url\"])"); \
 	  for run in first second; do \
 	    echo; echo "=== $$run run: ansible-playbook mdl.herd.upgrade_herd -e herd_version=0.176.0 -e mdl_instance_name=mdl -e mdl_environment=DEV ==="; \
 	    ansible-playbook mdl.herd.upgrade_herd -e herd_version=0.176.0 -e mdl_instance_name=mdl -e mdl_environment=DEV \
-	      -e herd_upgrade_ca_path=$$ca; \
+	      -e herd_upgrade_ca_path=$$ca -e herd_upgrade_artifact_repository=$$maven; \
 	  done'
 
 SUITES := sanity units lint build-check sandbox-test scenarios integration molecule

@@ -314,6 +314,7 @@ class UpgradeInvocation(object):
         # ... and what the results and messages show: the function's name.
         self.function_name = function_name_of(self.function_ref)
         self.function_timeout = None
+        self.function_environment = None  # the function's environment variables, once resolve_function read them
         self.lambda_client = lambda_client
         self.codedeploy = codedeploy
         self.ssm = ssm
@@ -396,10 +397,11 @@ class UpgradeInvocation(object):
                              **self._base_details())
 
         self.function_timeout = configuration.get("Timeout") or DEFAULT_FUNCTION_TIMEOUT
+        variables = (configuration.get("Environment") or {}).get("Variables") or {}
+        self.function_environment = variables
         if not self.requested_function_name:
             return
         self.function_name = configuration.get("FunctionName") or self.function_name
-        variables = (configuration.get("Environment") or {}).get("Variables") or {}
         instance, environment = variables.get("INSTANCE_NAME"), variables.get("ENVIRONMENT")
         if self.stack is None:
             if not instance or not environment:
@@ -798,6 +800,7 @@ class UpgradeInvocation(object):
             attached=attached,
             already_served=False,
             downgrade=self.downgrade,
+            preflight={},
             deployment_id=deployment_id,
             deployment_id_source=deployment_id_source,
             deployment_status=deployment_status,
@@ -813,11 +816,12 @@ class UpgradeInvocation(object):
 
 
 def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active_deployment="attach", check_mode=False,
-                  lock=None, lock_wait=0, warn=None):
+                  lock=None, lock_wait=0, warn=None, preflight=None):
     """Do what one run of the module does, in order; return its result or raise UpgradeFailure.
 
     At the served version already: join a deployment of it still under way, else nothing to do.
-    Otherwise: join (or refuse) an active deployment; refuse a downgrade; take the lock (waiting
+    Otherwise: join (or refuse) an active deployment; refuse a downgrade; run the preflight checks
+    (an ``_preflight.Preflight``, or None for none); take the lock (waiting
     up to ``lock_wait`` s for another run's invoke), look again for a deployment under way (the
     other run's), and invoke once; the lock is released in every outcome. ``lock(stale_after)``
     builds an ``_lock.UpgradeLock`` for the invoke's read timeout; None runs without one.
@@ -833,6 +837,14 @@ def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active
     if active is not None:
         return upgrade.attach(active, on_active_deployment)
     upgrade.refuse_downgrade(served_version, allow_downgrade)
+    report = preflight.run() if preflight is not None else {}
+    result = _invoke_once(upgrade, check_mode, lock, lock_wait, warn, on_active_deployment)
+    result["preflight"] = report
+    return result
+
+
+def _invoke_once(upgrade, check_mode, lock, lock_wait, warn, on_active_deployment):
+    """Invoke under the lock (or without one); in check mode, say what would be invoked."""
     if check_mode:
         previous, dummy = upgrade.previous_deployment_id()
         return upgrade.would_invoke(previous)

@@ -78,6 +78,36 @@ options:
       - Without O(served_version) the module does not know what HERD serves and never refuses.
     type: bool
     default: false
+  preflight:
+    description:
+      - The checks to run before anything is invoked, in this order. An unpublished version or a missing bundle then
+        fails in seconds instead of minutes into the deployment. V([]) runs none.
+      - V(lambda) the function exists (V(Inactive) is fine); V(deployment_group) the stack's CodeDeploy deployment group
+        exists; V(active_deployment) no deployment of another version is active (these two are part of starting an
+        upgrade in any case, and listed they are reported).
+      - V(bundle) the revision C(s3://{STAGING_BUCKET}/{RELEASE_VERSION}/herd/herd.zip) exists (both from the function's
+        environment). S3 answers 403 for a missing object to a caller without C(s3:ListBucket): that is reported as
+        "cannot tell", with a warning, not as missing.
+      - V(published) C(org/finra/herd/herd-war/{v}/herd-war-{v}.war) exists in O(artifact_repository) (an HTTP C(HEAD)).
+        An unreachable repository or a 5xx answer is "cannot tell", with a warning; a 404 fails naming the URL.
+      - Skipped when the module joins a deployment under way or has nothing to do.
+    type: list
+    elements: str
+    choices: [lambda, deployment_group, active_deployment, bundle, published]
+    default: [lambda, deployment_group, active_deployment, bundle, published]
+  artifact_repository:
+    description:
+      - The Maven repository the stack's bundle downloads HERD's war from, for the V(published) check of O(preflight).
+        The stock bundle downloads from Maven Central; a site whose bundle downloads from an internal mirror points
+        this there.
+    type: str
+    default: https://repo1.maven.org/maven2
+  artifact_repository_username:
+    description: User for O(artifact_repository), when it needs HTTP basic auth.
+    type: str
+  artifact_repository_password:
+    description: Password of O(artifact_repository_username). Never logged.
+    type: str
   lock:
     description:
       - Take the stack's upgrade lock around the invoke, so that two runs (two controllers, two AWX jobs) never invoke
@@ -113,7 +143,9 @@ notes:
     C(HERD/RequestedVersion), C(HERD/CurrentVersion), C(HERD/DeploymentInvoked) and C(HERD/MostRecentDeploymentId);
     for O(lock), C(ssm:PutParameter), C(ssm:GetParameter) and C(ssm:DeleteParameter) on C(HERD/UpgradeLock); to put
     back what a refused invoke overwrote, C(ssm:PutParameter) and C(ssm:DeleteParameter) on C(HERD/RequestedVersion)
-    and C(HERD/DeploymentInvoked), and C(ssm:DescribeParameters) to recognise such a restore later. Without C(lambda:GetFunctionConfiguration)
+    and C(HERD/DeploymentInvoked), and C(ssm:DescribeParameters) to recognise such a restore later; for the
+    O(preflight) checks, C(codedeploy:GetDeploymentGroup), and C(s3:GetObject) (with C(s3:ListBucket) to tell a
+    missing bundle from a forbidden one) on the staging bucket. Without C(lambda:GetFunctionConfiguration)
     the module warns, takes the timeout to be 900 s and cannot read the stack's words from the function."
   - In check mode the module checks that the function exists, looks for an active deployment and reads SSM,
     then reports C(changed=true) (it would invoke) or C(changed=false) (it would attach); it never invokes.
@@ -218,6 +250,11 @@ attached:
   returned: success
   type: bool
   sample: false
+preflight:
+  description: The outcome of each check of O(preflight) that ran (V(ok), or V(cannot tell) and why); empty when none ran.
+  returned: success
+  type: dict
+  sample: {"lambda": "ok", "deployment_group": "ok", "active_deployment": "ok", "bundle": "ok", "published": "ok"}
 downgrade:
   description: V(true) when the module invoked (or would invoke) for a version older than O(served_version), as O(allow_downgrade) allowed.
   returned: success
@@ -313,11 +350,26 @@ active_requested_version:
   sample: 0.175.0
 """
 
+import re
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    import requests  # noqa: F401 - the published check talks HTTP to the artifact repository
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._stack import StackNameError, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
+from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request, start_or_join
 
 
@@ -332,6 +384,10 @@ def main():
         allow_downgrade=dict(type="bool", default=False),
         lock=dict(type="bool", default=True),
         lock_wait=dict(type="int", default=120),
+        preflight=dict(type="list", elements="str", choices=list(PREFLIGHT_CHECKS), default=list(PREFLIGHT_CHECKS)),
+        artifact_repository=dict(type="str", default=MAVEN_CENTRAL),
+        artifact_repository_username=dict(type="str"),
+        artifact_repository_password=dict(type="str", no_log=True),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -345,10 +401,15 @@ def main():
         served_version = module.params["served_version"]
         if served_version is not None:
             check_version(served_version, "served_version")
+        if not re.match(r"^https?://[^/\s]+", module.params["artifact_repository"] or ""):
+            raise StackNameError("artifact_repository must be an http:// or https:// URL (for example {0}); got {1!r}".format(
+                MAVEN_CENTRAL, module.params["artifact_repository"]))
         if module.params["lock_wait"] < 0:
             raise StackNameError("lock_wait must be 0 or more seconds; got {0}".format(module.params["lock_wait"]))
     except StackNameError as e:
         module.fail_json(msg=str(e))
+    if "published" in module.params["preflight"] and not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
 
     ssm = _aws.client(module, "ssm")
     upgrade = UpgradeInvocation(
@@ -365,11 +426,17 @@ def main():
     if module.params["lock"]:
         def lock(stale_after):
             return UpgradeLock(ssm, upgrade.stack, requested_version, stale_after)
+    preflight = None
+    if module.params["preflight"]:
+        preflight = Preflight(upgrade, module.params["preflight"], codedeploy=upgrade.codedeploy, s3=_aws.client(module, "s3"),
+                              repository=module.params["artifact_repository"],
+                              username=module.params["artifact_repository_username"],
+                              password=module.params["artifact_repository_password"], warn=module.warn)
     try:
         result = start_or_join(
             upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
             on_active_deployment=module.params["on_active_deployment"], check_mode=module.check_mode,
-            lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn,
+            lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn, preflight=preflight,
         )
     except LockError as e:
         module.fail_json_aws(e.exception, msg="{0} of stack {1}; nothing was invoked. Run this task again.".format(e.msg, upgrade.stack))

@@ -28,6 +28,7 @@ from moto.codedeploy.models import codedeploy_backends
 from . import aws, codedeploy, upgrade_lambda
 from .codedeploy import CodeDeployEmulator, HoldError
 from .control import ControlServer
+from .maven import USERNAME as MAVEN_USERNAME, MavenRepository
 from .scheduler import Scheduler
 from .spec import SpecError, StackSpec
 from .stack import Stack
@@ -64,6 +65,7 @@ class Sandbox:
         self.runtime: Optional[LambdaRuntime] = None
         self.aws: Optional[aws.AwsServer] = None
         self.control: Optional[ControlServer] = None
+        self.maven: Optional[MavenRepository] = None
         self.ca: Optional[CertificateAuthority] = None
         self._session = None
         self._clients: Dict[tuple, Any] = {}
@@ -92,6 +94,8 @@ class Sandbox:
                                                   region_name=self.region)
             self.control = ControlServer(self, host=self.host)
             self.control.start()
+            self.maven = MavenRepository(self._unpublished, host=self.host)
+            self.maven.start()
             self._started = True
         except BaseException:
             self._teardown()
@@ -103,7 +107,7 @@ class Sandbox:
             self._teardown()
 
     def _teardown(self) -> None:
-        for part in (self.control, self.aws):
+        for part in (self.control, self.aws, self.maven):
             if part is not None:
                 part.stop()
         stoppers = [threading.Thread(target=stack.stop) for stack in self.stacks.values()]
@@ -116,7 +120,7 @@ class Sandbox:
         codedeploy.install(None)
         upgrade_lambda.install(None)
         self._started = False
-        self.control = self.aws = None
+        self.control = self.aws = self.maven = None
         aws.release()
 
     def __enter__(self) -> "Sandbox":
@@ -219,6 +223,10 @@ class Sandbox:
             self._invoke_upgrade(stack, spec.faults.active_deployment_version)
         return self.entry(stack.key)
 
+    def _unpublished(self, version: str) -> bool:
+        """Whether the Maven stand-in lacks ``version``: a stack's ``unpublished_versions`` fault lists it."""
+        return any(version in stack.faults.unpublished_versions for stack in list(self.stacks.values()))
+
     def _check_free(self, stack: Stack) -> None:
         if stack.key in self.stacks:
             raise StackExists("stack {0} exists already".format(stack.key))
@@ -317,6 +325,10 @@ class Sandbox:
             "aws_account_id": self.account_id,
             "control_url": self.control.url,
             "herd_ca_path": str(self.ca.ca_path),
+            "maven_repository_url": self.maven.url,
+            "maven_private_repository_url": self.maven.private_url,
+            "maven_username": MAVEN_USERNAME,
+            "maven_password": self.maven.password,
             "deployment_seconds": _number(self.deployment_seconds),
             "stacks": [stack.entry() for stack in list(self.stacks.values())],
         }

@@ -176,7 +176,8 @@ def playbook(sandbox, tmp_path):
                    "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
                    "-e", "mdl_environment={0}".format(entry["mdl_environment"]),
                    "-e", "herd_upgrade_ca_path={0}".format(endpoints["herd_ca_path"]),
-                   "-e", "herd_upgrade_verify_delay=1"]
+                   "-e", "herd_upgrade_verify_delay=1",
+                   "-e", "herd_upgrade_artifact_repository={0}".format(endpoints["maven_repository_url"])]
         for key, value in variables.items():
             command += ["-e", "{0}={1}".format(key, value)]
         command += list(args)

@@ -112,3 +112,29 @@ def test_a_deployment_that_succeeded_while_herd_kept_its_version_names_both(sand
     assert final, run.output
     assert "deployment {0}".format(deployment_id) in final[0] and "succeeded" in final[0]
     assert "reports 0.170.0, not 0.176.0" in final[0]
+
+
+def test_an_unpublished_version_fails_in_seconds_naming_the_url(sandbox, make_stack, playbook):
+    entry = make_stack(faults={"unpublished_versions": ["0.199.0"]})
+    run = playbook(entry, herd_version="0.199.0")
+    assert run.finish() != 0
+    url = sandbox.endpoints()["maven_repository_url"] + "/org/finra/herd/herd-war/0.199.0/herd-war-0.199.0.war"
+    assert "HERD 0.199.0 is not published: {0} answered 404".format(url) in run.output, run.output
+    assert invocations(sandbox, entry) == 0 and user_deployments(sandbox, entry) == []
+
+
+def test_a_private_mirror_is_checked_with_its_credentials_which_never_show(sandbox, make_stack, playbook):
+    endpoints = sandbox.endpoints()
+    entry = make_stack()
+    mirror = endpoints["maven_private_repository_url"]
+    refused = playbook(entry, "-v", herd_version="0.176.0", herd_upgrade_artifact_repository=mirror)
+    assert refused.finish() != 0
+    assert "answered 401: the artifact repository wants credentials" in refused.output
+    assert invocations(sandbox, entry) == 0
+    ok = playbook(entry, "-v", herd_version="0.176.0", herd_upgrade_artifact_repository=mirror,
+                  herd_upgrade_artifact_repository_username=endpoints["maven_username"],
+                  herd_upgrade_artifact_repository_password=endpoints["maven_password"])
+    assert ok.finish() == 0, ok.output
+    assert '"published": "ok"' in ok.output
+    assert endpoints["maven_password"] not in ok.output + refused.output
+    assert invocations(sandbox, entry) == 1

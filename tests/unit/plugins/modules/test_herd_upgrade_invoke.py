@@ -211,7 +211,7 @@ def throttle(monkeypatch, response_class, method, times):
 
 def run(monkeypatch, check_mode=False, **args):
     """Run the module; return (failed, result)."""
-    params = dict(region=REGION, access_key="testing", secret_key="testing")
+    params = dict(region=REGION, access_key="testing", secret_key="testing", preflight=[])  # tests/unit/.../test_preflight.py
     params.update(args)
     return run_module(monkeypatch, herd_upgrade_invoke.main, params, check_mode=check_mode)
 
