@@ -71,6 +71,9 @@ class Faults:
     fail_at_event: Optional[str] = None
     lambda_error: Optional[str] = None
     lambda_delay_seconds: float = 0.0
+    lambda_response_delay_seconds: float = 0.0
+    deny: tuple = ()
+    expired_credentials: bool = False
     lambda_log_padding_bytes: int = 0
     throttle: Dict[str, int] = dataclasses.field(default_factory=dict)
     herd_unavailable_seconds: float = 0.0
@@ -107,6 +110,23 @@ class Faults:
             if values["lambda_delay_seconds"] > 600:
                 raise SpecError("faults.lambda_delay_seconds must be at most 600; got {0!r}".format(
                     data["lambda_delay_seconds"]))
+        if data.get("lambda_response_delay_seconds") is not None:
+            values["lambda_response_delay_seconds"] = float(_check_number(
+                data["lambda_response_delay_seconds"], "faults.lambda_response_delay_seconds", 0.0))
+            if values["lambda_response_delay_seconds"] > 600:
+                raise SpecError("faults.lambda_response_delay_seconds must be at most 600; got {0!r}".format(
+                    data["lambda_response_delay_seconds"]))
+        if data.get("deny") is not None:
+            denied = data["deny"]
+            if isinstance(denied, str) or not isinstance(denied, (list, tuple)):
+                raise SpecError('faults.deny must be a list of "service:Operation", e.g. ["lambda:Invoke"]; got %r'
+                                % (denied,))
+            values["deny"] = tuple(sorted(_check_throttle({key: 1 for key in denied})))
+        if data.get("expired_credentials") is not None:
+            if not isinstance(data["expired_credentials"], bool):
+                raise SpecError("faults.expired_credentials must be true or false; got {0!r}".format(
+                    data["expired_credentials"]))
+            values["expired_credentials"] = data["expired_credentials"]
         if data.get("lambda_log_padding_bytes") is not None:
             padding = data["lambda_log_padding_bytes"]
             if isinstance(padding, bool) or not isinstance(padding, int) or not 0 <= padding <= MAX_PADDING_BYTES:
@@ -164,6 +184,7 @@ class StackSpec:
     faults: Faults = dataclasses.field(default_factory=Faults)
     region: Optional[str] = None
     release_version: str = DEFAULT_RELEASE_VERSION
+    function_timeout: int = 900
 
     def __post_init__(self):
         for field in ("mdl_instance_name", "mdl_environment"):
@@ -179,6 +200,10 @@ class StackSpec:
         _check_version(self.release_version, "release_version")
         if self.deployment_seconds is not None:
             _check_number(self.deployment_seconds, "deployment_seconds", 0.0, exclusive=True)
+        if isinstance(self.function_timeout, bool) or not isinstance(self.function_timeout, int) \
+                or not 1 <= self.function_timeout <= 900:
+            raise SpecError("function_timeout must be a whole number of seconds from 1 to 900 (Lambda's limit); "
+                            "got {0!r}".format(self.function_timeout))
         if not isinstance(self.ssl, bool):
             raise SpecError("ssl must be true or false; got {0!r}".format(self.ssl))
         if isinstance(self.faults, Mapping) or self.faults is None:

@@ -240,7 +240,7 @@ class Stack:
             Handler=UPGRADE_FUNCTION_HANDLER,
             Code={"ZipFile": function_zip()},
             Description="Blue/Green upgrade of HERD on MDL stack {0}".format(self.key),
-            Timeout=LAMBDA_TIMEOUT,
+            Timeout=self.spec.function_timeout,
             Environment={"Variables": {
                 "INSTANCE_NAME": names.instance_name,
                 "ENVIRONMENT": names.environment,
@@ -345,6 +345,14 @@ class Stack:
 
     def deployment_succeeded(self, deployment, live_instance_id: str) -> None:
         self.live_instance_id = live_instance_id
+
+    def refusal(self, key: str) -> Optional[str]:
+        """The error code this stack's faults refuse a call ``key`` with (not throttling), or None."""
+        if self.faults.expired_credentials:
+            return "ExpiredToken"
+        if key in self.faults.deny:
+            return "AccessDenied"
+        return None
 
     def take_throttle(self, key: str) -> bool:
         """True when this call is one of the first N of ``key`` the throttle fault refuses."""

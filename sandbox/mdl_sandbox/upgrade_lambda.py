@@ -425,6 +425,10 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
                          name="mdl-sandbox-lambda-event", daemon=True).start()
         return b""
     result = runtime.invoke(handler, function.function_name, function.memory_size, event)
+    delay = getattr(getattr(handler, "faults", None), "lambda_response_delay_seconds", 0)
+    if delay:
+        # The function ran (and started its deployment); its answer is lost or late on the way back.
+        time.sleep(delay)
     response_headers["x-amz-log-result"] = log_tail(result.log)
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error

@@ -203,6 +203,36 @@ def throttling_response(call: AwsCall) -> Tuple[str, List[Tuple[str, str]], byte
         body.encode()
 
 
+def refusal_response(call: AwsCall, kind: str) -> Tuple[str, List[Tuple[str, str]], bytes]:
+    """What AWS answers a caller it refuses: ``kind`` AccessDenied (an IAM policy) or ExpiredToken."""
+    request_id = str(uuid.uuid4())
+    protocol = botocore.session.get_session().get_service_model(call.service).protocol
+    denied = kind == "AccessDenied"
+    message = ("User: arn:aws:sts::123456789012:assumed-role/operator/session is not authorized to perform: {0} "
+               "because no identity-based policy allows the {0} action".format(call.key) if denied
+               else "The security token included in the request is expired")
+    if call.service == "lambda":
+        code = "AccessDeniedException" if denied else "ExpiredTokenException"
+        body = json.dumps({"Type": "User", "Message": message})
+        return "403 Forbidden", [("Content-Type", "application/json"), ("x-amzn-ErrorType", code),
+                                 ("x-amzn-RequestId", request_id)], body.encode()
+    if call.service == "s3":
+        code = "AccessDenied" if denied else "ExpiredToken"
+        body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{0}</Code><Message>{1}</Message>"
+                "<RequestId>{2}</RequestId></Error>").format(code, message, request_id)
+        return ("403 Forbidden" if denied else "400 Bad Request"), [("Content-Type", "application/xml"),
+                                                                   ("x-amz-request-id", request_id)], body.encode()
+    if protocol == "query":
+        code = "AccessDenied" if denied else "ExpiredToken"
+        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>{0}</Code><Message>{1}</Message></Error>"
+                "<RequestId>{2}</RequestId></ErrorResponse>").format(code, message, request_id)
+        return "403 Forbidden", [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode()
+    code = "AccessDeniedException" if denied else "ExpiredTokenException"
+    body = json.dumps({"__type": code, "message": message})
+    return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], \
+        body.encode()
+
+
 class AwsMiddleware:
     """WSGI middleware in front of moto: classify, count, throttle, run due effects.
 
@@ -223,6 +253,12 @@ class AwsMiddleware:
         if call is not None:
             stack = self.stack_for(call)
             self.calls.record(call, stack.key if stack is not None else None)
+            refused = stack.refusal(call.key) if stack is not None and not call.internal else None
+            if refused:
+                status, headers, payload = refusal_response(call, refused)
+                headers.append(("Content-Length", str(len(payload))))
+                start_response(status, headers)
+                return [payload]
             if stack is not None and not call.internal and stack.take_throttle(call.key):
                 status, headers, payload = throttling_response(call)
                 headers.append(("Content-Length", str(len(payload))))

@@ -2,8 +2,10 @@
 
 import json
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from conftest import wait_for
 
@@ -149,3 +151,46 @@ def test_active_deployment_at_creation(make_stack, invoke, aws, most_recent_id, 
     live = sandbox.live_state("{0}/DEV".format(entry["mdl_instance_name"]))["live"]
     assert live["deployments"][0]["requested_version"] == "0.171.0"
     aws("codedeploy").stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=False)
+
+
+def test_deny_refuses_that_action_as_iam_does(make_stack, invoke, aws):
+    entry = make_stack(faults={"deny": ["lambda:Invoke", "ssm:GetParameter"]})
+    with pytest.raises(ClientError) as denied:
+        invoke(entry, {"RequestedVersion": "0.176.0"})
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: lambda:Invoke" in str(denied.value)
+    name = "/app/MDL/{0}/DEV/HERD/CurrentVersion".format(entry["mdl_instance_name"])
+    with pytest.raises(ClientError) as denied:
+        aws("ssm").get_parameter(Name=name)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    # other actions still work
+    aws("lambda").get_function_configuration(FunctionName=entry["upgrade_function_name"])
+
+
+def test_expired_credentials_refuse_every_call_of_the_stack(make_stack, aws):
+    entry = make_stack(faults={"expired_credentials": True})
+    with pytest.raises(ClientError) as expired:
+        aws("lambda").get_function_configuration(FunctionName=entry["upgrade_function_name"])
+    assert expired.value.response["Error"]["Code"] == "ExpiredTokenException"
+    with pytest.raises(ClientError) as expired:
+        aws("cloudformation").describe_stacks(StackName=entry["cloudformation_root_stack_name"])
+    assert expired.value.response["Error"]["Code"] == "ExpiredToken"
+
+
+def test_a_late_answer_still_started_the_deployment(make_stack, aws, most_recent_id):
+    entry = make_stack(function_timeout=5, faults={"lambda_response_delay_seconds": 1})
+    assert aws("lambda").get_function_configuration(FunctionName=entry["upgrade_function_name"])["Timeout"] == 5
+    client = boto3.client("lambda", region_name=entry["aws_region"], endpoint_url=aws("lambda").meta.endpoint_url,
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=Config(read_timeout=0.3, retries={"total_max_attempts": 1}))
+    with pytest.raises(ReadTimeoutError):
+        client.invoke(FunctionName=entry["upgrade_function_name"], Payload=json.dumps({"RequestedVersion": "0.176.0"}))
+    wait_for(lambda: most_recent_id_or_none(aws, entry), what="the deployment the unanswered invoke started")
+
+
+def most_recent_id_or_none(aws, entry):
+    try:
+        return aws("ssm").get_parameter(Name="/app/MDL/{0}/DEV/HERD/MostRecentDeploymentId".format(
+            entry["mdl_instance_name"]))["Parameter"]["Value"]
+    except ClientError:
+        return None
