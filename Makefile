@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Limit a suite to some targets or test files: make units TARGETS=tests/unit/plugins/modules/test_x.py
 TARGETS   ?=
 
-.PHONY: help venv tree sanity units integration molecule lint scenarios sandbox sandbox-test test build build-check bench demo clean
+.PHONY: help venv tree sanity units integration molecule lint scenarios reliability-doc sandbox sandbox-test test build build-check bench demo clean
 
 help:
 	@echo "make test          everything below, from scratch (venv, dependencies, sandbox)"
@@ -88,6 +88,10 @@ molecule: tree
 
 lint: tree
 	ansible-lint --offline
+
+# docs/reliability.md is generated from the fault matrix (a scenario test fails when they differ).
+reliability-doc: venv
+	PYTHONPATH=$(ROOT)/tests/scenarios $(PY) tests/scenarios/matrix.py > docs/reliability.md
 
 # ansible-playbook as users run it, against an in-process sandbox per pytest worker (tests/scenarios).
 scenarios: tree

@@ -115,6 +115,9 @@ class Plan:
     terminate_at: Optional[float] = None  # Blue/Green only
     blue_green: bool = True  # False: an in-place deployment
     cut: Optional[Cut] = None
+    # Events that fail without failing the deployment (ApplicationStop with ignoreApplicationStopFailures):
+    # (target id, event name) -> diagnostics.
+    forgiven: Dict[Tuple[str, str], dict] = dataclasses.field(default_factory=dict)
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -158,6 +161,12 @@ class Plan:
             raise ValueError("target {0} has no event {1}".format(target_id, event_name))
         self.cut = Cut(at=slot.end, status="Failed", error_code=error_code, error_message=error_message,
                        failed_target=target_id, failed_event=event_name, diagnostics=diagnostics)
+
+    def forgive_failure(self, target_id: str, event_name: str, diagnostics: dict) -> None:
+        """Make ``event_name`` of ``target_id`` end Failed while the deployment goes on (an ignored failure)."""
+        if self.target(target_id).event(event_name) is None:
+            raise ValueError("target {0} has no event {1}".format(target_id, event_name))
+        self.forgiven[(target_id, event_name)] = diagnostics
 
     def stop(self, now: float, error_code: str, error_message: str) -> None:
         """Stop at ``now`` (a deployment that is not over yet)."""
@@ -273,6 +282,9 @@ class Plan:
             return EventState(slot.name, "Pending", None, None, None)
         if now < slot.end:
             return EventState(slot.name, "InProgress", slot.start, None, None)
+        forgiven = self.forgiven.get((target.target_id, slot.name))
+        if forgiven is not None:
+            return EventState(slot.name, "Failed", slot.start, slot.end, forgiven)
         return EventState(slot.name, "Succeeded", slot.start, slot.end, _success_diagnostics())
 
     def events(self, target: TargetPlan, now: float) -> List[EventState]:

@@ -23,6 +23,9 @@ import pytest
 from mdl_sandbox import Sandbox, StackSpec
 
 DEPLOYMENT_SECONDS = 8.0
+AWS_ACCESS_KEY_ID = "ASIAMDLHERDSCENARIOS"
+AWS_SECRET_ACCESS_KEY = "mdlHerdScenarioSecretKey-5f2c9a71e0d4"
+AWS_SESSION_TOKEN = "mdlHerdScenarioSessionToken-8b31d6c4f9e2"
 _names = itertools.count(1)
 
 
@@ -157,10 +160,14 @@ def playbook(sandbox, tmp_path):
     env = dict(os.environ)
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         env.pop(name, None)
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-aws-credentials"),
+               AWS_EC2_METADATA_DISABLED="true")
     env.update(
         AWS_ENDPOINT_URL=endpoints["aws_endpoint_url"],
-        AWS_ACCESS_KEY_ID=endpoints["aws_access_key_id"],
-        AWS_SECRET_ACCESS_KEY=endpoints["aws_secret_access_key"],
+        # distinctive values (the sandbox accepts any): the fault matrix searches every output for them
+        AWS_ACCESS_KEY_ID=AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN=AWS_SESSION_TOKEN,
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",
@@ -170,8 +177,14 @@ def playbook(sandbox, tmp_path):
     )
     runs: List[Run] = []
 
-    def start(entry, *args: str, name: str = "mdl.herd.upgrade_herd", **variables) -> Run:
+    def start(entry, *args: str, name: str = "mdl.herd.upgrade_herd", env_overrides: Optional[Dict[str, Optional[str]]] = None,
+              **variables) -> Run:
         run_env = dict(env, AWS_REGION=entry["aws_region"], AWS_DEFAULT_REGION=entry["aws_region"])
+        for key, value in (env_overrides or {}).items():
+            if value is None:
+                run_env.pop(key, None)
+            else:
+                run_env[key] = value
         command = ["ansible-playbook", name,
                    "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
                    "-e", "mdl_environment={0}".format(entry["mdl_environment"]),
@@ -182,6 +195,7 @@ def playbook(sandbox, tmp_path):
             command += ["-e", "{0}={1}".format(key, value)]
         command += list(args)
         run = Run(command, run_env, tmp_path)
+        run.tmp_path = tmp_path
         runs.append(run)
         return run
 

@@ -100,7 +100,7 @@ class FakeCodeDeploy(object):
         self.list_calls.append(kwargs)
         if self.error:
             raise self.error
-        return self.pages[len(self.list_calls) - 1]
+        return self.pages[min(len(self.list_calls), len(self.pages)) - 1]
 
     def get_deployment(self, deploymentId, aws_retry=False):
         assert aws_retry

@@ -1,0 +1,362 @@
+"""The fault matrix (tests/scenarios/matrix.py), row by row, against the sandbox, at -vvv.
+
+Each runner provokes its row's fault, runs ``ansible-playbook mdl.herd.upgrade_herd`` as an
+operator would and checks the outcome; ``test_fault`` then checks the row's counts (Invoke
+calls, deployments) and that no secret shows up in any output or file of the row's runs.
+"""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import conftest
+from conftest import invocations, kill_tree, served_version, stack_key, user_deployments
+from matrix import GREEN_EVENTS, ROWS, markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+D = 5.0  # seconds a deployment of the matrix's stacks takes (rollbacks: half)
+VERSION = "0.176.0"
+FOLLOWING = r"TASK \[mdl\.herd\.herd_upgrade : Follow the Blue/Green deployment to the end\]"
+RUNNERS = {}
+
+
+def runs(*row_ids):
+    def register(function):
+        for row_id in row_ids:
+            RUNNERS[row_id] = function
+        return function
+
+    return register
+
+
+class Context:
+    def __init__(self, sandbox, make_stack, playbook, row):
+        self.sandbox, self._make_stack, self._playbook, self.row = sandbox, make_stack, playbook, row
+        self.runs = []
+        self.entry = None
+
+    def stack(self, **spec):
+        spec.setdefault("deployment_seconds", D)
+        self.entry = self._make_stack(**spec)
+        return self.entry
+
+    def start(self, *args, **variables):
+        variables.setdefault("herd_version", VERSION)
+        run = self._playbook(self.entry, "-vvv", *args, **variables)
+        self.runs.append(run)
+        return run
+
+    def run(self, *args, **variables):
+        run = self.start(*args, **variables)
+        run.code = run.finish()
+        return run
+
+    def fatal(self, run):
+        """The task failure the operator reads: the last ``fatal:`` result (one line, or at -vvv a JSON block)."""
+        lines = run.output.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("fatal:")]
+        assert starts, run.output[-5000:]
+        first = lines[starts[-1]]
+        if not first.rstrip().endswith("{"):
+            return first
+        block = ["{"]
+        for line in lines[starts[-1] + 1:]:
+            block.append(line)
+            if line == "}":
+                break
+        text = "\n".join(block)
+        try:
+            return "{0} {1}".format(json.loads(text).get("msg", ""), text)
+        except ValueError:
+            return text
+
+
+def failed(ctx, run, *words):
+    assert run.code != 0, run.output[-5000:]
+    message = ctx.fatal(run)
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def succeeded(ctx, run, version=VERSION):
+    assert run.code == 0, run.output[-5000:]
+    assert served_version(ctx.sandbox, ctx.entry) == version
+
+
+# -- input and safety -----------------------------------------------------------------------------------
+@runs("version-latest", "version-dots", "negative-timeout")
+def bad_input(ctx):
+    ctx.stack()
+    variables = {"version-latest": {"herd_version": "latest"}, "version-dots": {"herd_version": ".."},
+                 "negative-timeout": {"herd_upgrade_wait_timeout": "-5"}}[ctx.row.id]
+    run = ctx.run(**variables)
+    failed(ctx, run, "nothing was read or changed in AWS" if ctx.row.id == "negative-timeout"
+           else "Nothing was read or changed in AWS")
+    assert ctx.sandbox.calls.snapshot()["stacks"].get(stack_key(ctx.entry), {}) == {}
+
+
+@runs("same-version-other-spelling")
+def same_version(ctx):
+    ctx.stack(current_version="0.176.0")
+    run = ctx.run(herd_version="0.176")
+    assert run.code == 0 and "HERD already serves 0.176.0; nothing to do." in run.output
+
+
+@runs("downgrade")
+def downgrade(ctx):
+    ctx.stack(current_version="0.170.0")
+    failed(ctx, ctx.run(herd_version="0.160.0"), "serves HERD 0.170.0, and the requested 0.160.0 is older",
+           "herd_upgrade_allow_downgrade")
+
+
+@runs("unpublished")
+def unpublished(ctx):
+    ctx.stack(faults={"unpublished_versions": ["0.199.0"]})
+    failed(ctx, ctx.run(herd_version="0.199.0"), "HERD 0.199.0 is not published",
+           "/org/finra/herd/herd-war/0.199.0/herd-war-0.199.0.war answered 404")
+
+
+# -- reaching AWS -------------------------------------------------------------------------------------------
+@runs("missing-function")
+def missing_function(ctx):
+    entry = ctx.stack()
+    ctx.sandbox.client("lambda", entry["aws_region"]).delete_function(FunctionName=entry["upgrade_function_name"])
+    failed(ctx, ctx.run(), "The upgrade Lambda {0} does not exist".format(entry["upgrade_function_name"]),
+           "check mdl_instance_name, mdl_environment and region")
+
+
+@runs("wrong-region")
+def wrong_region(ctx):
+    ctx.stack()
+    failed(ctx, ctx.run(herd_upgrade_aws_region="us-west-2"), "us-west-2")
+
+
+@runs("no-credentials")
+def no_credentials(ctx):
+    ctx.stack()
+    run = ctx.run(env_overrides={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None})
+    message = failed(ctx, run)
+    assert "credentials" in message.lower(), message
+
+
+@runs("expired-credentials")
+def expired_credentials(ctx):
+    ctx.stack(faults={"expired_credentials": True})
+    failed(ctx, ctx.run(), "ExpiredToken")
+
+
+@runs("access-denied-invoke")
+def access_denied(ctx):
+    ctx.stack(faults={"deny": ["lambda:Invoke"]})
+    failed(ctx, ctx.run(), "Not allowed to invoke", "nothing was started")
+
+
+# -- the Lambda ---------------------------------------------------------------------------------------------
+@runs("lambda-raises")
+def lambda_raises(ctx):
+    ctx.stack(faults={"lambda_error": "Unknown error: the staging bucket does not exist"})
+    message = failed(ctx, ctx.run(), "failed with Exception: Unknown error: the staging bucket does not exist",
+                     "Running this task again")
+    assert '"changed": true' in message
+
+
+@runs("log-over-4kb")
+def log_over_4kb(ctx):
+    ctx.stack(faults={"lambda_log_padding_bytes": 6000})
+    run = ctx.run()
+    succeeded(ctx, run)
+    assert '"deployment_id_source": "ssm"' in run.output
+
+
+@runs("invoke-throttled")
+def invoke_throttled(ctx):
+    ctx.stack(faults={"throttle": {"lambda:Invoke": 1}})
+    failed(ctx, ctx.run(), "TooManyRequestsException", "never retried automatically")
+    succeeded(ctx, ctx.run())
+
+
+@runs("invoke-answer-lost")
+def invoke_answer_lost(ctx):
+    # the function's timeout is 5 s, so the read timeout is 65 s; the answer comes after 70 s
+    entry = ctx.stack(function_timeout=5, faults={"lambda_response_delay_seconds": 70})
+    ctx.sandbox.hold(stack_key(entry), "BeforeAllowTraffic")  # still under way when the re-run comes
+    message = failed(ctx, ctx.run(), "got no complete answer within 65 s", "it was not retried")
+    assert '"changed": true' in message
+    second = ctx.start()
+    second.wait_for_line(FOLLOWING)
+    ctx.sandbox.release(stack_key(entry))
+    second.code = second.finish()
+    succeeded(ctx, second)
+    assert "(joined)" in second.output
+
+
+# -- throttling and HERD ------------------------------------------------------------------------------------
+@runs("reads-throttled")
+def reads_throttled(ctx):
+    ctx.stack(faults={"throttle": {"ssm:GetParameter": 3, "codedeploy:GetDeployment": 3,
+                                   "codedeploy:ListDeployments": 2, "cloudformation:DescribeStacks": 2}})
+    succeeded(ctx, ctx.run())
+
+
+@runs("herd-503-at-switch")
+def herd_503(ctx):
+    ctx.stack(faults={"herd_unavailable_seconds": 2})
+    succeeded(ctx, ctx.run())
+
+
+@runs("herd-401")
+def herd_401(ctx):
+    entry = ctx.stack()
+    ctx.wrong_password = "Wrong-Herd-Password-3e7a"
+    message = failed(ctx, ctx.run(herd_upgrade_username=entry["herd_username"], herd_upgrade_password=ctx.wrong_password),
+                     "401")
+    assert entry["herd_https_base_url"].split("//")[1] in message
+
+
+@runs("self-signed")
+def self_signed(ctx):
+    ctx.stack()
+    message = failed(ctx, ctx.run(herd_upgrade_ca_path=""))
+    assert "certificate" in message.lower() or "tls" in message.lower(), message
+
+
+# -- deployments ----------------------------------------------------------------------------------------------
+def _fail_at(event):
+    def runner(ctx):
+        ctx.stack(current_version="0.170.0", faults={"fail_at_event": event})
+        message = failed(ctx, ctx.run(), "Lifecycle event {0} failed".format(event), "HERD serves 0.170.0 now.")
+        rollback = [d for d in ctx.sandbox.live_state(stack_key(ctx.entry))["live"]["deployments"]
+                    if d["creator"] == "codeDeployRollback"][0]
+        assert rollback["status"] == "Succeeded"
+        assert "Rollback deployment {0} succeeded".format(rollback["deployment_id"]) in message
+
+    return runner
+
+
+for _event in GREEN_EVENTS[1:]:
+    runs("fail-at-" + _event)(_fail_at(_event))
+
+
+@runs("fail-at-ApplicationStop")
+def application_stop_fails(ctx):
+    ctx.stack(current_version="0.170.0", faults={"fail_at_event": "ApplicationStop"})
+    succeeded(ctx, ctx.run())
+
+
+@runs("stopped-by-someone")
+def stopped_by_someone(ctx):
+    entry = ctx.stack(current_version="0.170.0")
+    ctx.sandbox.hold(stack_key(entry), "ValidateService")
+    run = ctx.start()
+    held = ctx.sandbox.wait_held(stack_key(entry), 120)
+    run.wait_for_line(FOLLOWING)
+    ctx.sandbox.client("codedeploy", entry["aws_region"]).stop_deployment(
+        deploymentId=held["deployment_id"], autoRollbackEnabled=True)
+    run.code = run.finish()
+    failed(ctx, run, "stopped", "HERD serves 0.170.0 now.")
+
+
+@runs("timeout-stop", "timeout-rollback")
+def timeout(ctx):
+    action = ctx.row.id.split("-")[1]
+    ctx.stack(current_version="0.170.0", deployment_seconds=40)
+    run = ctx.run(herd_upgrade_wait_timeout="4", herd_upgrade_on_timeout=action)
+    failed(ctx, run, "did not succeed")
+    deployments = ctx.sandbox.live_state(stack_key(ctx.entry))["live"]["deployments"]
+    mine = [d for d in deployments if d["creator"] == "user"][0]
+    assert mine["status"] == "Stopped"
+    rollbacks = [d for d in deployments if d["creator"] == "codeDeployRollback"]
+    assert bool(rollbacks) == (action == "rollback")
+
+
+def _interrupted(how):
+    def runner(ctx):
+        entry = ctx.stack()
+        ctx.sandbox.hold(stack_key(entry), "ValidateService")
+        first = ctx.start()
+        held = ctx.sandbox.wait_held(stack_key(entry), 120)
+        first.wait_for_line(FOLLOWING)
+        if how == "sigkill":
+            kill_tree(first)
+        else:
+            os.kill(first.process.pid, signal.SIGINT if how == "sigint" else signal.SIGTERM)
+            first.finish(timeout=60)
+        second = ctx.start()
+        second.wait_for_line(FOLLOWING)
+        ctx.sandbox.release(stack_key(entry))
+        second.code = second.finish()
+        succeeded(ctx, second)
+        assert held["deployment_id"] in second.output and "(joined)" in second.output
+
+    return runner
+
+
+for _how in ("sigint", "sigterm", "sigkill"):
+    runs(_how + "-rerun")(_interrupted(_how))
+
+
+@runs("concurrent-same", "concurrent-different")
+def concurrent(ctx):
+    ctx.stack(faults={"lambda_delay_seconds": 3})
+    versions = ("0.176.0", "0.176.0") if ctx.row.id == "concurrent-same" else ("0.176.0", "0.177.0")
+    started = [ctx.start(herd_version=version) for version in versions]
+    codes = [run.finish() for run in started]
+    if ctx.row.id == "concurrent-same":
+        assert codes == [0, 0], [run.output[-3000:] for run in started]
+        assert sum("(joined)" in run.output for run in started) == 1
+        return
+    assert sorted(code == 0 for code in codes) == [False, True], [run.output[-3000:] for run in started]
+    winner = versions[codes.index(0)]
+    loser_run = started[1 - codes.index(0)]
+    loser_run.code = codes[1 - codes.index(0)]
+    failed(ctx, loser_run, "already deploying HERD {0}".format(winner))
+    assert [d["installed_version"] for d in user_deployments(ctx.sandbox, ctx.entry)] == [winner]
+
+
+# -- the table and its rows -------------------------------------------------------------------------------------
+def secrets_of(ctx):
+    endpoints = ctx.sandbox.endpoints()
+    found = {"AWS secret key": conftest.AWS_SECRET_ACCESS_KEY, "AWS session token": conftest.AWS_SESSION_TOKEN,
+             "HERD admin password": ctx.entry["herd_password"], "Maven password": endpoints["maven_password"]}
+    if getattr(ctx, "wrong_password", None):
+        found["HERD password given"] = ctx.wrong_password
+    return found
+
+
+def leaks(ctx):
+    """Every (secret, where) found in the row's outputs and in the files its runs wrote."""
+    found = []
+    texts = [("output of run {0}".format(i + 1), run.output) for i, run in enumerate(ctx.runs)]
+    for run in ctx.runs[:1]:
+        for path in Path(run.tmp_path).rglob("*"):
+            if path.is_file():
+                texts.append((str(path), path.read_text(errors="replace")))
+    for name, secret in secrets_of(ctx).items():
+        for where, text in texts:
+            if secret and secret in text:
+                found.append((name, where))
+    return found
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_fault(sandbox, make_stack, playbook, row):
+    ctx = Context(sandbox, make_stack, playbook, row)
+    RUNNERS[row.id](ctx)
+    assert invocations(sandbox, ctx.entry) == row.invokes
+    deployments = user_deployments(sandbox, ctx.entry)
+    assert len(deployments) == row.deployments, deployments
+    assert leaks(ctx) == []
+
+
+def test_every_row_has_a_runner_and_every_runner_a_row():
+    assert sorted(RUNNERS) == sorted(row.id for row in ROWS)
+    assert len({row.id for row in ROWS}) == len(ROWS)
+
+
+def test_the_published_table_is_the_suites():
+    published = (ROOT / "docs" / "reliability.md").read_text()
+    assert published == markdown(), "docs/reliability.md is stale: run make reliability-doc"
