@@ -95,7 +95,7 @@ reliability-doc: venv
 
 # ansible-playbook as users run it, against an in-process sandbox per pytest worker (tests/scenarios).
 scenarios: tree
-	PYTHONPATH=$(ROOT)/sandbox:$(ROOT)/tests/scenarios $(PY) -m pytest tests/scenarios -q -p no:cacheprovider -n 2 $(TARGETS)
+	PYTHONPATH=$(ROOT)/sandbox:$(ROOT)/tests/scenarios $(PY) -m pytest -q -p no:cacheprovider -n 2 $(or $(TARGETS),tests/scenarios)
 
 sandbox-test: venv
 	PYTHONPATH=$(ROOT)/sandbox $(PY) -m pytest sandbox/tests -q -p no:cacheprovider

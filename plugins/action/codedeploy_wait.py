@@ -43,8 +43,9 @@ class ActionModule(ActionBase):
             args[SLICE] = {"carry": carry} if carry else {}
             output = self._execute_module(module_args=args, task_vars=task_vars)
             state = output.pop(SLICE, None) or {}
+            label = args.get("label")
             for line in state.get("lines") or []:
-                display.display(line)
+                display.display("{0}: {1}".format(label, line) if label else line)
             carry = state.get("carry")
             if not carry or output.get("failed") or output.get("skipped"):
                 break

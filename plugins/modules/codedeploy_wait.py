@@ -87,6 +87,11 @@ options:
     type: str
     choices: [fail, stop, rollback]
     default: fail
+  label:
+    description:
+      - Put in front of each progress line, for example the stack (V(mdl/DEV)), so that the lines of deployments
+        followed side by side (a fleet) say whose they are. The role M(mdl.herd.herd_upgrade) sets it.
+    type: str
   _slice:
     description:
       - Internal, set by the action plugin of this module to run the wait in slices and print the
@@ -469,6 +474,7 @@ def argument_spec():
         poll_interval=dict(type="float", default=DEFAULT_POLL_INTERVAL),
         wait_for=dict(type="str", choices=list(WAIT_FOR_CHOICES), default="success"),
         on_timeout=dict(type="str", choices=list(ON_TIMEOUT_CHOICES), default="fail"),
+        label=dict(type="str"),
         _slice=dict(type="dict"),
     )
 

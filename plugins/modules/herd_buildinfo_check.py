@@ -296,9 +296,10 @@ def discover(module, stack, fmt):
     try:
         herd_stack = find_herd_stack(_aws.client(module, "cloudformation"), stack)
     except DiscoveryError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg="{0} (stack {1}, region {2})".format(e, stack, module.region))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        module.fail_json_aws(e, msg="Could not list the CloudFormation stacks to find HERD of {0}".format(stack))
+        module.fail_json_aws(e, msg="Could not list the CloudFormation stacks to find HERD of {0} in region {1}".format(
+            stack, module.region))
     option = "the output HerdLoadBalancerURL of the CloudFormation stack {0}".format(herd_stack.name)
     try:
         return locate(herd_stack.url, fmt, option=option), herd_stack.name

@@ -86,7 +86,7 @@ options:
         exists; V(active_deployment) no deployment of another version is active (these two are part of starting an
         upgrade in any case, and listed they are reported).
       - V(bundle) the revision C(s3://{STAGING_BUCKET}/{RELEASE_VERSION}/herd/herd.zip) exists (both from the function's
-        environment). S3 answers 403 for a missing object to a caller without C(s3:ListBucket): that is reported as
+        environment). S3 answers 403 for a missing object to a caller without C(s3:ListBucket), so that is reported as
         "cannot tell", with a warning, not as missing.
       - V(published) C(org/finra/herd/herd-war/{v}/herd-war-{v}.war) exists in O(artifact_repository) (an HTTP C(HEAD)).
         An unreachable repository or a 5xx answer is "cannot tell", with a warning; a 404 fails naming the URL.

@@ -179,16 +179,19 @@ def playbook(sandbox, tmp_path):
 
     def start(entry, *args: str, name: str = "mdl.herd.upgrade_herd", env_overrides: Optional[Dict[str, Optional[str]]] = None,
               **variables) -> Run:
-        run_env = dict(env, AWS_REGION=entry["aws_region"], AWS_DEFAULT_REGION=entry["aws_region"])
+        """A run for the stack ``entry`` (from -e), or, with ``entry=None``, for the stacks of an inventory (in args)."""
+        region = entry["aws_region"] if entry else endpoints["aws_region"]
+        run_env = dict(env, AWS_REGION=region, AWS_DEFAULT_REGION=region)
         for key, value in (env_overrides or {}).items():
             if value is None:
                 run_env.pop(key, None)
             else:
                 run_env[key] = value
-        command = ["ansible-playbook", name,
-                   "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
-                   "-e", "mdl_environment={0}".format(entry["mdl_environment"]),
-                   "-e", "herd_upgrade_ca_path={0}".format(endpoints["herd_ca_path"]),
+        command = ["ansible-playbook", name]
+        if entry:
+            command += ["-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
+                        "-e", "mdl_environment={0}".format(entry["mdl_environment"])]
+        command += ["-e", "herd_upgrade_ca_path={0}".format(endpoints["herd_ca_path"]),
                    "-e", "herd_upgrade_verify_delay=1",
                    "-e", "herd_upgrade_artifact_repository={0}".format(endpoints["maven_repository_url"])]
         for key, value in variables.items():
