@@ -1,0 +1,122 @@
+"""The AWX path: a job laid out as AWX lays it out, run by ansible-runner (AWX's engine), against the sandbox.
+
+The project is a copy of this repository; its collections come from collections/requirements.yml
+(installed offline, amazon.aws already present, as a project sync would install them); survey
+answers are extra vars; the AWS credential is environment variables only, without a region.
+"""
+
+import datetime
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from conftest import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, stack_key, user_deployments
+
+ROOT = Path(__file__).resolve().parents[2]
+SKIP = shutil.ignore_patterns(".git", ".venv", ".cache", ".sandbox", "dist", "build", "output", "__pycache__",
+                              ".pytest_cache")
+
+
+def amazon_aws():
+    """Where this venv's amazon.aws lives (PyPI's ansible package): the collection already present."""
+    import ansible_collections.amazon.aws as package
+
+    return Path(package.__file__).resolve().parent if getattr(package, "__file__", None) else \
+        Path(list(package.__path__)[0]).resolve()
+
+
+def job_dir(tmp_path, sandbox, inventory, extravars):
+    """A private data dir as AWX writes one for a job."""
+    data = tmp_path / "job"
+    project = data / "project"
+    shutil.copytree(ROOT, project, ignore=SKIP)
+    collections = data / "requirements_collections"
+    (collections / "ansible_collections" / "amazon").mkdir(parents=True)
+    shutil.copytree(amazon_aws(), collections / "ansible_collections" / "amazon" / "aws")
+    # what the project sync runs, from the project's root
+    subprocess.run(["ansible-galaxy", "collection", "install", "-r", "collections/requirements.yml", "-p", str(collections),
+                    "--offline"], cwd=project, check=True, capture_output=True, env=_env(collections))
+    (data / "inventory").mkdir()
+    (data / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (data / "env").mkdir()
+    endpoints = sandbox.endpoints()
+    extravars = dict(extravars, herd_upgrade_ca_path=endpoints["herd_ca_path"],  # job template extra vars
+                     herd_upgrade_artifact_repository=endpoints["maven_repository_url"], herd_upgrade_verify_delay=1)
+    (data / "env" / "extravars").write_text(json.dumps(extravars))
+    # what AWX's AWS credential injects: keys, no region (the endpoint is the sandbox's, as a custom credential would set it)
+    (data / "env" / "envvars").write_text(json.dumps({
+        "AWS_ACCESS_KEY_ID": AWS_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET_ACCESS_KEY,
+        "AWS_SECURITY_TOKEN": AWS_SESSION_TOKEN, "AWS_SESSION_TOKEN": AWS_SESSION_TOKEN,
+        "AWS_ENDPOINT_URL": endpoints["aws_endpoint_url"],
+        "ANSIBLE_COLLECTIONS_PATH": str(collections),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }))
+    return data
+
+
+def _env(collections):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
+    return env
+
+
+def run_job(data):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_COLLECTIONS"))}
+    result = subprocess.run(["ansible-runner", "run", str(data), "-p", "playbooks/upgrade_herd.yml", "--ident", "1"],
+                            env=env, capture_output=True, text=True, timeout=600)
+    events = [json.loads(p.read_text()) for p in sorted((data / "artifacts" / "1" / "job_events").glob("*.json"),
+                                                        key=lambda p: int(p.name.split("-")[0]))]
+    return result, events
+
+
+def progress_events(events, key):
+    return [e for e in events if "{0}: d-".format(key) in (e.get("stdout") or "")]
+
+
+def stats(events):
+    return next(e for e in events if e.get("event") == "playbook_on_stats")["event_data"].get("artifact_data") or {}
+
+
+def test_a_single_stack_job_with_the_shipped_survey(sandbox, make_stack, tmp_path):
+    entry = make_stack(region="us-west-2", deployment_seconds=10)
+    survey = {"herd_version": "0.176.0", "mdl_instance_name": entry["mdl_instance_name"],
+              "mdl_environment": entry["mdl_environment"], "herd_upgrade_aws_region": "us-west-2",
+              "herd_upgrade_wait_timeout": 600, "herd_upgrade_on_timeout": "fail"}
+    data = job_dir(tmp_path, sandbox, {"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}}, survey)
+    result, events = run_job(data)
+    assert result.returncode == 0, result.stdout[-4000:]
+    deployment = user_deployments(sandbox, entry)[0]
+    assert deployment["status"] == "Succeeded"
+    # progress lines were events while the deployment ran, not only at its end
+    lines = progress_events(events, stack_key(entry))
+    ended = datetime.datetime.fromisoformat(deployment["complete_time"].replace("Z", "+00:00"))
+    created = [datetime.datetime.fromisoformat(e["created"]).replace(tzinfo=datetime.timezone.utc) for e in lines]
+    assert len(lines) >= 2 and min(created) < ended, [e["stdout"] for e in lines]
+    artifact = stats(events)["herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])]
+    assert (artifact["outcome"], artifact["to_version"], artifact["deployment_id"]) == (
+        "upgraded", "0.176.0", deployment["deployment_id"])
+
+
+def test_a_fleet_job_with_the_shipped_survey(sandbox, make_stack, tmp_path):
+    stacks = [make_stack(deployment_seconds=6) for _ in range(2)]
+    hosts = {e["mdl_instance_name"].lower(): {"mdl_instance_name": e["mdl_instance_name"],
+                                              "mdl_environment": e["mdl_environment"],
+                                              "herd_upgrade_aws_region": e["aws_region"]} for e in stacks}
+    survey = {"herd_version": "0.176.0", "stacks": "DEV", "herd_upgrade_serial": "0", "herd_upgrade_wait_timeout": 600}
+    data = job_dir(tmp_path, sandbox, {"all": {"children": {"DEV": {"hosts": hosts}}}}, survey)
+    result, events = run_job(data)
+    assert result.returncode == 0, result.stdout[-4000:]
+    published = stats(events)
+    for entry in stacks:
+        assert [d["status"] for d in user_deployments(sandbox, entry)] == ["Succeeded"]
+        assert progress_events(events, stack_key(entry))
+        key = "herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
+        assert published[key]["outcome"] == "upgraded"
