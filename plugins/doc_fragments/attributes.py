@@ -10,11 +10,14 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 attributes:
   action_group:
-    description: Use C(group/mdl.herd.herd) or C(group/amazon.aws.aws) in C(module_defaults) to set the AWS options once.
+    description:
+      - Use C(group/mdl.herd.herd) (this collection's modules) or C(group/mdl.herd.aws) (these and every module of
+        amazon.aws's C(aws) group) in C(module_defaults) to set the AWS options once.
+      - C(group/amazon.aws.aws) does not reach these modules (a group can pull others in, not be joined from outside).
     support: full
     membership:
       - mdl.herd.herd
-      - amazon.aws.aws
+      - mdl.herd.aws
 """
     CHECK_MODE_FULL = r"""
 attributes:

@@ -1,0 +1,44 @@
+"""Check the execution environment's build context: ansible-builder create, then what the context holds.
+
+    check_ee.py CONTEXT_DIR
+
+Run by ``make build-check`` after the tarball is built: the EE file names the tarball of the
+version in galaxy.yml, and the context holds it, the Containerfile, amazon.aws among the Galaxy
+requirements and the Python libraries the modules import.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main(context: Path) -> int:
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    definition = yaml.safe_load((ROOT / "execution-environment.yml").read_text())
+    tarball = "mdl-herd-{0}.tar.gz".format(version)
+    sources = [item["src"] for item in definition["additional_build_files"]]
+    assert sources == ["dist/" + tarball], "execution-environment.yml brings {0}, not dist/{1}".format(sources, tarball)
+    subprocess.run([sys.executable, "-m", "ansible_builder", "create", "-f", str(ROOT / "execution-environment.yml"),
+                    "--context", str(context), "--output-filename", "Containerfile"], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    build = context / "_build"
+    assert (context / "Containerfile").is_file(), "no Containerfile in the context"
+    assert (build / "collections" / tarball).is_file(), "the collection's tarball is not in the context"
+    galaxy = yaml.safe_load((build / "requirements.yml").read_text())["collections"]
+    names = {entry["name"] for entry in galaxy}
+    assert "amazon.aws" in names and "/build/collections/" + tarball in names, names
+    python = (build / "requirements.txt").read_text()
+    for library in ("boto3", "botocore", "requests"):
+        assert library in python, "{0} missing from the EE's Python requirements".format(library)
+    print("execution environment: the build context holds {0}, amazon.aws and boto3/botocore/requests".format(tarball))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
