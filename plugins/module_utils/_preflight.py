@@ -20,11 +20,8 @@ timeout, the join); listed, they are reported. Each check ends ``ok``, or ``cann
 from __future__ import annotations
 
 try:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-
-    class BotoCoreError(Exception):
-        pass
 
     class ClientError(Exception):
         pass

@@ -356,13 +356,13 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 
 try:
-    import requests  # noqa: F401 - the published check talks HTTP to the artifact repository
+    import requests  # the published check of the preflight talks HTTP to the artifact repository
 except ImportError:
-    HAS_REQUESTS = False
+    requests = None
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 else:
-    HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
+HAS_REQUESTS = requests is not None
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 

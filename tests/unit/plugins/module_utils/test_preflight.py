@@ -17,7 +17,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack  #
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure, UpgradeInvocation  # noqa: E402
 
 ENV = {"STAGING_BUCKET": "123456789012-mdl-staging-dev", "RELEASE_VERSION": "1.5.0"}
-ALL = ["lambda", "deployment_group", "active_deployment", "bundle", "published"]
+ALL = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
 
 
 def error(code, status=400):
@@ -62,9 +62,9 @@ class FakeSession(object):
         return Answer(self.status)
 
 
-def preflight(checks=ALL, s3=None, codedeploy=None, session=None, version="0.176.0", env=ENV, warnings=None, **kwargs):
+def preflight(checks=ALL, s3=None, codedeploy=None, session=None, version="0.176.0", env=None, warnings=None, **kwargs):
     upgrade = UpgradeInvocation(version, stack=MdlStack("mdl", "DEV"))
-    upgrade.function_environment = env
+    upgrade.function_environment = ENV if env is None else env
     return Preflight(upgrade, checks, codedeploy=codedeploy or FakeCodeDeploy(), s3=s3 or FakeS3(),
                      session=session or FakeSession(), warn=(warnings.append if warnings is not None else None), **kwargs)
 
