@@ -1,0 +1,45 @@
+"""The role inside a larger playbook, as the README shows it: its outcome is the fact herd_upgrade_result."""
+
+import json
+
+import yaml
+
+KEYS = {"stack", "mdl_instance_name", "mdl_environment", "requested_version", "from_version", "to_version",
+        "deployment_id", "joined", "status", "duration_seconds", "outcome", "changed", "message", "preflight"}
+
+
+def larger_playbook(entry, endpoints, out):
+    return [{
+        "name": "Upgrade HERD, then use the result", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "module_defaults": {"group/mdl.herd.herd": {"region": entry["aws_region"],
+                                                    "endpoint_url": endpoints["aws_endpoint_url"]}},
+        "tasks": [
+            {"name": "Upgrade", "ansible.builtin.include_role": {"name": "mdl.herd.herd_upgrade"}, "vars": {
+                "herd_upgrade_mdl_instance_name": entry["mdl_instance_name"],
+                "herd_upgrade_mdl_environment": entry["mdl_environment"],
+                "herd_upgrade_version": "0.176.0", "herd_upgrade_ca_path": endpoints["herd_ca_path"],
+                "herd_upgrade_artifact_repository": endpoints["maven_repository_url"],
+                "herd_upgrade_verify_delay": 1}},
+            {"name": "Keep it", "ansible.builtin.copy": {"dest": str(out), "mode": "0600",
+                                                          "content": "{{ herd_upgrade_result | to_json }}"}},
+        ],
+    }]
+
+
+def test_the_result_fact_after_an_upgrade_and_after_a_no_op(sandbox, make_stack, playbook, tmp_path):
+    entry = make_stack()
+    endpoints = sandbox.endpoints()
+    out = tmp_path / "result.json"
+    path = tmp_path / "larger.yml"
+    path.write_text(yaml.safe_dump(larger_playbook(entry, endpoints, out)))
+    assert playbook(entry, name=str(path)).finish() == 0
+    result = json.loads(out.read_text())
+    assert set(result) == KEYS
+    assert (result["outcome"], result["from_version"], result["to_version"], result["status"], result["changed"]) == (
+        "upgraded", "0.170.0", "0.176.0", "Succeeded", True)
+    assert result["deployment_id"].startswith("d-") and result["stack"] == "{0}/DEV".format(entry["mdl_instance_name"])
+    assert result["preflight"] == {"lambda": "ok", "deployment_group": "ok", "active_deployment": "ok", "bundle": "ok",
+                                   "published": "ok"}
+    assert playbook(entry, name=str(path)).finish() == 0
+    again = json.loads(out.read_text())
+    assert (again["outcome"], again["changed"], again["deployment_id"]) == ("already_served", False, None)
