@@ -718,3 +718,13 @@ def test_a_refused_invoke_puts_back_what_the_function_overwrote_and_the_join_tru
                                 deployments={"d-RUNNING01": deployment("d-RUNNING01", T0, "InProgress")})
     active = invocation(codedeploy=codedeploy, ssm=ssm).active_deployment()
     assert active.restored and active.version == "0.176.0"
+
+
+def test_the_clock_allowance_is_seconds_not_minutes():
+    """Absolute cases: a deployment created a minute before the invoke is not this invoke's, and a version
+    changed a minute after a deployment was created is not that deployment's."""
+    ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
+    codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 - MINUTE)})
+    deployment_found, why = invocation(codedeploy=codedeploy, ssm=ssm)._ssm_deployment("d-OLD000001", T0)
+    assert deployment_found is None and "before this invoke began" in why
+    assert not ActiveDeployment("d-A", "InProgress", T0, "0.176.0", T0 + MINUTE).version_is_certain
