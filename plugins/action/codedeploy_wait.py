@@ -20,6 +20,8 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe
+
 display = Display()
 
 SLICE = "_slice"
@@ -38,17 +40,31 @@ class ActionModule(ActionBase):
             wrap_async = not self._connection.has_native_async
             return merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars, wrap_async=wrap_async))
 
+        probe = None
+        if args.get("probe_url") and not self._play_context.check_mode:
+            # HERD as a client sees it, in a thread of this plugin (which lives for the whole wait): it
+            # never delays the slices, and stops with them, also when the play is interrupted.
+            probe = Probe(args["probe_url"], interval=args.get("probe_interval") or 1.0,
+                          cafile=args.get("probe_ca_path") or None,
+                          verify=args.get("probe_validate_certs", True) not in (False, "false", "no", "False"))
+            probe.start()
         carry = None
-        while True:
-            args[SLICE] = {"carry": carry} if carry else {}
-            output = self._execute_module(module_args=args, task_vars=task_vars)
-            state = output.pop(SLICE, None) or {}
-            label = args.get("label")
-            for line in state.get("lines") or []:
-                display.display("{0}: {1}".format(label, line) if label else line)
-            carry = state.get("carry")
-            if not carry or output.get("failed") or output.get("skipped"):
-                break
+        try:
+            while True:
+                args[SLICE] = {"carry": carry} if carry else {}
+                output = self._execute_module(module_args=args, task_vars=task_vars)
+                state = output.pop(SLICE, None) or {}
+                label = args.get("label")
+                for line in state.get("lines") or []:
+                    display.display("{0}: {1}".format(label, line) if label else line)
+                carry = state.get("carry")
+                if not carry or output.get("failed") or output.get("skipped"):
+                    break
+        finally:
+            if probe is not None:
+                probe.stop()
+        if probe is not None:
+            output["zero_downtime"] = probe.report()
         # The state carried between runs is transport, not a task argument: keep it out of -v output.
         invocation = output.get("invocation")
         if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):

@@ -92,6 +92,24 @@ options:
       - Put in front of each progress line, for example the stack (V(mdl/DEV)), so that the lines of deployments
         followed side by side (a fleet) say whose they are. The role M(mdl.herd.herd_upgrade) sets it.
     type: str
+  probe_url:
+    description:
+      - While the deployment runs, ask this URL about once per O(probe_interval) as a client would (for example HERD's
+        unauthenticated C(https://host/herd-app/displayBuildInfo), the load balancer's health check), and return the
+        zero-downtime report RV(zero_downtime). The probe runs beside the wait and never delays it.
+      - Not in check mode, nor with C(async).
+    type: str
+  probe_interval:
+    description: Seconds between two probes of O(probe_url) (at least 0.2).
+    type: float
+    default: 1.0
+  probe_ca_path:
+    description: CA bundle to verify O(probe_url)'s certificate with.
+    type: path
+  probe_validate_certs:
+    description: Verify O(probe_url)'s certificate.
+    type: bool
+    default: true
   _slice:
     description:
       - Internal, set by the action plugin of this module to run the wait in slices and print the
@@ -350,6 +368,47 @@ error_information:
       description: The error message.
       type: str
       sample: The overall deployment failed because too many individual instances failed deployment.
+zero_downtime:
+  description:
+    - What HERD answered a client during the wait, when O(probe_url) is set.
+    - Two versions answering in turn during the switch (RV(zero_downtime.alternated)) is what a load balancer does
+      while both target groups serve, not an outage.
+  returned: when O(probe_url) is set
+  type: dict
+  contains:
+    url:
+      description: O(probe_url).
+      type: str
+      sample: https://herd.example.com/herd-app/displayBuildInfo
+    requests:
+      description: Requests sent.
+      type: int
+      sample: 840
+    failures:
+      description: Requests without a good answer (a 200 with a build number).
+      type: int
+      sample: 0
+    failures_by_kind:
+      description: Those failures by kind, V(5xx), V(refused), V(timeout), V(other).
+      type: dict
+      sample: {"5xx": 0, "refused": 0, "timeout": 0, "other": 0}
+    longest_outage_seconds:
+      description: The longest stretch from a failure to the next good answer.
+      type: float
+      sample: 0.0
+    switched_at:
+      description: When the first answer with another version came (ISO 8601, UTC), or V(null).
+      type: str
+      sample: "2026-12-01T09:30:12.345Z"
+    versions_seen:
+      description: The versions answered, in order (a version again after another is listed again).
+      type: list
+      elements: str
+      sample: ["0.170.0", "0.176.0"]
+    alternated:
+      description: Whether a version came back after another (both served in turn).
+      type: bool
+      sample: false
 rollback_info:
   description: The rollback of this deployment (or the deployment this one rolls back); empty when there is none.
   returned: when the deployment could be read
@@ -475,6 +534,10 @@ def argument_spec():
         wait_for=dict(type="str", choices=list(WAIT_FOR_CHOICES), default="success"),
         on_timeout=dict(type="str", choices=list(ON_TIMEOUT_CHOICES), default="fail"),
         label=dict(type="str"),
+        probe_url=dict(type="str"),
+        probe_interval=dict(type="float", default=1.0),
+        probe_ca_path=dict(type="path"),
+        probe_validate_certs=dict(type="bool", default=True),
         _slice=dict(type="dict"),
     )
 

@@ -128,7 +128,6 @@ def main():
         ),
         supports_check_mode=True,
         required_together=[("mdl_instance_name", "mdl_environment")],
-        required_one_of=[("mdl_instance_name",)],
     )
     params = module.params
     try:

@@ -233,6 +233,8 @@ class HerdWeb:
         self._version = version
         self._pending: List[Tuple[float, str]] = []  # (due, version), sorted by due
         self._unavailable_until: Optional[float] = None
+        # (the other version, until when, whether the next answer gives the other): both versions answer in turn
+        self._alternate: Optional[List] = None
         self._requests: Counter[str] = collections.Counter()
 
         self._lifecycle = threading.Lock()  # serialises start() and stop()
@@ -288,6 +290,12 @@ class HerdWeb:
                 self._pending.append((due, version))
                 self._pending.sort(key=lambda item: item[0])
 
+    def alternate_for(self, other_version: str, seconds: float) -> None:
+        """For ``seconds`` from now, answer ``other_version`` and the current one in turn (two targets behind a load balancer)."""
+        self._check_version(other_version)
+        with self._lock:
+            self._alternate = [other_version, self._clock() + seconds, True] if seconds > 0 else None
+
     def unavailable_for(self, seconds: float) -> None:
         """Answer 503 on every path from now for ``seconds`` (0 ends a window early)."""
         if seconds is None or seconds < 0:
@@ -330,6 +338,11 @@ class HerdWeb:
             self._apply_due(now)
             version = self._version
             until = self._unavailable_until
+            alternate = self._alternate
+            if alternate is not None and now < alternate[1] and path in (BUILD_INFO_PATH, DISPLAY_BUILD_INFO_PATH):
+                if alternate[2]:
+                    version = alternate[0]
+                alternate[2] = not alternate[2]
         if until is not None and now < until:
             retry = max(1, int(math.ceil(until - now)))
             return _Response(503, _page("503 Service Unavailable",

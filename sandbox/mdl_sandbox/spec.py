@@ -78,6 +78,7 @@ class Faults:
     throttle: Dict[str, int] = dataclasses.field(default_factory=dict)
     herd_unavailable_seconds: float = 0.0
     herd_stale_version: bool = False
+    herd_alternate_seconds: float = 0.0
     active_deployment_version: Optional[str] = None
     unpublished_versions: tuple = ()
 
@@ -138,6 +139,9 @@ class Faults:
         if data.get("herd_unavailable_seconds") is not None:
             values["herd_unavailable_seconds"] = float(
                 _check_number(data["herd_unavailable_seconds"], "faults.herd_unavailable_seconds", 0.0))
+        if data.get("herd_alternate_seconds") is not None:
+            values["herd_alternate_seconds"] = float(
+                _check_number(data["herd_alternate_seconds"], "faults.herd_alternate_seconds", 0.0))
         if data.get("herd_stale_version") is not None:
             if not isinstance(data["herd_stale_version"], bool):
                 raise SpecError("faults.herd_stale_version must be true or false; got {0!r}".format(

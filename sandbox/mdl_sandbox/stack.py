@@ -336,9 +336,12 @@ class Stack:
         """Traffic now reaches the deployment's instance: HERD serves its version."""
         if deployment.target_version is None:
             return
+        previous = self.web.version
         self.deployed_version = deployment.target_version
         if not self.faults.herd_stale_version:
             self.web.set_version(deployment.target_version)
+            if self.faults.herd_alternate_seconds and previous != deployment.target_version:
+                self.web.alternate_for(previous, self.faults.herd_alternate_seconds)
 
     def herd_unavailable(self, seconds: float) -> None:
         self.web.unavailable_for(seconds)

@@ -5,7 +5,8 @@ import json
 import yaml
 
 KEYS = {"stack", "mdl_instance_name", "mdl_environment", "requested_version", "from_version", "to_version",
-        "deployment_id", "joined", "status", "duration_seconds", "outcome", "changed", "message", "preflight"}
+        "deployment_id", "joined", "status", "duration_seconds", "outcome", "changed", "message", "preflight",
+        "zero_downtime"}
 
 
 def larger_playbook(entry, endpoints, out):

@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The zero-downtime report: HERD probed as a client would, while the deployment runs.
+
+A ``Probe`` thread asks one URL (by default the unauthenticated ``displayBuildInfo`` page, the
+load balancer's own health check) about once per ``interval`` until stopped, and records each
+answer: good (200 and a build number), 5xx, refused, timeout, or other. ``report`` sums it up:
+requests, failures by kind, the longest stretch without a good answer (from the first failure
+to the next good answer), when the version served switched, and every version seen in order.
+Two versions answering in turn during the switch is what a load balancer does while both
+target groups serve: it is reported as alternation, not as an outage.
+
+ansible's own HTTP client (it runs in the action plugin, on the controller); the clock and the
+fetch function are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+
+from ansible.module_utils.six.moves.urllib import error as urllib_error
+from ansible.module_utils.urls import open_url
+
+BUILD_NUMBER_RE = re.compile(r"Build Number:\s*([^\s<]+)")
+
+
+def display_url(buildinfo_url):
+    """The displayBuildInfo page beside a REST buildInfo URL (or the URL itself when it is that page)."""
+    if not buildinfo_url:
+        return None
+    if "/herd-app/rest/buildInfo" in buildinfo_url:
+        return buildinfo_url.replace("/herd-app/rest/buildInfo", "/herd-app/displayBuildInfo")
+    return buildinfo_url
+
+
+def build_number(body):
+    """The build number in a displayBuildInfo page or a JSON buildInfo answer, or None."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body or "")
+    match = BUILD_NUMBER_RE.search(text)
+    if match:
+        return match.group(1)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value.get("buildNumber") if isinstance(value, dict) else None
+
+
+def http_fetch(url, timeout, cafile=None, verify=True):
+    """One GET: ``(kind, version)`` with kind ``ok``, ``5xx``, ``refused``, ``timeout`` or ``other``."""
+    try:
+        answer = open_url(url, timeout=timeout, validate_certs=verify, ca_path=cafile, follow_redirects="safe")
+        try:
+            version = build_number(answer.read(65536))
+        finally:
+            answer.close()
+        return ("ok", version) if version else ("other", None)
+    except urllib_error.HTTPError as e:
+        return ("5xx" if 500 <= e.code < 600 else "other"), None
+    except urllib_error.URLError as e:
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, ConnectionRefusedError):
+            return "refused", None
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return "timeout", None
+        return "other", None
+    except (socket.timeout, TimeoutError):
+        return "timeout", None
+    except (ConnectionError, OSError):
+        return "refused", None
+
+
+class Probe(threading.Thread):
+    """Probes ``url`` every ``interval`` seconds until ``stop()``; never raises into the wait."""
+
+    def __init__(self, url, interval=1.0, timeout=2.0, cafile=None, verify=True, fetch=None, clock=None):
+        super(Probe, self).__init__(name="mdl-herd-probe", daemon=True)
+        self.url = url
+        self.interval = max(0.2, float(interval))
+        self.timeout = timeout
+        self.fetch = fetch or (lambda: http_fetch(url, timeout, cafile=cafile, verify=verify))
+        self.clock = clock or time.time
+        self.samples = []  # (time, kind, version)
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            started = time.monotonic()
+            try:
+                kind, version = self.fetch()
+            except Exception:  # a probe must never end the wait
+                kind, version = "other", None
+            with self._lock:
+                self.samples.append((self.clock(), kind, version))
+            self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=self.timeout + 1)
+
+    def report(self):
+        with self._lock:
+            samples = list(self.samples)
+        return summarize(samples, self.url)
+
+
+def summarize(samples, url=None):
+    """The report of ``samples`` ((time, kind, version), in time order)."""
+    failures = {"5xx": 0, "refused": 0, "timeout": 0, "other": 0}
+    longest, outage_started, versions = 0.0, None, []
+    switched_at = None
+    for moment, kind, version in samples:
+        if kind == "ok":
+            if outage_started is not None:
+                longest = max(longest, moment - outage_started)
+                outage_started = None
+            if not versions or versions[-1] != version:
+                if versions and switched_at is None:
+                    switched_at = moment
+                versions.append(version)
+        else:
+            failures[kind] = failures.get(kind, 0) + 1
+            if outage_started is None:
+                outage_started = moment
+    if outage_started is not None and samples:
+        longest = max(longest, samples[-1][0] - outage_started)
+    distinct = []
+    for version in versions:
+        if version not in distinct:
+            distinct.append(version)
+    return {
+        "url": url,
+        "requests": len(samples),
+        "failures": sum(failures.values()),
+        "failures_by_kind": failures,
+        "longest_outage_seconds": round(float(longest), 2),
+        "switched_at": _iso(switched_at),
+        "versions_seen": versions,
+        "alternated": len(versions) > len(distinct),
+    }
+
+
+def _iso(moment):
+    if moment is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + ".{0:03d}Z".format(int((moment % 1) * 1000))
+
+
+def sentence(report):
+    """The report in one sentence, for the summary line."""
+    if not report or not report.get("requests"):
+        return "HERD was not probed."
+    outage = report["longest_outage_seconds"]
+    text = "{0} requests to HERD during the deployment, {1} failed".format(report["requests"], report["failures"])
+    if report["failures"]:
+        kinds = ", ".join("{0} {1}".format(n, k) for k, n in sorted(report["failures_by_kind"].items()) if n)
+        text += " ({0}); longest stretch without a good answer {1} s".format(kinds, outage)
+    text += "; versions seen: {0}".format(" -> ".join(report["versions_seen"]) or "none")
+    if report["alternated"]:
+        text += " (both served in turn during the switch)"
+    return text + "."
