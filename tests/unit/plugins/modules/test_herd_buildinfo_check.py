@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import patch_module_args
 
 from ansible_collections.mdl.herd.plugins.modules import herd_buildinfo_check
 
