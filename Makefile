@@ -22,13 +22,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Limit a suite to some targets or test files: make units TARGETS=tests/unit/plugins/modules/test_x.py
 TARGETS   ?=
 
-.PHONY: help venv tree sanity units compat-oldest integration molecule lint scenarios reliability-doc sandbox sandbox-test test build build-check bench demo clean
+.PHONY: help venv tree sanity units compat-oldest compat-newest integration molecule lint scenarios reliability-doc sandbox sandbox-test test build build-check bench demo clean
 
 help:
 	@echo "make test          everything below, from scratch (venv, dependencies, sandbox)"
 	@echo "make sanity        ansible-test sanity (all tests, no ignore files)"
 	@echo "make units         ansible-test units"
 	@echo "make compat-oldest sanity and units on the oldest claimed pair: ansible-core 2.17, amazon.aws 9.x"
+	@echo "make compat-newest sanity and units on the newest: ansible-core 2.21 (Python 3.12), amazon.aws 11"
 	@echo "make integration   ansible-test integration against a sandbox started for the run"
 	@echo "make molecule      molecule scenarios against a sandbox"
 	@echo "make lint          ansible-lint, production profile"
@@ -90,9 +91,13 @@ molecule: tree
 lint: tree
 	ansible-lint --offline
 
-# The oldest claimed pair (ansible-core 2.17 with amazon.aws 9.x): sanity and units in a venv of its own.
+# The oldest claimed pair (ansible-core 2.17 with amazon.aws 9.x) and the newest PyPI serves (ansible-core 2.21
+# on Python 3.12 with amazon.aws 11): sanity and units, each in a venv of its own.
 compat-oldest:
-	bash tests/utils/compat.sh $(BUILD)
+	bash tests/utils/compat.sh oldest $(BUILD)
+
+compat-newest:
+	bash tests/utils/compat.sh newest $(BUILD)
 
 # docs/reliability.md is generated from the fault matrix (a scenario test fails when they differ).
 reliability-doc: venv
@@ -140,7 +145,7 @@ demo: tree
 	      -e herd_upgrade_ca_path=$$ca -e herd_upgrade_artifact_repository=$$maven; \
 	  done'
 
-SUITES := sanity units compat-oldest lint build-check sandbox-test scenarios integration molecule
+SUITES := sanity units compat-oldest compat-newest lint build-check sandbox-test scenarios integration molecule
 test: venv
 	bash tests/utils/run_suites.sh $(SUITES)
 

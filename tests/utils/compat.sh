@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# The oldest claimed pair, ansible-core 2.17 with amazon.aws 9.x (from PyPI's ansible 11 wheel, extracted:
-# ansible 11 itself wants ansible-core 2.18): sanity and units in a venv of their own.
-#   compat.sh BUILD_DIR
+# Sanity and units on another ansible-core / amazon.aws pair than make test's, in a venv of its own.
+#   compat.sh oldest BUILD_DIR   ansible-core 2.17.14 with amazon.aws 9.5.2 (from PyPI's ansible 11 wheel, extracted:
+#                                ansible 11 itself wants ansible-core 2.18), Python 3.11
+#   compat.sh newest BUILD_DIR   ansible-core 2.21.5 with amazon.aws 11.4.0 (PyPI's ansible 14.5.0), Python 3.12
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$1
-VENV=$BUILD/venv-core217
-TREE=$BUILD/compat217/ansible_collections
+PAIR=$1
+BUILD=$2
+case "$PAIR" in
+  oldest) PY=python3.11; PYVER=3.11; CORE="ansible-core==2.17.14"; BUNDLE="ansible==11.13.0"; PIP_BOOTSTRAP=23_1_2 ;;
+  newest) PY=python3.12; PYVER=3.12; CORE="ansible-core==2.21.5"; BUNDLE="ansible==14.5.0"; PIP_BOOTSTRAP=25_2 ;;
+  *) echo "usage: compat.sh oldest|newest BUILD_DIR" >&2; exit 2 ;;
+esac
+VENV=$BUILD/venv-$PAIR
+TREE=$BUILD/compat-$PAIR/ansible_collections
 if [ ! -x "$VENV/bin/ansible-test" ]; then
-  python3.11 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "ansible-core==2.17.14" -r "$ROOT/tests/unit/requirements.txt" \
+  # pyenv's shims need the version named
+  PYENV_VERSION=$(ls "$HOME/.pyenv/versions" 2>/dev/null | grep "^$PYVER\." | tail -1) "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$CORE" -r "$ROOT/tests/unit/requirements.txt" \
     pytest pytest-xdist pytest-mock pyyaml
-  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps "ansible==11.13.0" -d "$BUILD/wheels"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps "$BUNDLE" -d "$BUILD/wheels-$PAIR"
 fi
 rm -rf "$TREE" && mkdir -p "$TREE/mdl/herd" "$TREE/amazon"
 tar -C "$ROOT" -cf - --exclude=./.git --exclude=./.venv --exclude=./.cache --exclude=./.sandbox --exclude=./dist \
   --exclude=./tests/output --exclude=./sandbox --exclude=./benchmarks --exclude=./tests/scenarios --exclude=.pytest_cache \
   --exclude=__pycache__ --exclude=./.ci --exclude=./tests/integration/integration_config.yml . | tar -C "$TREE/mdl/herd" -xf -
-"$VENV/bin/python" - "$BUILD/wheels"/ansible-11.13.0-py3-none-any.whl "$TREE" <<'PY'
+"$VENV/bin/python" - "$BUILD/wheels-$PAIR"/ansible-*.whl "$TREE" <<'PY'
 import sys, zipfile
 wheel, tree = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as archive:
@@ -25,11 +33,12 @@ with zipfile.ZipFile(wheel) as archive:
         if name.startswith("ansible_collections/amazon/aws/"):
             archive.extract(name, tree + "/..")
 PY
-grep -m1 '^version' "$TREE/amazon/aws/MANIFEST.json" 2>/dev/null || python3 -c "import json;print('amazon.aws', json.load(open('$TREE/amazon/aws/MANIFEST.json'))['collection_info']['version'])"
-# ansible-test 2.17 looks for its pip bootstrap script under this name (the download host is not reachable)
-mkdir -p "$HOME/.ansible/test/cache" && cp "$ROOT/tests/utils/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_23_1_2.py"
+"$VENV/bin/python" -c "import json, ansible.release as r; print('ansible-core', r.__version__, '/ amazon.aws',
+  json.load(open('$TREE/amazon/aws/MANIFEST.json'))['collection_info']['version'])"
+# ansible-test looks for its pip bootstrap script under a name of its own (the download host is not reachable)
+mkdir -p "$HOME/.ansible/test/cache"
+cp "$ROOT/tests/utils/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_$PIP_BOOTSTRAP.py"
 cd "$TREE/mdl/herd"
 export PATH="$VENV/bin:$PATH"
-python -c "import ansible.release as r; print(\"ansible-core\", r.__version__)"
-ansible-test sanity --venv --python 3.11 --color no
-ansible-test units --venv --python 3.11 --color no --requirements
+ansible-test sanity --venv --python "$PYVER" --color no
+ansible-test units --venv --python "$PYVER" --color no --requirements
