@@ -98,29 +98,29 @@ class UpgradeLock(object):
         return json.dumps({"owner": self.token, "host": self.host, "version": self.requested_version,
                            "time": iso(utcnow()), "by": "mdl.herd"}, sort_keys=True)
 
+    def _ssm(self, action, call, expected, **kwargs):
+        """``(answer, None)``, or ``(None, code)`` for the ``expected`` error code; any other error is a LockError."""
+        try:
+            return call(Name=self.name, aws_retry=True, **kwargs), None
+        except ClientError as e:
+            if error_code(e) == expected:
+                return None, expected
+            raise LockError("Could not {0} the SSM parameter {1} (the upgrade lock)".format(action, self.name), e)
+        except BotoCoreError as e:
+            raise LockError("Could not {0} the SSM parameter {1} (the upgrade lock)".format(action, self.name), e)
+
     def _create(self):
         """True when this run created the lock (SSM refuses with ParameterAlreadyExists when it exists)."""
-        try:
-            self.ssm.put_parameter(Name=self.name, Value=self._value(), Type="String", Overwrite=False,
-                                   Description="mdl.herd: one upgrade invoke at a time on this stack", aws_retry=True)
-        except ClientError as e:
-            if error_code(e) == "ParameterAlreadyExists":
-                return False
-            raise LockError("Could not create the SSM parameter {0} (the upgrade lock)".format(self.name), e)
-        except BotoCoreError as e:
-            raise LockError("Could not create the SSM parameter {0} (the upgrade lock)".format(self.name), e)
-        return True
+        dummy, refused = self._ssm("create", self.ssm.put_parameter, "ParameterAlreadyExists", Value=self._value(),
+                                   Type="String", Overwrite=False,
+                                   Description="mdl.herd: one upgrade invoke at a time on this stack")
+        return refused is None
 
     def read(self):
         """The Holder of the lock now, or None when there is no lock."""
-        try:
-            response = self.ssm.get_parameter(Name=self.name, aws_retry=True)
-        except ClientError as e:
-            if error_code(e) == "ParameterNotFound":
-                return None
-            raise LockError("Could not read the SSM parameter {0} (the upgrade lock)".format(self.name), e)
-        except BotoCoreError as e:
-            raise LockError("Could not read the SSM parameter {0} (the upgrade lock)".format(self.name), e)
+        response, missing = self._ssm("read", self.ssm.get_parameter, "ParameterNotFound")
+        if missing:
+            return None
         parameter = response.get("Parameter") or {}
         try:
             value = json.loads(parameter.get("Value") or "")
@@ -133,13 +133,7 @@ class UpgradeLock(object):
         return Holder(value.get("owner"), value.get("host"), value.get("version"), value.get("time") or iso(changed), age)
 
     def _delete(self):
-        try:
-            self.ssm.delete_parameter(Name=self.name, aws_retry=True)
-        except ClientError as e:
-            if error_code(e) != "ParameterNotFound":
-                raise LockError("Could not delete the SSM parameter {0} (the upgrade lock)".format(self.name), e)
-        except BotoCoreError as e:
-            raise LockError("Could not delete the SSM parameter {0} (the upgrade lock)".format(self.name), e)
+        self._ssm("delete", self.ssm.delete_parameter, "ParameterNotFound")
 
     def _try(self):
         """One attempt: ``(True, None)`` when the lock is ours now, else ``(False, its Holder)``."""
