@@ -142,11 +142,12 @@ class Watch(object):
     # -- the module's waiting logic, in process --
     def follower(self, endpoints):
         from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-        from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy as cd
+        from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_follower as follower
+        from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_reader as reader
 
-        client = RetryingBotoClientWrapper(codedeploy_client(endpoints), cd.poll_retry())
-        reader = cd.DeploymentReader(client)
-        outcome = cd.Follower(reader, self.deployment_id, wait_timeout=600).follow()
+        client = RetryingBotoClientWrapper(codedeploy_client(endpoints), reader.poll_retry())
+        deployments = reader.DeploymentReader(client)
+        outcome = follower.Follower(deployments, self.deployment_id, wait_timeout=600).follow()
         self.ends["follower"] = time.time()
         self.calls["follower"] = dict(reader.calls)
         self.notes["follower"] = {"status": outcome.result["status"], "kind": outcome.kind}

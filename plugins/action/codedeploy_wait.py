@@ -3,18 +3,26 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Live progress for mdl.herd.codedeploy_wait.
 
-A module cannot print while it runs. This action plugin runs the module in slices: each
-run waits until there is something new to say (a status, step or lifecycle event change),
-returns the progress lines and the state of the wait, and the next run takes the wait up
-where the last one left it. The lines are printed on the controller with Display, so they
-show without -v, on the command line and in AWX job output.
+A module cannot print while it runs. This action plugin prints its progress lines on the
+controller with Display, so they show without -v, on the command line and in AWX job output:
 
-Every decision (timeout, check mode, the final result) is the module's own: this plugin
-only relays the state between runs and prints the lines. With async, the module runs once
-and prints nothing.
+* when the module runs on the controller (local connection, no become), it runs once for the
+  whole wait and appends each line to a file in a private directory of the controller; a
+  thread runs the module while this plugin reads the file and prints each new line;
+* elsewhere, it runs in slices: each run waits until there is something new to say, returns
+  the lines and the state of the wait, and the next run takes the wait up where the last one
+  left it.
+
+Every decision (timeout, check mode, the final result) is the module's own: this plugin only
+relays lines and state. With async, the module runs once and prints nothing.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -25,6 +33,32 @@ from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe
 display = Display()
 
 SLICE = "_slice"
+STREAM_READ_INTERVAL = 0.25  # how often the progress file is read while the module runs
+
+
+class _Stream(object):
+    """The progress file: created here, appended to by the module, read from here."""
+
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="mdl-herd-progress-")
+        self.path = os.path.join(self.directory, "lines")
+        with open(self.path, "w", encoding="utf-8"):
+            pass
+        self.offset = 0
+        self.rest = ""
+
+    def new_lines(self):
+        with open(self.path, "r", encoding="utf-8") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+            self.offset = handle.tell()
+        text = self.rest + data
+        lines = text.split("\n")
+        self.rest = lines.pop()  # an unfinished line waits for its end
+        return lines
+
+    def close(self):
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class ActionModule(ActionBase):
@@ -40,33 +74,72 @@ class ActionModule(ActionBase):
             wrap_async = not self._connection.has_native_async
             return merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars, wrap_async=wrap_async))
 
+        label = args.get("label")
         probe = None
         if args.get("probe_url") and not self._play_context.check_mode:
             # HERD as a client sees it, in a thread of this plugin (which lives for the whole wait): it
-            # never delays the slices, and stops with them, also when the play is interrupted.
+            # never delays the wait, and stops with it, also when the play is interrupted.
             probe = Probe(args["probe_url"], interval=args.get("probe_interval") or 1.0,
                           cafile=args.get("probe_ca_path") or None,
                           verify=args.get("probe_validate_certs", True) not in (False, "false", "no", "False"))
             probe.start()
-        carry = None
         try:
-            while True:
-                args[SLICE] = {"carry": carry} if carry else {}
-                output = self._execute_module(module_args=args, task_vars=task_vars)
-                state = output.pop(SLICE, None) or {}
-                label = args.get("label")
-                for line in state.get("lines") or []:
-                    display.display("{0}: {1}".format(label, line) if label else line)
-                carry = state.get("carry")
-                if not carry or output.get("failed") or output.get("skipped"):
-                    break
+            if self._runs_here():
+                output = self._run_streamed(args, task_vars, label)
+            else:
+                output = self._run_sliced(args, task_vars, label)
         finally:
             if probe is not None:
                 probe.stop()
         if probe is not None:
             output["zero_downtime"] = probe.report()
-        # The state carried between runs is transport, not a task argument: keep it out of -v output.
+        # The internal argument is transport, not a task argument: keep it out of -v output.
         invocation = output.get("invocation")
         if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):
             invocation["module_args"].pop(SLICE, None)
         return merge_hash(result, output)
+
+    def _runs_here(self):
+        """True when the module runs on this machine as this user: it can write a file this plugin reads."""
+        return getattr(self._connection, "transport", None) == "local" and not self._play_context.become
+
+    @staticmethod
+    def _show(lines, label):
+        for text in lines:
+            if text:
+                display.display("{0}: {1}".format(label, text) if label else text)
+
+    def _run_streamed(self, args, task_vars, label):
+        stream = _Stream()
+        outcome = {}
+
+        def run_module():
+            try:
+                outcome["output"] = self._execute_module(module_args=dict(args, **{SLICE: {"stream": stream.path}}),
+                                                         task_vars=task_vars)
+            except BaseException as e:  # re-raised in the plugin's own thread
+                outcome["error"] = e
+
+        worker = threading.Thread(target=run_module, name="codedeploy_wait-module", daemon=True)
+        try:
+            worker.start()
+            while worker.is_alive():
+                worker.join(STREAM_READ_INTERVAL)
+                self._show(stream.new_lines(), label)
+            self._show(stream.new_lines() + [stream.rest], label)
+        finally:
+            stream.close()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["output"]
+
+    def _run_sliced(self, args, task_vars, label):
+        carry = None
+        while True:
+            args[SLICE] = {"carry": carry} if carry else {}
+            output = self._execute_module(module_args=args, task_vars=task_vars)
+            state = output.pop(SLICE, None) or {}
+            self._show(state.get("lines") or [], label)
+            carry = state.get("carry")
+            if not carry or output.get("failed") or output.get("skipped"):
+                return output

@@ -5,31 +5,16 @@
 
 A ``Waiter`` asks a question (a ``check`` callable returning ``(done, state)``) until the
 answer is yes or the time is up, on a monotonic clock. Clock and sleep are injectable so
-unit tests run instantly and deterministically. ``OnceWaiter`` asks exactly once: check
-mode, or ``wait: false``.
+unit tests run instantly and deterministically.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 
-
-class WaitResult(object):
-    """What a wait ended with: ``ok`` (the check said done), the last ``state``, ``elapsed`` seconds, ``attempts``."""
-
-    __slots__ = ("ok", "state", "elapsed", "attempts")
-
-    def __init__(self, ok, state, elapsed, attempts):
-        self.ok = ok
-        self.state = state
-        self.elapsed = elapsed
-        self.attempts = attempts
-
-    def __iter__(self):
-        return iter((self.ok, self.state, self.elapsed))
-
-    def __repr__(self):
-        return "WaitResult(ok={0!r}, elapsed={1:.3f}, attempts={2})".format(self.ok, self.elapsed, self.attempts)
+WaitResult = collections.namedtuple("WaitResult", ["ok", "state", "elapsed"])
+WaitResult.__doc__ = "What a wait ended with: ``ok`` (the check said done), the last ``state``, ``elapsed`` seconds."
 
 
 class Waiter(object):
@@ -68,20 +53,8 @@ class Waiter(object):
             attempts += 1
             done, state = check()
             if done:
-                return WaitResult(True, state, self.elapsed, attempts)
+                return WaitResult(True, state, self.elapsed)
             remaining = self.remaining
             if remaining <= 0:
-                return WaitResult(False, state, self.elapsed, attempts)
+                return WaitResult(False, state, self.elapsed)
             self.sleep(min(self._interval(attempts, state), remaining))
-
-
-class OnceWaiter(Waiter):
-    """Checks once and reports, never sleeps: for check mode and ``wait: false``."""
-
-    def __init__(self, clock=None):
-        super(OnceWaiter, self).__init__(timeout=0, interval=0, clock=clock, sleep=lambda seconds: None)
-
-    def wait(self, check):
-        self.started = self.clock()
-        done, state = check()
-        return WaitResult(bool(done), state, self.elapsed, 1)

@@ -19,11 +19,19 @@ description:
     V(Pending), V(InProgress), V(Succeeded), V(Failed) or V(Skipped), with their times.
     An in-place deployment has no such steps; the module says so and follows its lifecycle events.
   - >-
-    While it waits, the task prints one line at each status or step change, and when the instances
-    move to another lifecycle event, for example
+    Step 3 lasts from the end of the reroute until CodeDeploy starts terminating the original
+    instances: its configured length when the deployment group sets one (the upgrade Lambda of
+    MDL sets none), or else until the original instances' targets show the termination (CodeDeploy
+    updates them after their last lifecycle event).
+  - >-
+    While it waits, the task prints one line when the deployment's status changes, one when a step
+    starts, and one for each lifecycle event of each instance (several instances at one event share
+    a line), for example
     "d-ABCDE1234 step 1/4 Deploying replacement instances: ApplicationStart on i-0123 (2m10s)".
-    The lines show without C(-v), on the command line and in AWX/Tower job output. The time in
-    brackets is the time since the deployment started.
+    An event that started and ended between two reads of the instances gets its line with its
+    outcome ("..., Succeeded"). The lines show without C(-v), on the command line and in AWX/Tower
+    job output. The time in brackets is the time since the deployment started at the moment the
+    line is about (as CodeDeploy recorded it), the same times as in RV(steps) and RV(timeline).
   - When the deployment fails or is stopped, the task fails with what a person needs to act on, the
     lifecycle event that failed, on which instance, the script, its diagnostics message and the last
     lines of its log, the error code, and the rollback deployment with its status.
@@ -50,20 +58,23 @@ options:
     default: 3600
   poll_interval:
     description:
-      - Seconds between two reads of the deployment while a step runs (at least 0.5).
+      - Seconds between two reads of the deployment where a progress line is due soon (at least 0.5),
+        that is before the deployment starts, while the last lifecycle event of step 1 (V(ValidateService))
+        or of step 2 (V(AfterBlockTraffic)) runs, and during step 3 when its length is not configured.
       - >-
-        The pace adapts around it. When the end may be near (step 4 runs, or step 2 with
+        The pace adapts around it. While other lifecycle events run, the module reads every
+        2 x O(poll_interval). When the end may be near (step 4 runs, or step 2 with
         O(wait_for=traffic_rerouted); a lifecycle event has failed; the last event of an in-place
-        deployment runs), the module reads twice as often (every 2.5 seconds by default).
-        During a termination wait (step 3) it reads every quarter of the time left, at most every
+        deployment runs), it reads twice as often (every 2.5 seconds by default). During a
+        termination wait of configured length it reads every quarter of the time left, at most every
         30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
         30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
-      - The instances are read when the deployment's status or instance counts change (at most every
-        15 seconds), every 60 seconds while a step runs, and at the end.
-      - With the default, the module notices the end of a deployment about 1.5 seconds after it at the
-        median (the AWS CLI's waiter, about 7 seconds) and sends about 15 to 18 CodeDeploy requests per
-        minute of waiting on deployments of a few minutes or more (C(make bench) in the collection's
-        source measures both).
+      - The instances are read when the deployment's status or instance counts change, at every read
+        at the edge of a step and in step 3 (where the next step shows first), every 20 seconds while
+        other lifecycle events run, and at the end.
+      - C(make bench) in the collection's source measures how soon the module notices the end of a
+        deployment and how many CodeDeploy requests it sends per minute of waiting; its latest figures
+        are in C(docs/benchmarks.md).
     type: float
     default: 5.0
   wait_for:
@@ -112,13 +123,17 @@ options:
     default: true
   _slice:
     description:
-      - Internal, set by the action plugin of this module to run the wait in slices and print the
-        progress lines between them. Do not set it.
+      - Internal, set by the action plugin of this module to print the progress lines while the
+        module runs. Do not set it.
     type: dict
 notes:
-  - An action plugin of the same name runs the module once per progress line, handing the state of
-    the wait from one run to the next. The timeout, check mode and result are the same as those of
-    a single run. With C(async), the module runs once and prints no progress lines.
+  - >-
+    An action plugin of the same name prints the progress lines while the module runs. When the
+    module runs on the controller (C(connection: local), C(delegate_to: localhost), the usual way
+    for AWS modules, and AWX), it runs once for the whole wait and writes each line to a file the
+    plugin reads. Elsewhere, or with C(become), it runs once per progress line, handing the state
+    of the wait from one run to the next. The timeout, check mode and result are the same either way.
+    With C(async), the module runs once and prints no progress lines.
   - The result's RV(api_calls) counts the requests sent to CodeDeploy, retries included.
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -513,16 +528,14 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._codedeploy import (
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_follower import (
     DEFAULT_POLL_INTERVAL,
     ON_TIMEOUT_CHOICES,
     WAIT_FOR_CHOICES,
-    DeploymentMissing,
-    DeploymentReader,
     Follower,
     check_wait_options,
-    poll_retry,
 )
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import DeploymentMissing, DeploymentReader, poll_retry
 from ansible_collections.mdl.herd.plugins.module_utils._stack import check_deployment_id
 
 
@@ -542,6 +555,13 @@ def argument_spec():
     )
 
 
+def _writer(sink):
+    def write(text):
+        sink.write(text + "\n")
+        sink.flush()
+    return write
+
+
 def main():
     module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
@@ -551,13 +571,19 @@ def main():
     except ValueError as e:
         module.fail_json(msg=str(e))
 
-    sliced = params["_slice"] is not None
+    internal_args = params["_slice"] or {}
+    stream = internal_args.get("stream")
+    sliced = params["_slice"] is not None and not stream
     reader = DeploymentReader(_aws.client(module, "codedeploy", retry_decorator=poll_retry()))
+    sink = None
+    if stream:
+        # The action plugin reads this file while the module runs, and prints each line as it comes.
+        sink = open(stream, "a", encoding="utf-8")  # pylint: disable=consider-using-with
     follower = Follower(
         reader, deployment_id,
         wait_timeout=params["wait_timeout"], poll_interval=params["poll_interval"],
         wait_for=params["wait_for"], on_timeout=params["on_timeout"],
-        carry=(params["_slice"] or {}).get("carry"), sliced=sliced,
+        carry=internal_args.get("carry"), sliced=sliced, on_line=_writer(sink) if sink else None,
     )
     try:
         outcome = follower.look_once() if module.check_mode else follower.follow()
@@ -566,6 +592,9 @@ def main():
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="Could not follow CodeDeploy deployment {0}".format(deployment_id),
                              deployment_id=deployment_id, api_calls=follower.api_calls())
+    finally:
+        if sink is not None:
+            sink.close()
 
     internal = {"_slice": {"carry": outcome.carry, "lines": outcome.lines}} if sliced else {}
     if outcome.kind == "slice":

@@ -253,6 +253,11 @@ class Plan:
         return (self.blue_green and self.cut is None and self.wait_started_at is not None
                 and self.wait_started_at <= now < self.terminate_at)
 
+    def terminating(self, target: TargetPlan, now: float) -> bool:
+        """True once the original (Blue) instance ``target`` is being terminated (or was)."""
+        return (self.blue_green and target.label == "Blue" and self.terminate_at is not None and now >= self.terminate_at
+                and (self.cut is None or self.cut.at > self.terminate_at))
+
     def termination_wait_started(self, now: float) -> bool:
         if not self.blue_green or self.wait_started_at is None or now < self.wait_started_at:
             return False
@@ -312,6 +317,10 @@ class Plan:
             moments.extend(t for t in (slot.start, slot.end) if t <= now)
         if target.done_at <= now:
             moments.append(target.done_at)
+        if self.terminating(target, now):
+            # CodeDeploy updates the original instance when it starts terminating it: the only sign,
+            # in GetDeployment and the targets, that the wait before termination is over.
+            moments.append(self.terminate_at)
         if self.is_cut(now):
             moments = [t for t in moments if t <= self.cut.at] + [self.cut.at]
         return max(moments)

@@ -67,6 +67,19 @@ def test_termination_wait_and_switch():
     assert plan.traffic_switched(plan.switch_at)
 
 
+def test_the_original_instance_is_updated_when_its_termination_starts():
+    """The one sign of the end of the wait before termination (step 3 -> 4) that a client can read."""
+    plan = bg()
+    blue, green = plan.target("i-blue"), plan.target("i-green")
+    last_event_end = blue.events[-1].end
+    assert plan.target_updated_at(blue, plan.terminate_at - 0.01) == last_event_end
+    assert plan.target_status(blue, plan.terminate_at - 0.01) == "InProgress"
+    assert plan.target_updated_at(blue, plan.terminate_at) == plan.terminate_at
+    assert plan.target_updated_at(green, plan.terminate_at) == green.done_at
+    assert plan.skip_termination_wait(plan.wait_started_at + 1.0)
+    assert plan.target_updated_at(blue, plan.wait_started_at + 1.0) == plan.wait_started_at + 1.0
+
+
 def test_failure_cuts_at_the_end_of_the_failing_event():
     plan = bg()
     plan.fail_at("i-green", "ValidateService", "HEALTH_CONSTRAINTS", "failed", {"errorCode": "ScriptFailed"})

@@ -81,7 +81,7 @@ class Story(object):
     def __init__(self, deployment_id, instances, start=2.0, end=None, final="Succeeded", blue_green=True,
                  termination_wait_minutes=0, termination_wait_at=None, keep_alive=False, ready_option=None,
                  error=None, rollback_id=None, triggering_id=None, creator="user", status_messages=None,
-                 ignore_application_stop_failures=True):
+                 ignore_application_stop_failures=True, terminating_at=None):
         self.deployment_id = deployment_id
         self.instances = instances
         self.start = start
@@ -99,6 +99,9 @@ class Story(object):
         self.status_messages = status_messages or []
         self.ignore_application_stop_failures = ignore_application_stop_failures
         self.stop_requested = None
+        # When CodeDeploy starts terminating the original instances, if the story tells it through their
+        # targets (as the sandbox does): they stay InProgress to the end and are updated at that moment.
+        self.terminating_at = terminating_at
 
     # -- what CodeDeploy would answer at second t --
     def status(self, t):
@@ -136,8 +139,11 @@ class Story(object):
     def target(self, instance, t):
         events = [self.event_view(e, t) for e in instance.events]
         statuses = [e["status"] for e in events]
+        busy = (self.terminating_at is not None and instance.label == "Blue" and self.status(t) == "InProgress")
         if "Failed" in statuses:
             status = "Failed"
+        elif busy and all(s == "Succeeded" for s in statuses):
+            status = "InProgress"
         elif all(s in ("Succeeded", "Skipped") for s in statuses):
             status = "Succeeded"
         elif self.status(t) == "Ready" and instance.label == "Green":
@@ -152,7 +158,10 @@ class Story(object):
             "targetArn": "arn:aws:ec2:us-east-1:123456789012:instance/{0}".format(instance.instance_id),
             "status": status,
             "lastUpdatedAt": at(max([self.start] + [e.end for e in instance.events if e.end is not None and e.end <= t]
-                                    + [e.start for e in instance.events if e.start is not None and e.start <= t])),
+                                    + [e.start for e in instance.events if e.start is not None and e.start <= t]
+                                    + ([self.terminating_at] if self.terminating_at is not None and instance.label == "Blue"
+                                       and t >= self.terminating_at else [])
+                                    + ([self.end] if self.end is not None and t >= self.end else []))),
             "lifecycleEvents": events,
         }
         if instance.label:
@@ -205,10 +214,9 @@ class Story(object):
         if self.blue_green:
             info["targetInstances"] = {"autoScalingGroups": ["mdl-HerdAutoScalingGroup"]}
             info["blueGreenDeploymentConfiguration"] = {
-                "terminateBlueInstancesOnDeploymentSuccess": {
-                    "action": "KEEP_ALIVE" if self.keep_alive else "TERMINATE",
-                    "terminationWaitTimeInMinutes": self.termination_wait_minutes,
-                },
+                "terminateBlueInstancesOnDeploymentSuccess": dict(
+                    {"action": "KEEP_ALIVE" if self.keep_alive else "TERMINATE"},
+                    **({} if self.termination_wait_minutes is None else {"terminationWaitTimeInMinutes": self.termination_wait_minutes})),
                 "deploymentReadyOption": {
                     "actionOnTimeout": "STOP_DEPLOYMENT" if self.ready_option else "CONTINUE_DEPLOYMENT",
                     "waitTimeInMinutes": self.ready_option["minutes"] if self.ready_option else 0,
@@ -229,12 +237,14 @@ class Story(object):
 
 
 def blue_green_story(deployment_id="d-ABCDE1234", scale=1.0, fail_at=None, termination_wait_minutes=0, keep_alive=False,
-                     rollback_id="d-RBCKE5678", ready_minutes=None):
+                     rollback_id="d-RBCKE5678", ready_minutes=None, unannounced_wait=30):
     """A Blue/Green deployment of HERD on one instance; each unit of time is ``scale`` seconds.
 
     Provisioning 0-30, green events 40-305, blue events 305-330, then the termination wait,
     then 60 units of termination. ``fail_at`` names the green event that fails (diagnostics,
-    logTail, auto-rollback).
+    logTail, auto-rollback). ``termination_wait_minutes=None``: the group sets no wait length
+    (as the upgrade Lambda's groups): CodeDeploy waits ``unannounced_wait`` units and the
+    original instance's target tells when its termination starts.
     """
     s = float(scale)
     spans = [("ApplicationStop", 40, 45), ("DownloadBundle", 45, 60), ("BeforeInstall", 60, 120), ("Install", 120, 130),
@@ -273,11 +283,16 @@ def blue_green_story(deployment_id="d-ABCDE1234", scale=1.0, fail_at=None, termi
     if ready is not None:
         return Story(deployment_id, instances, start=2 * s, ready_option=ready)
     termination_at = 330 * s
-    end = termination_at + 60 * termination_wait_minutes + 60 * s
+    terminating_at = None
+    if termination_wait_minutes is None:
+        terminating_at = termination_at + unannounced_wait * s
+        end = terminating_at + 60 * s
+    else:
+        end = termination_at + 60 * termination_wait_minutes + 60 * s
     if keep_alive:
         end = termination_at + 1 * s
     return Story(deployment_id, instances, start=2 * s, end=end, termination_wait_minutes=termination_wait_minutes,
-                 termination_wait_at=None if keep_alive else termination_at, keep_alive=keep_alive)
+                 termination_wait_at=None if keep_alive else termination_at, keep_alive=keep_alive, terminating_at=terminating_at)
 
 
 def in_place_story(deployment_id="d-INPLC1234", scale=1.0):

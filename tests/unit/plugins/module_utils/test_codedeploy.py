@@ -8,6 +8,7 @@ client, checked against botocore's service model; time is a fake clock, so nothi
 
 from __future__ import annotations
 
+import datetime
 import json
 import types
 
@@ -16,7 +17,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy as cd
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_follower as cd_follower
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_reader as cd_reader
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_text as cd_text
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_view as cd_view
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import (
     EPOCH0,
     Event,
@@ -46,12 +50,12 @@ def retry_sleeps_on_the_fake_clock(monkeypatch, clock):
 
 
 def reader_for(fake):
-    return cd.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd.poll_retry()))
+    return cd_reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd_reader.poll_retry()))
 
 
 def follower_for(fake, clock, deployment_id=DEPLOYMENT, **kwargs):
     kwargs.setdefault("wait_timeout", 3600)
-    return cd.Follower(reader_for(fake), deployment_id, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
+    return cd_follower.Follower(reader_for(fake), deployment_id, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
 
 
 def view_at(story, t, clock=None):
@@ -60,14 +64,14 @@ def view_at(story, t, clock=None):
     fake = FakeCodeDeploy(clock, [story])
     reader = reader_for(fake)
     clock.now = EPOCH0 + t
-    deployment = cd.deployment_view(reader.deployment(story.deployment_id))
+    deployment = cd_view.deployment_view(reader.deployment(story.deployment_id))
     instances = []
     if deployment["status"] != "Created":
         ids = reader.target_ids(story.deployment_id)
-        instances = [cd.instance_view(target) for target in reader.targets(story.deployment_id, ids)]
-    steps = cd.derive_steps(deployment, instances, clock.now)
+        instances = [cd_view.instance_view(target) for target in reader.targets(story.deployment_id, ids)]
+    steps = cd_view.derive_steps(deployment, instances, clock.now)
     return {"deployment": deployment, "instances": instances, "steps": steps,
-            "activity": cd.describe_activity(deployment, steps, instances, clock.now), "now": clock.now}
+            "activity": cd_text.describe_activity(deployment, steps, instances, clock.now), "now": clock.now}
 
 
 def statuses(view):
@@ -97,7 +101,7 @@ def test_blue_green_steps_follow_the_lifecycle_events(t, expected, activity):
     view = view_at(blue_green_story(), t)
     assert statuses(view) == expected
     assert view["activity"] == activity
-    assert [s["name"] for s in view["steps"]] == list(cd.STEP_NAMES)
+    assert [s["name"] for s in view["steps"]] == list(cd_view.STEP_NAMES)
 
 
 def test_step_times_come_from_codedeploy_records():
@@ -151,7 +155,7 @@ def test_stopped_during_reroute_fails_step_2():
     view = view_at(story, 310)
     assert view["deployment"]["status"] == "Stopped"
     assert statuses(view) == ["Succeeded", "Failed", "Skipped", "Skipped"]
-    message = cd.failure_message(view)
+    message = cd_text.deployment_failure_message(view)
     assert message.startswith("Deployment d-ABCDE1234 was stopped at step 2/4 Rerouting traffic to replacement instances.")
     assert "Error code MANUAL_STOP: The deployment was stopped by a user." in message
 
@@ -177,7 +181,7 @@ def test_an_ignored_application_stop_failure_does_not_fail_the_step():
 # --- failure messages ---------------------------------------------------------------------------
 def test_failure_message_names_event_instance_script_log_code_and_rollback():
     view = view_at(blue_green_story(fail_at="ValidateService"), 290)
-    message = cd.failure_message(view, rollback_status="InProgress")
+    message = cd_text.deployment_failure_message(view, rollback_status="InProgress")
     first, _sep, log = message.partition("\nLast")
     assert first.startswith("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. ")
     assert ("Lifecycle event ValidateService failed on {0} (replacement, Green) running scripts/smokeTestHerd.sh "
@@ -192,7 +196,7 @@ def test_failure_message_names_event_instance_script_log_code_and_rollback():
 def test_failure_message_keeps_the_last_ten_lines_of_a_long_log():
     story = blue_green_story(fail_at="ValidateService")
     story.instances[1].events[6].diagnostics["logTail"] = "\n".join("line {0}".format(n) for n in range(40))
-    message = cd.failure_message(view_at(story, 290))
+    message = cd_text.deployment_failure_message(view_at(story, 290))
     assert message.endswith("\n".join("line {0}".format(n) for n in range(30, 40)))
     assert "line 29" not in message
 
@@ -200,7 +204,7 @@ def test_failure_message_keeps_the_last_ten_lines_of_a_long_log():
 def test_failure_without_a_failed_event_or_rollback_says_so():
     story = Story(DEPLOYMENT, [Instance(GREEN, "Green", 5, [Event("ApplicationStop", None, None)])], end=20, final="Failed",
                   error={"code": "AUTO_SCALING_CONFIGURATION", "message": "The Auto Scaling group could not be copied."})
-    message = cd.failure_message(view_at(story, 30))
+    message = cd_text.deployment_failure_message(view_at(story, 30))
     assert message == ("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. Error code "
                        "AUTO_SCALING_CONFIGURATION: The Auto Scaling group could not be copied. "
                        "No rollback deployment was started.")
@@ -230,7 +234,7 @@ def test_a_deployment_not_started_has_no_targets_yet(clock):
 
 
 def test_an_unknown_deployment_is_a_sentence(clock):
-    with pytest.raises(cd.DeploymentMissing, match="Deployment d-NOPE12345 does not exist in this account and region"):
+    with pytest.raises(cd_reader.DeploymentMissing, match="Deployment d-NOPE12345 does not exist in this account and region"):
         reader_for(FakeCodeDeploy(clock)).deployment("d-NOPE12345")
 
 
@@ -265,7 +269,7 @@ def test_follows_a_blue_green_deployment_to_success(clock):
     assert times == sorted(times)
     assert result["timeline"][3]["time"] == "2026-11-26T13:04:40.000+00:00"  # ValidateService ended
     # It noticed the end soon after it happened, without hammering CodeDeploy.
-    assert clock.seconds - story.end <= cd.DEFAULT_POLL_INTERVAL * cd.NEAR_END_FACTOR + 0.5
+    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.NEAR_END_FACTOR + 0.5
     minutes = (clock.seconds - 0) / 60.0
     assert result["api_calls"]["total"] / minutes <= 20
     assert result["api_calls"]["total"] == len(fake.requests)
@@ -273,15 +277,107 @@ def test_follows_a_blue_green_deployment_to_success(clock):
     assert result["timed_out"] is False
 
 
-def test_progress_lines_tell_each_change(clock):
+def _lines(story_lines):
+    return ["d-ABCDE1234 " + text for text in story_lines]
+
+
+STEP1 = "step 1/4 Deploying replacement instances: "
+STEP2 = "step 2/4 Rerouting traffic to replacement instances: "
+STEP3 = "step 3/4 Waiting original instances termination: "
+STEP4 = "step 4/4 Terminating original instances: "
+
+
+def test_progress_says_each_status_step_and_lifecycle_event_once_in_order(clock):
+    """One line per status change, step start and lifecycle event: 18 for this story, not one per poll."""
     outcome = follower_for(FakeCodeDeploy(clock, [blue_green_story()]), clock).follow()
-    lines = outcome.lines
-    assert lines[0] == "d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"
-    assert "d-ABCDE1234 step 1/4 Deploying replacement instances: provisioning replacement instances (3s)" in lines
-    assert any(line.startswith("d-ABCDE1234 step 2/4 Rerouting traffic to replacement instances: ") for line in lines)
-    assert any(line.startswith("d-ABCDE1234 step 4/4 Terminating original instances: terminating {0}".format(BLUE)) for line in lines)
-    assert lines[-1] == "d-ABCDE1234 Succeeded (6m28s)"
-    assert len(lines) == len(set(lines))
+    assert outcome.lines == _lines([
+        "Created: waiting for CodeDeploy to start it (0s)",
+        STEP1 + "provisioning replacement instances (0s)",
+        STEP1 + "ApplicationStop on {0}, Succeeded (38s)".format(GREEN),  # 5 s long: it ended between two reads
+        STEP1 + "DownloadBundle on {0} (43s)".format(GREEN),
+        STEP1 + "BeforeInstall on {0} (58s)".format(GREEN),
+        STEP1 + "Install on {0} (1m58s)".format(GREEN),
+        STEP1 + "AfterInstall on {0} (2m08s)".format(GREEN),
+        STEP1 + "ApplicationStart on {0} (3m08s)".format(GREEN),
+        STEP1 + "ValidateService on {0} (4m08s)".format(GREEN),
+        STEP2 + "BeforeAllowTraffic on {0} (4m38s)".format(GREEN),
+        STEP2 + "AllowTraffic on {0}, Succeeded (4m43s)".format(GREEN),
+        STEP2 + "AfterAllowTraffic on {0} (4m58s)".format(GREEN),
+        STEP2 + "BeforeBlockTraffic on {0}, Succeeded (5m03s)".format(BLUE),
+        STEP2 + "BlockTraffic on {0} (5m08s)".format(BLUE),
+        STEP2 + "AfterBlockTraffic on {0}, Succeeded (5m23s)".format(BLUE),
+        STEP3 + "original instances kept 0 min before termination (5m28s)",
+        STEP4 + "terminating {0} (5m28s)".format(BLUE),
+        "Succeeded (6m28s)",
+    ])
+
+
+def test_lines_steps_and_timeline_tell_the_same_times(clock):
+    story = blue_green_story(termination_wait_minutes=None)
+    outcome = follower_for(FakeCodeDeploy(clock, [story]), clock).follow()
+    steps = outcome.result["steps"]
+    timeline = outcome.result["timeline"]
+    started = dict((e["step"], e["time"]) for e in timeline if e.get("step") and e["status"] == "InProgress")
+    ended = dict((e["step"], e["time"]) for e in timeline if e.get("step") and e["status"] == "Succeeded")
+    assert started == dict((s["number"], s["start_time"]) for s in steps)
+    assert ended == dict((s["number"], s["end_time"]) for s in steps)
+    for step in steps:  # the line that says a step started tells the step's own start time
+        said = next(text for text in outcome.lines if text.startswith("d-ABCDE1234 step {0}/4 ".format(step["number"])))
+        since = datetime.datetime.fromisoformat(step["start_time"]).timestamp() - (EPOCH0 + story.start)
+        assert said.endswith("({0})".format(cd_text.human_duration(since))), said
+
+
+def test_step_3_runs_until_the_original_instances_show_their_termination(clock):
+    """The upgrade Lambda's groups set no wait length: step 3 ends when CodeDeploy updates the original instance."""
+    story = blue_green_story(termination_wait_minutes=None, unannounced_wait=30)
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.lines[-4:] == _lines([
+        STEP2 + "AfterBlockTraffic on {0}, Succeeded (5m23s)".format(BLUE),
+        STEP3 + "CodeDeploy waits before terminating {0} (5m28s)".format(BLUE),
+        STEP4 + "terminating {0} (5m58s)".format(BLUE),
+        "Succeeded (6m58s)",
+    ])
+    step3, step4 = outcome.result["steps"][2:]
+    assert (step3["start_time"], step3["end_time"]) == ("2026-11-26T13:05:30.000+00:00", "2026-11-26T13:06:00.000+00:00")
+    assert (step4["start_time"], step4["end_time"]) == ("2026-11-26T13:06:00.000+00:00", "2026-11-26T13:07:00.000+00:00")
+    # Within one poll: the original instance is read at each poll of step 3.
+    reads = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and 330 <= t <= 360]
+    assert max(b - a for a, b in zip(reads, reads[1:])) <= cd_follower.DEFAULT_POLL_INTERVAL + 0.5
+
+
+def test_step_3_without_a_sign_of_termination_lasts_to_the_end(clock):
+    """No wait length, and targets that never show the termination: step 3 is shown until the deployment ends."""
+    story = blue_green_story(termination_wait_minutes=None)
+    story.terminating_at = float("inf")  # the original instance stays InProgress, never updated, until the end
+    outcome = follower_for(FakeCodeDeploy(clock, [story]), clock).follow()
+    assert outcome.lines[-3:] == _lines([STEP3 + "CodeDeploy waits before terminating {0} (5m28s)".format(BLUE),
+                                         STEP4 + "terminating {0} (6m58s)".format(BLUE), "Succeeded (6m58s)"])
+    step3, step4 = outcome.result["steps"][2:]
+    assert step3["end_time"] == step4["start_time"] == step4["end_time"] == outcome.result["complete_time"]
+
+
+def test_a_15_minute_deployment_costs_at_most_15_requests_per_minute(clock):
+    """The budget of make bench's figure 5, on recorded-shape answers and a virtual clock."""
+    story = blue_green_story(scale=900 / 420.0, termination_wait_minutes=None)
+    assert story.end == pytest.approx(900.0)
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.kind == "done"
+    assert len(outcome.lines) == 18  # every event and step, as on a short deployment
+    per_minute = len(fake.requests) / (outcome.result["waited_seconds"] / 60.0)
+    assert per_minute <= 15, per_minute
+
+
+def test_a_failed_deployment_says_each_event_then_where_it_failed(clock):
+    story = blue_green_story(fail_at="ValidateService")
+    outcome = follower_for(FakeCodeDeploy(clock, [story, rollback_story("d-RBCKE5678", DEPLOYMENT, 282)]), clock).follow()
+    assert outcome.lines[-3:] == _lines([
+        STEP1 + "ApplicationStart on {0} (3m08s)".format(GREEN),
+        STEP1 + "ValidateService on {0} (4m08s)".format(GREEN),
+        "Failed at step 1/4 Deploying replacement instances: ValidateService failed on {0} (4m39s)".format(GREEN),
+    ])
+    assert len(outcome.lines) == 10
 
 
 def test_follows_a_failed_deployment_to_its_rollback(clock):
@@ -299,7 +395,7 @@ def test_follows_a_failed_deployment_to_its_rollback(clock):
     assert outcome.lines[-1] == "d-ABCDE1234 Failed at step 1/4 Deploying replacement instances: ValidateService failed on {0} (4m39s)".format(GREEN)
     failed = outcome.result["instances"][1]["lifecycle_events"][6]
     assert failed["status"] == "Failed" and failed["diagnostics"]["error_code"] == "ScriptFailed"
-    assert clock.seconds - story.end <= cd.DEFAULT_POLL_INTERVAL + 0.5
+    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL + 0.5
 
 
 def test_a_rollback_deployment_names_the_one_it_rolls_back(clock):
@@ -371,7 +467,7 @@ def test_after_throttling_the_pace_slows_down(clock):
     follower = follower_for(fake, clock)
     follower.check()
     assert follower.throttled == 1
-    assert follower.next_poll_at - EPOCH0 == pytest.approx(2 * cd.DEFAULT_POLL_INTERVAL)  # from the start of that poll
+    assert follower.next_poll_at - EPOCH0 == pytest.approx(2 * cd_follower.DEFAULT_POLL_INTERVAL)  # from the start of that poll
 
 
 @pytest.mark.parametrize("code", ["InternalFailure", "ServiceUnavailable", "RequestLimitExceeded"])
@@ -411,7 +507,7 @@ def test_an_unreachable_endpoint_fails_at_once_but_is_survived_once_read(clock, 
 
 
 def test_a_deployment_that_does_not_exist_fails_at_once(clock):
-    with pytest.raises(cd.DeploymentMissing):
+    with pytest.raises(cd_reader.DeploymentMissing):
         follower_for(FakeCodeDeploy(clock), clock).follow()
 
 
@@ -489,10 +585,13 @@ def test_the_pace_is_poll_interval_while_a_step_runs_and_faster_near_the_end(clo
     fake = FakeCodeDeploy(clock, [story])
     follower_for(fake, clock).follow()
     times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
-    during_step_1 = [round(b - a, 2) for a, b in zip(times, times[1:]) if 40 <= a < 270]
+    during_step_1 = [round(b - a, 2) for a, b in zip(times, times[1:]) if 40 <= a < 240]
+    # ValidateService (250-280) is seen at the next read of the instances (at most 20 s later), then polled every 5 s.
+    validate_service = [round(b - a, 2) for a, b in zip(times, times[1:]) if 270 - cd_follower.TARGETS_REFRESH / 4 <= a < 280]
     near_end = [round(b - a, 2) for a, b in zip(times, times[1:]) if 335 <= a < story.end - 5]
-    assert set(during_step_1) == {cd.DEFAULT_POLL_INTERVAL}
-    assert set(near_end) == {cd.DEFAULT_POLL_INTERVAL * cd.NEAR_END_FACTOR}
+    assert set(during_step_1) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.RUNNING_FACTOR}
+    assert set(validate_service) == {cd_follower.DEFAULT_POLL_INTERVAL}  # the last event of step 1: step 2 is next
+    assert set(near_end) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.NEAR_END_FACTOR}
 
 
 def test_a_long_termination_wait_is_polled_slowly(clock):
@@ -502,7 +601,7 @@ def test_a_long_termination_wait_is_polled_slowly(clock):
     assert outcome.kind == "done"
     times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
     in_wait = [b - a for a, b in zip(times, times[1:]) if 400 <= a < 330 + 3000]
-    assert min(in_wait) >= cd.LONG_WAIT_MAX_INTERVAL - 0.1
+    assert min(in_wait) >= cd_follower.LONG_WAIT_MAX_INTERVAL - 0.1
     # Nothing runs during the wait: the instances are not read again until it ends.
     assert not [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and 400 <= t < 330 + 3600]
     assert outcome.result["api_calls"]["total"] / (clock.seconds / 60.0) < 4
@@ -514,13 +613,13 @@ def test_ready_is_polled_slowly(clock):
     times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
     in_ready = [round(b - a, 2) for a, b in zip(times, times[1:]) if 300 <= a and b < 580]
     assert len(in_ready) > 5
-    assert set(in_ready) == {cd.DEFAULT_POLL_INTERVAL * cd.READY_WAIT_FACTOR}
+    assert set(in_ready) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.READY_WAIT_FACTOR}
 
 
 def test_poll_interval_sets_the_pace(clock):
     fake = FakeCodeDeploy(clock, [blue_green_story()])
     follower_for(fake, clock, poll_interval=10, wait_timeout=200).follow()
-    assert set(intervals(fake)[2:10]) == {10}
+    assert set(intervals(fake)[2:10]) == {10 * cd_follower.RUNNING_FACTOR}
 
 
 # --- slices: the same wait, cut into runs -------------------------------------------------------
@@ -530,7 +629,7 @@ def run_in_slices(make_story, **kwargs):
     carry, lines, runs = None, [], 0
     while True:
         runs += 1
-        follower = cd.Follower(cd.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd.poll_retry())), DEPLOYMENT,
+        follower = cd_follower.Follower(cd_reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd_reader.poll_retry())), DEPLOYMENT,
                                carry=carry, sliced=True, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
         outcome = follower.follow()
         lines.extend(outcome.lines)
@@ -543,7 +642,7 @@ def run_in_slices(make_story, **kwargs):
 def run_at_once(make_story, **kwargs):
     clock = FakeClock()
     fake = FakeCodeDeploy(clock, make_story())
-    follower = cd.Follower(cd.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd.poll_retry())), DEPLOYMENT,
+    follower = cd_follower.Follower(cd_reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd_reader.poll_retry())), DEPLOYMENT,
                            wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
     outcome = follower.follow()
     return outcome, outcome.lines, fake, 1, follower
@@ -573,7 +672,7 @@ def test_slices_end_exactly_as_one_run(make_story, kwargs):
 
 def test_a_slice_returns_at_each_new_line_with_state_to_carry(clock):
     fake = FakeCodeDeploy(clock, [blue_green_story()])
-    outcome = cd.Follower(reader_for(fake), DEPLOYMENT, wait_timeout=3600, sliced=True, wall=clock.time, clock=clock.monotonic,
+    outcome = cd_follower.Follower(reader_for(fake), DEPLOYMENT, wait_timeout=3600, sliced=True, wall=clock.time, clock=clock.monotonic,
                           sleep=clock.sleep).follow()
     assert outcome.kind == "slice" and not outcome.failed
     assert outcome.lines == ["d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"]
@@ -584,13 +683,13 @@ def test_a_slice_returns_at_each_new_line_with_state_to_carry(clock):
 # --- small helpers ------------------------------------------------------------------------------
 @pytest.mark.parametrize("seconds, text", [(0, "0s"), (45.4, "45s"), (130, "2m10s"), (3720, "1h02m"), (-3, "0s")])
 def test_human_duration(seconds, text):
-    assert cd.human_duration(seconds) == text
+    assert cd_text.human_duration(seconds) == text
 
 
 @pytest.mark.parametrize("timeout, interval, option", [(-1, 5, "wait_timeout"), (None, 5, "wait_timeout"), (60, 0.1, "poll_interval")])
 def test_wait_options_are_checked_with_the_option_named(timeout, interval, option):
     with pytest.raises(ValueError, match="^{0} must be".format(option)):
-        cd.check_wait_options(timeout, interval)
+        cd_follower.check_wait_options(timeout, interval)
 
 
 # --- stops and failures in the middle of a step -------------------------------------------------
@@ -616,6 +715,6 @@ def test_a_skipped_event_before_a_failure_later_on_still_counts_as_done():
     story.end, story.final, story.error = 301, "Failed", {"code": "HEALTH_CONSTRAINTS", "message": "Too few healthy instances."}
     view = view_at(story, 310)
     assert statuses(view) == ["Succeeded", "Failed", "Skipped", "Skipped"]
-    assert "failed at step 2/4 Rerouting traffic to replacement instances" in cd.failure_message(view)
+    assert "failed at step 2/4 Rerouting traffic to replacement instances" in cd_text.deployment_failure_message(view)
     assert "Lifecycle event AllowTraffic failed on {0} (replacement, Green) (UnknownError): Target group health checks " \
-           "failed.".format(GREEN) in cd.failure_message(view)
+           "failed.".format(GREEN) in cd_text.deployment_failure_message(view)

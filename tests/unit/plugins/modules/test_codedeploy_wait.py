@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy, _waiter
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_follower, _waiter
 from ansible_collections.mdl.herd.plugins.modules import codedeploy_wait
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import (
@@ -36,7 +36,7 @@ GREEN = "i-0bbbbbbbbbbbbbbb2"
 def clock(monkeypatch):
     clock = FakeClock()
     fake_time = types.SimpleNamespace(time=clock.time, monotonic=clock.monotonic, sleep=clock.sleep)
-    monkeypatch.setattr(_codedeploy, "time", fake_time)
+    monkeypatch.setattr(_codedeploy_follower, "time", fake_time)
     monkeypatch.setattr(_waiter, "time", fake_time)
     monkeypatch.setattr(cloud, "time", fake_time)
     return clock
@@ -209,5 +209,30 @@ def test_check_mode_in_slices_is_one_run(monkeypatch, aws, clock):
     clock.now = EPOCH0 + 100
     failed, result, lines, runs = run_sliced(monkeypatch, clock, check_mode=True, deployment_id=DEPLOYMENT)
     assert (failed, runs) == (False, 1)
-    assert lines == ["d-ABCDE1234 step 1/4 Deploying replacement instances: BeforeInstall on {0} (1m38s)".format(GREEN)]
+    # A first look in the middle of a deployment tells what already happened, each event once.
+    assert lines == ["d-ABCDE1234 step 1/4 Deploying replacement instances: " + text for text in (
+        "provisioning replacement instances (0s)", "ApplicationStop on {0}, Succeeded (38s)".format(GREEN),
+        "DownloadBundle on {0}, Succeeded (43s)".format(GREEN), "BeforeInstall on {0} (58s)".format(GREEN))]
     assert result["status"] == "InProgress"
+
+
+def test_streamed_lines_are_written_as_they_are_said_and_not_returned(monkeypatch, aws, clock, tmp_path):
+    """On the controller, the module runs once and appends each line to the file its action plugin reads."""
+    stream = tmp_path / "lines"
+    stream.write_text("")
+    aws.add(blue_green_story())
+    seen = []
+    real_sleep = clock.sleep
+
+    def sleep(seconds):  # what the plugin would read at each pause of the wait
+        seen.append(len(stream.read_text().splitlines()))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(_codedeploy_follower.time, "sleep", sleep)
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT, _slice={"stream": str(stream)})
+    lines = stream.read_text().splitlines()
+    assert not failed and result["status"] == "Succeeded"
+    assert "_slice" not in result
+    assert len(lines) == 18 and lines[-1] == "d-ABCDE1234 Succeeded (6m28s)"
+    # Written while the wait went on, not at its end.
+    assert seen[0] == 1 and 1 < seen[len(seen) // 2] < 18

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The only code that calls CodeDeploy while a deployment is followed, and how its errors are classified."""
+
+from __future__ import annotations
+
+from ansible_collections.mdl.herd.plugins.module_utils._aws import TRANSIENT_ERROR_CODES, error_code, read_retry
+
+# Codes of errors that only mean "not now": the wait goes on.
+RETRYABLE_ERROR_CODES = frozenset(
+    list(TRANSIENT_ERROR_CODES)
+    + ["RequestLimitExceeded", "Unavailable", "ServiceUnavailable", "InternalFailure", "InternalError", "TooManyRequestsException", "Throttling"]
+)
+THROTTLING_ERROR_CODES = frozenset(
+    ["Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+     "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"]
+)
+NOT_STARTED = "DeploymentNotStartedException"
+TARGET_GONE = ("DeploymentTargetDoesNotExistException", "InvalidDeploymentTargetIdException", "InstanceDoesNotExistException")
+BATCH_SIZE = 25  # batch_get_deployment_targets takes at most 25 ids
+# Retries inside one poll stay short: the next poll comes anyway, and a long backoff would
+# overrun wait_timeout.
+POLL_RETRIES = 4
+POLL_RETRY_MAX_DELAY = 5
+
+
+def poll_retry():
+    """The retry decorator for the client that polls: a few quick jittered retries."""
+    return read_retry(retries=POLL_RETRIES, delay=1, max_delay=POLL_RETRY_MAX_DELAY)
+
+
+class DeploymentMissing(Exception):
+    """The deployment id does not name a deployment in this account and region."""
+
+
+class DeploymentReader(object):
+    """The calls to CodeDeploy, and a count of the requests they send (retries included).
+
+    ``client`` comes from ``_aws.client()``; every call passes ``aws_retry=True``. Requests
+    are counted on botocore's ``after-call`` event: one per call the retry decorator makes,
+    plus the retries botocore made inside it (``ResponseMetadata.RetryAttempts``).
+    """
+
+    def __init__(self, client, calls=None):
+        self.client = client
+        self.calls = dict(calls or {})
+        meta = getattr(client, "meta", None)
+        events = getattr(meta, "events", None)
+        if events is not None:
+            events.register("after-call.codedeploy", self._count)
+
+    def _count(self, model=None, parsed=None, **kwargs):
+        name = getattr(model, "name", None) or "Unknown"
+        retries = ((parsed or {}).get("ResponseMetadata") or {}).get("RetryAttempts") or 0
+        self.calls[name] = self.calls.get(name, 0) + 1 + int(retries)
+
+    @property
+    def total_calls(self):
+        return sum(self.calls.values())
+
+    def deployment(self, deployment_id):
+        try:
+            return self.client.get_deployment(deploymentId=deployment_id, aws_retry=True)["deploymentInfo"]
+        except Exception as e:
+            if error_code(e) == "DeploymentDoesNotExistException":
+                raise DeploymentMissing(
+                    "Deployment {0} does not exist in this account and region: check deployment_id, region "
+                    "and the AWS credentials".format(deployment_id)
+                )
+            raise
+
+    def target_ids(self, deployment_id):
+        """Every target id of the deployment; [] while it has not started."""
+        ids = []
+        kwargs = {"deploymentId": deployment_id}
+        try:
+            while True:
+                page = self.client.list_deployment_targets(aws_retry=True, **kwargs)
+                ids.extend(page.get("targetIds") or [])
+                if not page.get("nextToken"):
+                    return ids
+                kwargs["nextToken"] = page["nextToken"]
+        except Exception as e:
+            if error_code(e) == NOT_STARTED:
+                return []
+            raise
+
+    def targets(self, deployment_id, ids):
+        """The deployment's targets, read 25 at a time; [] while it has not started."""
+        found = []
+        try:
+            for start in range(0, len(ids), BATCH_SIZE):
+                page = self.client.batch_get_deployment_targets(
+                    deploymentId=deployment_id, targetIds=list(ids[start:start + BATCH_SIZE]), aws_retry=True
+                )
+                found.extend(page.get("deploymentTargets") or [])
+        except Exception as e:
+            if error_code(e) == NOT_STARTED:
+                return []
+            raise
+        return found
+
+    def stop(self, deployment_id, rollback):
+        response = self.client.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=bool(rollback), aws_retry=True)
+        return {"status": response.get("status"), "status_message": response.get("statusMessage")}
+
+
+def is_retryable(exception, read_before):
+    """Does this error only mean "ask again later"?
+
+    Throttling and server-side errors always do. Connection errors do once the deployment
+    has been read successfully: before that they more likely mean a wrong endpoint or region.
+    """
+    code = error_code(exception)
+    if code is not None:
+        return code in RETRYABLE_ERROR_CODES
+    name = type(exception).__name__
+    if not read_before:
+        return False
+    return name in (
+        "EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
+        "ConnectionError", "HTTPClientError", "ProxyConnectionError",
+    )
+
+
+def is_throttling(exception):
+    return error_code(exception) in THROTTLING_ERROR_CODES
