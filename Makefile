@@ -132,7 +132,8 @@ build-check: build
 
 # Benchmarks against a sandbox started in-process; results in benchmarks/results/ (not versioned).
 bench: venv
-	PYTHONPATH=$(ROOT)/sandbox $(PY) benchmarks/codedeploy_wait.py
+	@echo "make bench: about 15 minutes on 2 cores; writes docs/benchmarks.md"
+	PYTHONPATH=$(ROOT)/sandbox $(PY) benchmarks/suite.py --doc docs/benchmarks.md
 
 demo: tree
 	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \

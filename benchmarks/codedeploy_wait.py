@@ -149,7 +149,7 @@ class Watch(object):
         deployments = reader.DeploymentReader(client)
         outcome = follower.Follower(deployments, self.deployment_id, wait_timeout=600).follow()
         self.ends["follower"] = time.time()
-        self.calls["follower"] = dict(reader.calls)
+        self.calls["follower"] = dict(deployments.calls)
         self.notes["follower"] = {"status": outcome.result["status"], "kind": outcome.kind}
 
     # -- boto3's waiter, defaults --

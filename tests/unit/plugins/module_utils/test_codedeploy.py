@@ -629,8 +629,8 @@ def run_in_slices(make_story, **kwargs):
     carry, lines, runs = None, [], 0
     while True:
         runs += 1
-        follower = cd_follower.Follower(cd_reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd_reader.poll_retry())), DEPLOYMENT,
-                               carry=carry, sliced=True, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
+        follower = cd_follower.Follower(reader_for(fake), DEPLOYMENT,
+                                        carry=carry, sliced=True, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
         outcome = follower.follow()
         lines.extend(outcome.lines)
         if outcome.kind != "slice":
@@ -642,8 +642,8 @@ def run_in_slices(make_story, **kwargs):
 def run_at_once(make_story, **kwargs):
     clock = FakeClock()
     fake = FakeCodeDeploy(clock, make_story())
-    follower = cd_follower.Follower(cd_reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, cd_reader.poll_retry())), DEPLOYMENT,
-                           wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
+    follower = cd_follower.Follower(reader_for(fake), DEPLOYMENT,
+                                    wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
     outcome = follower.follow()
     return outcome, outcome.lines, fake, 1, follower
 
@@ -673,7 +673,7 @@ def test_slices_end_exactly_as_one_run(make_story, kwargs):
 def test_a_slice_returns_at_each_new_line_with_state_to_carry(clock):
     fake = FakeCodeDeploy(clock, [blue_green_story()])
     outcome = cd_follower.Follower(reader_for(fake), DEPLOYMENT, wait_timeout=3600, sliced=True, wall=clock.time, clock=clock.monotonic,
-                          sleep=clock.sleep).follow()
+                                   sleep=clock.sleep).follow()
     assert outcome.kind == "slice" and not outcome.failed
     assert outcome.lines == ["d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"]
     assert json.loads(json.dumps(outcome.carry)) == outcome.carry
