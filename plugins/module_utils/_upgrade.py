@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
         pass
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
-from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
 
@@ -52,13 +52,6 @@ ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR:|\[ERROR\])")
 WARNING_LINE_RE = re.compile(r"^\s*(?:WARN(?:ING)?:|\[WARN(?:ING)?\])")
 # The lines Lambda frames an invocation with; their request id is the one of the CloudWatch log.
 REQUEST_ID_LINE_RE = re.compile(r"^(?:START|END|REPORT) RequestId: ([A-Za-z0-9-]+)")
-
-# What Lambda accepts as a FunctionName: a name, a partial ARN or an ARN, with an optional qualifier.
-# Used with fullmatch: "$" alone would let a trailing newline through to AWS.
-FUNCTION_NAME_RE = re.compile(
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?"
-)
-FUNCTION_NAME_MAX = 170
 
 # The upgrade Lambda's timeout in MDL, used when the function's configuration cannot be read.
 DEFAULT_FUNCTION_TIMEOUT = 900
@@ -97,41 +90,7 @@ class AwsFailure(UpgradeFailure):
         self.exception = exception
 
 
-# --- input ---------------------------------------------------------------------------------
-
-
-def check_function_name(name, option="function_name"):
-    """Return the name unchanged, or raise StackNameError naming the option."""
-    if not isinstance(name, str) or len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME_RE.fullmatch(name):
-        raise StackNameError(
-            "{0} must be a Lambda function name or ARN (letters, digits, '-' and '_', for example "
-            "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION or arn:aws:lambda:us-east-1:123456789012:function:NAME), "
-            "at most {1} characters; got {2!r}".format(option, FUNCTION_NAME_MAX, name)
-        )
-    return name
-
-
-def check_request(params, region=None):
-    """Validate the module's options before any AWS call; ``region`` is the one the module works in.
-
-    Returns ``(stack or None, function_name or None, requested_version)``; raises StackNameError.
-    """
-    version = check_version(params.get("requested_version"))
-    stack = None
-    if params.get("mdl_instance_name") is not None or params.get("mdl_environment") is not None:
-        stack = MdlStack(params.get("mdl_instance_name"), params.get("mdl_environment"))
-    function_name = params.get("function_name")
-    if function_name is not None:
-        check_function_name(function_name)
-        function_region = (FUNCTION_NAME_RE.fullmatch(function_name).group(3) or "").rstrip(":")
-        if function_region and region and function_region != region:
-            raise StackNameError(
-                "function_name is a function of region {0}, but the module works in region {1}, where it reads the "
-                "stack's CodeDeploy deployment group and SSM parameters: set region to {0}".format(function_region, region)
-            )
-    if stack is None and function_name is None:
-        raise StackNameError("give mdl_instance_name and mdl_environment (the stack), or function_name (the upgrade Lambda)")
-    return stack, function_name, version
+# --- versions, function names, the payload -------------------------------------------------
 
 
 def same_version(left, right):
@@ -412,7 +371,7 @@ class UpgradeInvocation(object):
                 )
             try:
                 self.stack = MdlStack(instance, environment)
-            except StackNameError as e:
+            except InputError as e:
                 raise UpgradeFailure(
                     "The function {0} names a stack that cannot be an MDL stack ({1}): give mdl_instance_name and "
                     "mdl_environment as well.".format(self.function_name, e), **self._base_details()
