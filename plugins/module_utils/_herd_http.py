@@ -575,7 +575,7 @@ def attempts_phrase(attempts, elapsed):
     return "({0} attempt{1} over {2:.0f} s)".format(attempts, "" if attempts == 1 else "s", elapsed)
 
 
-def failure_message(check, elapsed):
+def buildinfo_failure_message(check, elapsed):
     """Why a wait ended without the expected answer, as one sentence."""
     tail = attempts_phrase(check.attempts, elapsed)
     if check.last_error is not None:

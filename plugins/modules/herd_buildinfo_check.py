@@ -237,7 +237,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
     BuildInfoCheck,
     HerdClient,
     HerdError,
-    failure_message,
+    buildinfo_failure_message,
     locate,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_version
@@ -353,7 +353,7 @@ def main():
         client.close()
     result.update(check.result(waited.elapsed))
     if not waited.ok:
-        module.fail_json(msg=failure_message(check, waited.elapsed), **result)
+        module.fail_json(msg=buildinfo_failure_message(check, waited.elapsed), **result)
     module.exit_json(changed=False, **result)
 
 
