@@ -14,6 +14,8 @@ Clients come from ``_aws.client()``; every read passes ``aws_retry=True``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 
 HERD_URL_OUTPUT = "HerdLoadBalancerURL"
@@ -24,19 +26,14 @@ class DiscoveryError(Exception):
     """The stack's HERD could not be found (none, several, or a missing SSM parameter)."""
 
 
-class HerdStack(object):
+@dataclasses.dataclass(frozen=True)
+class HerdStack:
     """The CloudFormation stack found for an MDL stack: its name, id and HERD's URL."""
 
-    __slots__ = ("name", "stack_id", "url", "nested")
-
-    def __init__(self, name, stack_id, url, nested):
-        self.name = name
-        self.stack_id = stack_id
-        self.url = url
-        self.nested = nested
-
-    def __repr__(self):
-        return "HerdStack({0!r}, url={1!r})".format(self.name, self.url)
+    name: str
+    stack_id: str
+    url: str
+    nested: bool
 
 
 def describe_all_stacks(cloudformation):
@@ -119,17 +116,12 @@ def find_herd_stack(cloudformation, mdl_stack):
     return select_herd_stack(describe_all_stacks(cloudformation), mdl_stack)
 
 
-class Credentials(object):
+@dataclasses.dataclass(frozen=True)
+class Credentials:
     """The HERD admin user and password; the password never shows in repr."""
 
-    __slots__ = ("username", "password")
-
-    def __init__(self, username, password):
-        self.username = username
-        self.password = password
-
-    def __repr__(self):
-        return "Credentials({0!r}, password=<hidden>)".format(self.username)
+    username: str
+    password: str = dataclasses.field(repr=False)
 
 
 def read_credentials(ssm, mdl_stack):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 import json
 import re
@@ -140,16 +141,14 @@ def decode_log(log_result):
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
-class LogSummary(object):
+@dataclasses.dataclass(frozen=True)
+class LogSummary:
     """What the upgrade Lambda's log tail says: the deployment id, error and warning lines, the request id."""
 
-    __slots__ = ("deployment_id", "errors", "warnings", "request_id")
-
-    def __init__(self, deployment_id, errors, warnings, request_id=None):
-        self.deployment_id = deployment_id
-        self.errors = errors
-        self.warnings = warnings
-        self.request_id = request_id
+    deployment_id: str | None
+    errors: list
+    warnings: list
+    request_id: str | None = None
 
 
 def parse_log(lines):
@@ -190,32 +189,28 @@ def read_payload(response):
 # --- the procedure -------------------------------------------------------------------------
 
 
-class ActiveDeployment(object):
+@dataclasses.dataclass(frozen=True)
+class ActiveDeployment:
     """A deployment found active in the stack's group, and what SSM says about its version.
 
     ``current_version`` and ``current_version_changed_at`` (SSM HERD/CurrentVersion) are read
     only when HERD/RequestedVersion holds ``FilledLater``.
     """
 
-    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at", "creator", "rollback_of",
-                 "current_version", "current_version_changed_at", "restored")
-
-    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at, creator="user", rollback_of=None,
-                 current_version=None, current_version_changed_at=None, restored=False):
-        self.deployment_id = deployment_id
-        self.status = status
-        self.create_time = create_time
-        self.requested_version = requested_version
-        self.version_changed_at = version_changed_at
-        # Who started it: "user" for the upgrade Lambda (and anyone calling CreateDeployment), else
-        # CodeDeploy itself ("codeDeployRollback", "autoscaling", ...).
-        self.creator = creator
-        # The deployment this one rolls back, for an automatic rollback.
-        self.rollback_of = rollback_of
-        self.current_version = current_version
-        self.current_version_changed_at = current_version_changed_at
-        # HERD/RequestedVersion was put back by this collection after a refused invoke (RESTORE_MARK)
-        self.restored = restored
+    deployment_id: str
+    status: str
+    create_time: datetime.datetime | None
+    requested_version: str | None
+    version_changed_at: datetime.datetime | None
+    # Who started it: "user" for the upgrade Lambda (and anyone calling CreateDeployment), else
+    # CodeDeploy itself ("codeDeployRollback", "autoscaling", ...).
+    creator: str = "user"
+    # The deployment this one rolls back, for an automatic rollback.
+    rollback_of: str | None = None
+    current_version: str | None = None
+    current_version_changed_at: datetime.datetime | None = None
+    # HERD/RequestedVersion was put back by this collection after a refused invoke (RESTORE_MARK)
+    restored: bool = False
 
     @property
     def past_smoke_test(self):
