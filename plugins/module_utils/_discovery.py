@@ -28,12 +28,10 @@ class DiscoveryError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class HerdStack:
-    """The CloudFormation stack found for an MDL stack: its name, id and HERD's URL."""
+    """The CloudFormation stack found for an MDL stack: its name and HERD's URL."""
 
     name: str
-    stack_id: str
     url: str
-    nested: bool
 
 
 def describe_all_stacks(cloudformation):
@@ -98,7 +96,7 @@ def select_herd_stack(stacks, mdl_stack):
             "which HERD to read".format(_describe_parameters(wanted), HERD_URL_OUTPUT, _names(with_url, with_output=True))
         )
     stack = with_url[0]
-    return HerdStack(stack.get("StackName"), stack.get("StackId"), _output(stack, HERD_URL_OUTPUT).strip(), _is_nested(stack))
+    return HerdStack(stack.get("StackName"), _output(stack, HERD_URL_OUTPUT).strip())
 
 
 def _describe_parameters(wanted):

@@ -110,10 +110,6 @@ class MdlStack(object):
     def deployment_group(self):
         return "{0}-HerdDeployGroup".format(self.instance_name)
 
-    @property
-    def target_group(self):
-        return "{0}-HerdTargetGroup".format(self.instance_name)
-
     # SSM parameters
     def parameter(self, name):
         """Full SSM name of a stack parameter, e.g. parameter('HERD/RequestedVersion')."""
@@ -136,14 +132,6 @@ class MdlStack(object):
         return self.parameter("HERD/CurrentVersion")
 
     @property
-    def auto_scaling_group_parameter(self):
-        return self.parameter("HERD/AutoScalingGroup")
-
-    @property
-    def upgrade_function_arn_parameter(self):
-        return self.parameter("Resources/Lambda/UpgradeHerdArn")
-
-    @property
     def admin_username_parameter(self):
         return self.parameter("LDAP/User/HerdAdminUsername")
 
@@ -156,9 +144,6 @@ class MdlStack(object):
     def cloudformation_parameters(self):
         """Parameters that identify the stack's nested Herd CloudFormation stack."""
         return {"MDLInstanceName": self.instance_name, "Environment": self.environment}
-
-    def staging_bucket(self, account_id):
-        return "{0}-{1}-staging-{2}".format(account_id, self.instance_name, self.environment).lower()
 
 
 def check_function_name(name, option="function_name"):

@@ -69,7 +69,7 @@ def test_every_page_is_read_with_retries():
 def test_the_herd_stack_is_found_on_a_later_page():
     cloudformation = PagedCloudFormation([[stack("other", instance="x")], [stack("mdl-Herd", url=" https://herd.dev ", parent="mdl")]])
     found = find_herd_stack(cloudformation, MDL)
-    assert (found.name, found.url, found.nested) == ("mdl-Herd", "https://herd.dev", True)
+    assert (found.name, found.url) == ("mdl-Herd", "https://herd.dev")
 
 
 def test_the_nested_stack_wins_over_a_parent_that_repeats_the_output():

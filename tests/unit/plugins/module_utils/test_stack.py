@@ -27,14 +27,11 @@ def test_names_follow_the_mdl_conventions():
     assert stack.upgrade_function_name == "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION"
     assert stack.codedeploy_application == "mdl-Herd"
     assert stack.deployment_group == "mdl-HerdDeployGroup"
-    assert stack.target_group == "mdl-HerdTargetGroup"
     assert stack.requested_version_parameter == "/app/MDL/mdl/DEV/HERD/RequestedVersion"
     assert stack.most_recent_deployment_id_parameter == "/app/MDL/mdl/DEV/HERD/MostRecentDeploymentId"
-    assert stack.upgrade_function_arn_parameter == "/app/MDL/mdl/DEV/Resources/Lambda/UpgradeHerdArn"
     assert stack.admin_password_parameter == "/app/MDL/mdl/DEV/LDAP/Password/HerdAdminPassword"
     assert stack.admin_username_parameter == "/app/MDL/mdl/DEV/LDAP/User/HerdAdminUsername"
     assert stack.cloudformation_parameters == {"MDLInstanceName": "mdl", "Environment": "DEV"}
-    assert stack.staging_bucket("123456789012") == "123456789012-mdl-staging-dev"
 
 
 @pytest.mark.parametrize("instance, environment", [("", "DEV"), ("mdl", "D EV"), ("md/l", "DEV"), ("mdl", None), ("x" * 40, "DEV")])
