@@ -9,7 +9,7 @@ HERD answers. The parent MDL stack (and other nested stacks) carry the same para
 the parent may repeat the output, so the nested stack that has the output wins. The HERD
 admin user and password live in SSM (the password as a SecureString).
 
-Clients come from ``_aws.client()``; every read passes ``aws_retry=True``.
+Clients come from ``_aws.client()``; every read passes ``aws_retry=True`` or goes through ``_aws.paginate``.
 """
 
 from __future__ import annotations
@@ -35,15 +35,8 @@ class HerdStack:
 
 
 def describe_all_stacks(cloudformation):
-    """Every stack of the region, page after page (each page read with retries)."""
-    token = None
-    while True:
-        kwargs = {"NextToken": token} if token else {}
-        page = cloudformation.describe_stacks(aws_retry=True, **kwargs)
-        yield from page.get("Stacks", [])
-        token = page.get("NextToken")
-        if not token:
-            return
+    """Every stack of the region, all pages (botocore's paginator, retried on throttling)."""
+    return _aws.paginate(cloudformation, "describe_stacks").get("Stacks", [])
 
 
 def _parameters(stack):

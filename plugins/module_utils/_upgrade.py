@@ -41,7 +41,9 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
     class ClientError(Exception):
         pass
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.mdl.herd.plugins.module_utils._aws import ACCESS_DENIED_ERROR_CODES, error_code, paginate
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
@@ -304,11 +306,9 @@ class UpgradeInvocation(object):
         """``(parameter dict or None, Date of the answer or None)``; throttling is retried."""
         try:
             response = self.ssm.get_parameter(Name=name, aws_retry=True)
-        except ClientError as e:
-            if error_code(e) == "ParameterNotFound":
-                return None, aws_date(e.response)
-            raise AwsFailure("Could not read the SSM parameter {0}{1}".format(name, self._where), e, **self._base_details())
-        except BotoCoreError as e:
+        except is_boto3_error_code("ParameterNotFound") as e:
+            return None, aws_date(e.response)
+        except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not read the SSM parameter {0}{1}".format(name, self._where), e, **self._base_details())
         return response.get("Parameter"), aws_date(response)
 
@@ -324,29 +324,25 @@ class UpgradeInvocation(object):
         """Check that the function exists; learn its timeout and, if needed, the stack's words from it."""
         try:
             configuration = self.lambda_client.get_function_configuration(FunctionName=self.function_ref, aws_retry=True)
-        except ClientError as e:
-            code = error_code(e)
-            if code == "ResourceNotFoundException":
-                hint = ("check function_name and region" if self.requested_function_name
-                        else "check mdl_instance_name, mdl_environment and region, or name the function with function_name")
-                raise UpgradeFailure(
-                    "The upgrade Lambda {0} does not exist{1}: {2}.".format(self.function_ref, self._where, hint), **self._base_details()
-                )
-            if code in ("AccessDeniedException", "AccessDenied") and self.stack is not None:
-                self.warn(
-                    "Could not read the configuration of {0} (access denied): its timeout is taken to be {1} s and "
-                    "its existence is not checked before the invoke.".format(self.function_name, DEFAULT_FUNCTION_TIMEOUT)
-                )
-                self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
-                return
-            if code in ("AccessDeniedException", "AccessDenied"):
+        except is_boto3_error_code("ResourceNotFoundException"):
+            hint = ("check function_name and region" if self.requested_function_name
+                    else "check mdl_instance_name, mdl_environment and region, or name the function with function_name")
+            raise UpgradeFailure(
+                "The upgrade Lambda {0} does not exist{1}: {2}.".format(self.function_ref, self._where, hint), **self._base_details()
+            )
+        except is_boto3_error_code(ACCESS_DENIED_ERROR_CODES) as e:
+            if self.stack is None:
                 raise AwsFailure(
                     "Not allowed to read the configuration of {0} (lambda:GetFunctionConfiguration), where the module "
                     "learns which stack it upgrades: give mdl_instance_name and mdl_environment as well, or allow that "
                     "action".format(self.function_name), e, **self._base_details())
-            raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
-                             **self._base_details())
-        except BotoCoreError as e:
+            self.warn(
+                "Could not read the configuration of {0} (access denied): its timeout is taken to be {1} s and "
+                "its existence is not checked before the invoke.".format(self.function_name, DEFAULT_FUNCTION_TIMEOUT)
+            )
+            self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
+            return
+        except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
                              **self._base_details())
 
@@ -381,28 +377,19 @@ class UpgradeInvocation(object):
 
     def active_deployment(self):
         """The active deployment of the stack's group (the newest, if CodeDeploy ever shows more), or None."""
-        ids = []
-        kwargs = dict(
-            applicationName=self.stack.codedeploy_application,
-            deploymentGroupName=self.stack.deployment_group,
-            includeOnlyStatuses=list(ACTIVE_STATUSES),
-        )
         try:
-            while True:
-                page = self.codedeploy.list_deployments(aws_retry=True, **kwargs)
-                ids.extend(page.get("deployments") or [])
-                if not page.get("nextToken"):
-                    break
-                kwargs["nextToken"] = page["nextToken"]
-        except ClientError as e:
-            if error_code(e) in ("ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"):
-                raise UpgradeFailure(
-                    "The CodeDeploy deployment group {0} of stack {1} does not exist{2}: check mdl_instance_name, "
-                    "mdl_environment and region.".format(self._group, self.stack, self._where), **self._base_details()
-                )
-            raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
-                             **self._base_details())
-        except BotoCoreError as e:
+            ids = paginate(
+                self.codedeploy, "list_deployments",
+                applicationName=self.stack.codedeploy_application,
+                deploymentGroupName=self.stack.deployment_group,
+                includeOnlyStatuses=list(ACTIVE_STATUSES),
+            ).get("deployments") or []
+        except is_boto3_error_code(["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"]):
+            raise UpgradeFailure(
+                "The CodeDeploy deployment group {0} of stack {1} does not exist{2}: check mdl_instance_name, "
+                "mdl_environment and region.".format(self._group, self.stack, self._where), **self._base_details()
+            )
+        except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
                              **self._base_details())
         if not ids:
@@ -440,10 +427,10 @@ class UpgradeInvocation(object):
     def _was_restored(self, name):
         """True when the parameter's current value is one this collection put back (its Description says so)."""
         try:
-            answer = self.ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}], aws_retry=True)
+            # A filtered DescribeParameters may answer an empty page and a NextToken: read every page.
+            found = paginate(self.ssm, "describe_parameters", ParameterFilters=[{"Key": "Name", "Values": [name]}]).get("Parameters") or []
         except (ClientError, BotoCoreError):  # cannot tell: the version stays uncertain
             return False
-        found = answer.get("Parameters") or []
         return bool(found) and RESTORE_MARK in (found[0].get("Description") or "")
 
     def attach(self, active, on_active_deployment="attach"):
@@ -681,7 +668,7 @@ class UpgradeInvocation(object):
         if code in ("TooManyRequestsException", "EC2ThrottledException", "ResourceConflictException", "ResourceNotReadyException"):
             return ("Lambda refused to run {0} now ({1}); nothing was started and the invoke is never retried automatically. "
                     "Run this task again in a minute".format(name, code))
-        if code in ("AccessDeniedException", "AccessDenied"):
+        if code in ACCESS_DENIED_ERROR_CODES:
             return "Not allowed to invoke {0} (lambda:InvokeFunction); nothing was started".format(name)
         return ("Lambda answered the invoke of {0} with an error; it was not retried. If the function may have run, run this "
                 "task again: it attaches to a deployment the function started. Its log group is {1}".format(name, self._log_group))
