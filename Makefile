@@ -121,7 +121,7 @@ build: venv
 build-check: build
 	rm -rf $(BUILD)/installed && mkdir -p $(BUILD)/installed
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-galaxy collection install --force --offline --no-deps -p $(BUILD)/installed dist/mdl-herd-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz
-	! tar -tzf dist/mdl-herd-*.tar.gz | grep -E '(^|/)(\.venv|sandbox|\.ci|tests/output|benchmarks|Makefile)(/|$$)'
+	! tar -tzf dist/mdl-herd-*.tar.gz | grep -E '(^|/)(\.venv|sandbox|\.ci|tests|benchmarks|Makefile|\.ansible-lint|\.gitignore|extensions)(/|$$)'
 	cp -a $(COLL_ROOT)/amazon $(BUILD)/installed/ansible_collections/
 	for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	  ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t module mdl.herd.$$m | grep -q RETURN || { echo "ansible-doc mdl.herd.$$m: no RETURN"; exit 1; }; \

@@ -17,23 +17,46 @@ try:
 except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     Config = None
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code, paginated_query_with_retries
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-# Error codes that mean "ask again later", beyond those amazon.aws retries already
-# (RequestLimitExceeded, Throttling, TooManyRequestsException, ServiceUnavailable, ...).
-TRANSIENT_ERROR_CODES = [
+# "Slow down" answers of the services this collection calls. AWSRetry retries three of them by itself
+# (Throttling, TooManyRequestsException, RequestLimitExceeded); read_retry() adds the others.
+THROTTLING_ERROR_CODES = frozenset([
+    "Throttling",
     "ThrottlingException",
     "ThrottledException",
     "RequestThrottled",
     "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
     "SlowDown",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "PriorRequestNotComplete",
-    "InternalServerError",
-    "InternalServiceError",
-]
+])
+
+# Error codes that mean "ask again later" beyond those AWSRetry retries by itself (RequestLimitExceeded,
+# Throttling, TooManyRequestsException, ServiceUnavailable, Unavailable, InternalFailure, InternalError):
+# the other throttling codes, timeouts and server errors. The one list of them in the collection.
+TRANSIENT_ERROR_CODES = sorted(
+    [code for code in THROTTLING_ERROR_CODES if not AWSRetry.found(code)]
+    + [
+        "ProvisionedThroughputExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "InternalServerError",
+        "InternalServiceError",
+    ]
+)
+
+
+# What AWS answers a call the credentials are not allowed to make (services spell it differently).
+ACCESS_DENIED_ERROR_CODES = ("AccessDeniedException", "AccessDenied")
+
+
+def is_transient_error_code(code):
+    """True when an AWS error code means "ask again later": AWSRetry's own codes and TRANSIENT_ERROR_CODES."""
+    return code is not None and AWSRetry.found(code, TRANSIENT_ERROR_CODES)
+
 
 # Backoff for reads: up to 10 tries, 1 s doubling to at most 20 s, full jitter.
 READ_RETRIES = 10
@@ -86,8 +109,16 @@ def get_parameter(ssm, name, decrypt=False, default=None):
     """
     try:
         response = ssm.get_parameter(Name=name, WithDecryption=decrypt, aws_retry=True)
-    except Exception as e:  # botocore may be missing at import time; match on the error code
-        if error_code(e) == "ParameterNotFound":
-            return default
-        raise
+    except is_boto3_error_code("ParameterNotFound"):
+        return default
     return response["Parameter"]["Value"]
+
+
+def paginate(client, operation, retry_decorator=None, **params):
+    """Every page of a paginated read, merged into one answer (botocore's paginator and ``build_full_result``).
+
+    ``client`` is one from :func:`client` (its paginators are botocore's own, without ``aws_retry``): the
+    whole read is retried with ``retry_decorator`` (by default :func:`read_retry`) when a page fails with a
+    transient error.
+    """
+    return paginated_query_with_retries(client, operation, retry_decorator=retry_decorator or read_retry(), **params)

@@ -9,10 +9,12 @@ HERD answers. The parent MDL stack (and other nested stacks) carry the same para
 the parent may repeat the output, so the nested stack that has the output wins. The HERD
 admin user and password live in SSM (the password as a SecureString).
 
-Clients come from ``_aws.client()``; every read passes ``aws_retry=True``.
+Clients come from ``_aws.client()``; every read passes ``aws_retry=True`` or goes through ``_aws.paginate``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 
@@ -24,31 +26,17 @@ class DiscoveryError(Exception):
     """The stack's HERD could not be found (none, several, or a missing SSM parameter)."""
 
 
-class HerdStack(object):
-    """The CloudFormation stack found for an MDL stack: its name, id and HERD's URL."""
+@dataclasses.dataclass(frozen=True)
+class HerdStack:
+    """The CloudFormation stack found for an MDL stack: its name and HERD's URL."""
 
-    __slots__ = ("name", "stack_id", "url", "nested")
-
-    def __init__(self, name, stack_id, url, nested):
-        self.name = name
-        self.stack_id = stack_id
-        self.url = url
-        self.nested = nested
-
-    def __repr__(self):
-        return "HerdStack({0!r}, url={1!r})".format(self.name, self.url)
+    name: str
+    url: str
 
 
 def describe_all_stacks(cloudformation):
-    """Every stack of the region, page after page (each page read with retries)."""
-    token = None
-    while True:
-        kwargs = {"NextToken": token} if token else {}
-        page = cloudformation.describe_stacks(aws_retry=True, **kwargs)
-        yield from page.get("Stacks", [])
-        token = page.get("NextToken")
-        if not token:
-            return
+    """Every stack of the region, all pages (botocore's paginator, retried on throttling)."""
+    return _aws.paginate(cloudformation, "describe_stacks").get("Stacks", [])
 
 
 def _parameters(stack):
@@ -101,7 +89,7 @@ def select_herd_stack(stacks, mdl_stack):
             "which HERD to read".format(_describe_parameters(wanted), HERD_URL_OUTPUT, _names(with_url, with_output=True))
         )
     stack = with_url[0]
-    return HerdStack(stack.get("StackName"), stack.get("StackId"), _output(stack, HERD_URL_OUTPUT).strip(), _is_nested(stack))
+    return HerdStack(stack.get("StackName"), _output(stack, HERD_URL_OUTPUT).strip())
 
 
 def _describe_parameters(wanted):
@@ -119,17 +107,12 @@ def find_herd_stack(cloudformation, mdl_stack):
     return select_herd_stack(describe_all_stacks(cloudformation), mdl_stack)
 
 
-class Credentials(object):
+@dataclasses.dataclass(frozen=True)
+class Credentials:
     """The HERD admin user and password; the password never shows in repr."""
 
-    __slots__ = ("username", "password")
-
-    def __init__(self, username, password):
-        self.username = username
-        self.password = password
-
-    def __repr__(self):
-        return "Credentials({0!r}, password=<hidden>)".format(self.username)
+    username: str
+    password: str = dataclasses.field(repr=False)
 
 
 def read_credentials(ssm, mdl_stack):

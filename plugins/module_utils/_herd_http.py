@@ -23,6 +23,7 @@ no entity can be declared, expanded or fetched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -101,17 +102,12 @@ class BuildInfoParseError(ValueError):
 
 
 # --- URLs ----------------------------------------------------------------------------------
-class Location(object):
+@dataclasses.dataclass(frozen=True)
+class Location:
     """Where to read buildInfo: ``url`` and the ``kind`` of answer it gives (``rest`` or ``html``)."""
 
-    __slots__ = ("url", "kind")
-
-    def __init__(self, url, kind):
-        self.url = url
-        self.kind = kind
-
-    def __repr__(self):
-        return "Location({0!r}, {1!r})".format(self.url, self.kind)
+    url: str
+    kind: str
 
 
 def locate(url, fmt="auto", option="url"):
@@ -156,31 +152,20 @@ def locate(url, fmt="auto", option="url"):
 
 
 # --- bodies --------------------------------------------------------------------------------
-class BuildInfo(object):
+@dataclasses.dataclass(frozen=True)
+class BuildInfo:
     """What HERD said: ``build_number`` (the HERD version), ``build_user``, ``build_date`` and how it said it."""
 
-    __slots__ = ("build_number", "build_user", "build_date", "url", "format", "status_code")
-
-    def __init__(self, build_number, build_user=None, build_date=None, url=None, fmt=None, status_code=None):
-        self.build_number = build_number
-        self.build_user = build_user
-        self.build_date = build_date
-        self.url = url
-        self.format = fmt
-        self.status_code = status_code
+    build_number: str
+    build_user: str | None = None
+    build_date: str | None = None
+    url: str | None = None
+    format: str | None = None  # the format the body was read as: json, xml or html
+    status_code: int | None = None
 
     def as_dict(self):
-        return {
-            "build_number": self.build_number,
-            "build_user": self.build_user,
-            "build_date": self.build_date,
-            "url": self.url,
-            "format": self.format,
-            "status_code": self.status_code,
-        }
-
-    def __repr__(self):
-        return "BuildInfo({0!r}, format={1!r})".format(self.build_number, self.format)
+        """The fields, as the module returns them."""
+        return dataclasses.asdict(self)
 
 
 def _clean(value):
@@ -369,7 +354,7 @@ def parse_body(body, content_type, fmt, url, status_code):
             url=url,
             status_code=status_code,
         )
-    return BuildInfo(build_number, build_user, build_date, url=url, fmt=chosen, status_code=status_code)
+    return BuildInfo(build_number, build_user, build_date, url=url, format=chosen, status_code=status_code)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -575,7 +560,7 @@ def attempts_phrase(attempts, elapsed):
     return "({0} attempt{1} over {2:.0f} s)".format(attempts, "" if attempts == 1 else "s", elapsed)
 
 
-def failure_message(check, elapsed):
+def buildinfo_failure_message(check, elapsed):
     """Why a wait ended without the expected answer, as one sentence."""
     tail = attempts_phrase(check.attempts, elapsed)
     if check.last_error is not None:

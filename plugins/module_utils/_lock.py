@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
     class ClientError(Exception):
         pass
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
@@ -102,11 +103,9 @@ class UpgradeLock(object):
         """``(answer, None)``, or ``(None, code)`` for the ``expected`` error code; any other error is a LockError."""
         try:
             return call(Name=self.name, aws_retry=True, **kwargs), None
-        except ClientError as e:
-            if error_code(e) == expected:
-                return None, expected
-            raise LockError("Could not {0} the SSM parameter {1} (the upgrade lock)".format(action, self.name), e)
-        except BotoCoreError as e:
+        except is_boto3_error_code(expected):
+            return None, expected
+        except (ClientError, BotoCoreError) as e:
             raise LockError("Could not {0} the SSM parameter {1} (the upgrade lock)".format(action, self.name), e)
 
     def _create(self):

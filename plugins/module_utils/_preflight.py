@@ -20,20 +20,15 @@ timeout, the join); listed, they are reported. Each check ends ``ok``, or ``cann
 from __future__ import annotations
 
 try:
-    from botocore.exceptions import ClientError
-except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-
-    class ClientError(Exception):
-        pass
-
-try:
     import requests
 except ImportError:  # pragma: no cover - the module reports it with missing_required_lib
     requests = None
 
 from ansible.module_utils.six.moves.urllib.parse import quote
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.mdl.herd.plugins.module_utils._aws import ACCESS_DENIED_ERROR_CODES
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure
 
 CHECKS = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
@@ -99,16 +94,13 @@ class Preflight(object):
         try:
             self.codedeploy.get_deployment_group(applicationName=stack.codedeploy_application,
                                                  deploymentGroupName=stack.deployment_group, aws_retry=True)
-        except ClientError as e:
-            code = error_code(e)
-            if code in ("ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"):
-                self._fail("the CodeDeploy deployment group {0} (application {1}) does not exist{2}: the upgrade Lambda "
-                           "would fail. Check mdl_instance_name, mdl_environment and region.".format(
-                               stack.deployment_group, stack.codedeploy_application, self.upgrade._where))
-            if code in ("AccessDeniedException", "AccessDenied"):
-                self._cannot_tell("deployment_group", "codedeploy:GetDeploymentGroup is not allowed")
-                return
-            raise
+        except is_boto3_error_code(["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"]):
+            self._fail("the CodeDeploy deployment group {0} (application {1}) does not exist{2}: the upgrade Lambda "
+                       "would fail. Check mdl_instance_name, mdl_environment and region.".format(
+                           stack.deployment_group, stack.codedeploy_application, self.upgrade._where))
+        except is_boto3_error_code(ACCESS_DENIED_ERROR_CODES):
+            self._cannot_tell("deployment_group", "codedeploy:GetDeploymentGroup is not allowed")
+            return
         self.report["deployment_group"] = "ok"
 
     def _bundle(self):
@@ -120,18 +112,15 @@ class Preflight(object):
         url = "s3://{0}/{1}".format(bucket, key)
         try:
             self.s3.head_object(Bucket=bucket, Key=key, aws_retry=True)
-        except ClientError as e:
-            code = str(error_code(e))
-            if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
-                self._fail("the deployment bundle {0} (STAGING_BUCKET and RELEASE_VERSION of the function {1}) does not "
-                           "exist: CodeDeploy would refuse the deployment.".format(url, self.upgrade.function_name),
-                           bundle=url)
-            if code in ("403", "AccessDenied", "Forbidden"):
-                # Without s3:ListBucket, S3 answers 403 for a missing object too: it cannot tell.
-                self._cannot_tell("bundle", "S3 answered 403 for {0}: without s3:GetObject and s3:ListBucket on the "
-                                            "staging bucket a missing bundle looks the same".format(url))
-                return
-            raise
+        except is_boto3_error_code(["404", "NoSuchKey", "NotFound", "NoSuchBucket"]):
+            self._fail("the deployment bundle {0} (STAGING_BUCKET and RELEASE_VERSION of the function {1}) does not "
+                       "exist: CodeDeploy would refuse the deployment.".format(url, self.upgrade.function_name),
+                       bundle=url)
+        except is_boto3_error_code(["403", "AccessDenied", "Forbidden"]):
+            # Without s3:ListBucket, S3 answers 403 for a missing object too: it cannot tell.
+            self._cannot_tell("bundle", "S3 answered 403 for {0}: without s3:GetObject and s3:ListBucket on the "
+                                        "staging bucket a missing bundle looks the same".format(url))
+            return
         self.report["bundle"] = "ok"
 
     def _published(self):

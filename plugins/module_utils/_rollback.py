@@ -28,7 +28,9 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
     class ClientError(Exception):
         pass
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.mdl.herd.plugins.module_utils._aws import paginate
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare
@@ -86,19 +88,11 @@ class RollbackPlan(object):
 
     def history(self):
         name = self.stack.current_version_parameter
-        entries, kwargs = [], {"Name": name}
         try:
-            while True:
-                page = self.ssm.get_parameter_history(aws_retry=True, **kwargs)
-                entries.extend(page.get("Parameters") or [])
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
-        except ClientError as e:
-            if error_code(e) == "ParameterNotFound":
-                return []
-            raise RollbackError("Could not read the history of SSM {0} of stack {1}".format(name, self.stack), e)
-        except BotoCoreError as e:
+            entries = paginate(self.ssm, "get_parameter_history", Name=name).get("Parameters") or []
+        except is_boto3_error_code("ParameterNotFound"):
+            return []
+        except (ClientError, BotoCoreError) as e:
             raise RollbackError("Could not read the history of SSM {0} of stack {1}".format(name, self.stack), e)
         entries.sort(key=lambda p: (p.get("Version") or 0))
         return [(p.get("Value"), as_utc(p.get("LastModifiedDate"))) for p in entries]
@@ -106,11 +100,9 @@ class RollbackPlan(object):
     def record(self):
         try:
             answer = self.ssm.get_parameter(Name=self.record_name, aws_retry=True)
-        except ClientError as e:
-            if error_code(e) == "ParameterNotFound":
-                return None
-            raise RollbackError("Could not read SSM {0} of stack {1}".format(self.record_name, self.stack), e)
-        except BotoCoreError as e:
+        except is_boto3_error_code("ParameterNotFound"):
+            return None
+        except (ClientError, BotoCoreError) as e:
             raise RollbackError("Could not read SSM {0} of stack {1}".format(self.record_name, self.stack), e)
         try:
             value = json.loads(answer["Parameter"]["Value"])

@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the mdl.herd collection
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The naming conventions of an MDL stack, in one place.
+"""The naming conventions of an MDL stack, and the checks of what a user gives, in one place.
 
 An MDL stack is named by two words, the MDL instance name and the environment (SDLC).
-Every AWS resource the upgrade touches is derived from them here, and nowhere else.
+Every AWS resource the upgrade touches is derived from them here, and nowhere else. The
+checks of the modules' input (stack words, versions, deployment ids, Lambda function names)
+raise :class:`InputError` before any AWS call.
 """
 
 from __future__ import annotations
@@ -26,15 +28,27 @@ VERSION_GRAMMAR = ("dot-separated numbers, optionally followed by a Maven qualif
 STACK_WORD_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 LAMBDA_NAME_MAX = 64
 
+# What Lambda accepts as a FunctionName: a name, a partial ARN or an ARN, with an optional qualifier.
+# Used with fullmatch: "$" alone would let a trailing newline through to AWS.
+FUNCTION_NAME_RE = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?"
+)
+FUNCTION_NAME_MAX = 170
+
 # CodeDeploy statuses.
-ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
-TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+NOT_STARTED_STATUSES = ("Created", "Queued")  # active, but no lifecycle event has run yet
+ACTIVE_STATUSES = NOT_STARTED_STATUSES + ("InProgress", "Baking", "Ready")
+ENDED_UNSUCCESSFULLY = ("Failed", "Stopped")
+TERMINAL_STATUSES = ("Succeeded",) + ENDED_UNSUCCESSFULLY
 
 UPGRADE_FUNCTION_SUFFIX = "UPGRADE-HERD-LAMBDA-FUNCTION"
 
 
-class StackNameError(ValueError):
-    """A stack word, version or deployment id that cannot be valid."""
+class InputError(ValueError):
+    """A module option that cannot be valid (a stack word, version, deployment id, function name, ...).
+
+    The message names the option and says what it must be.
+    """
 
 
 def is_version(version):
@@ -43,16 +57,16 @@ def is_version(version):
 
 
 def check_version(version, option="requested_version"):
-    """Return the version unchanged, or raise StackNameError naming the option."""
+    """Return the version unchanged, or raise InputError naming the option."""
     if not is_version(version):
-        raise StackNameError("{0} must be a HERD version: {1}; got {2!r}".format(option, VERSION_GRAMMAR, version))
+        raise InputError("{0} must be a HERD version: {1}; got {2!r}".format(option, VERSION_GRAMMAR, version))
     return version
 
 
 def check_deployment_id(deployment_id, option="deployment_id"):
-    """Return the id unchanged, or raise StackNameError naming the option."""
+    """Return the id unchanged, or raise InputError naming the option."""
     if not isinstance(deployment_id, str) or not DEPLOYMENT_ID_RE.fullmatch(deployment_id):
-        raise StackNameError(
+        raise InputError(
             "{0} must be a CodeDeploy deployment id: 'd-' followed by 9 upper-case letters or digits "
             "(for example d-ABCDE1234); got {1!r}".format(option, deployment_id)
         )
@@ -65,13 +79,13 @@ class MdlStack(object):
     def __init__(self, instance_name, environment):
         for option, value in (("mdl_instance_name", instance_name), ("mdl_environment", environment)):
             if not isinstance(value, str) or not STACK_WORD_RE.fullmatch(value):
-                raise StackNameError(
+                raise InputError(
                     "{0} must be made of letters, digits, '-' or '_' (for example mdl / DEV); got {1!r}".format(option, value)
                 )
         self.instance_name = instance_name
         self.environment = environment
         if len(self.upgrade_function_name) > LAMBDA_NAME_MAX:
-            raise StackNameError(
+            raise InputError(
                 "mdl_instance_name and mdl_environment are too long together: the upgrade function name "
                 "{0!r} would exceed the {1} characters Lambda allows".format(self.upgrade_function_name, LAMBDA_NAME_MAX)
             )
@@ -96,10 +110,6 @@ class MdlStack(object):
     def deployment_group(self):
         return "{0}-HerdDeployGroup".format(self.instance_name)
 
-    @property
-    def target_group(self):
-        return "{0}-HerdTargetGroup".format(self.instance_name)
-
     # SSM parameters
     def parameter(self, name):
         """Full SSM name of a stack parameter, e.g. parameter('HERD/RequestedVersion')."""
@@ -122,14 +132,6 @@ class MdlStack(object):
         return self.parameter("HERD/CurrentVersion")
 
     @property
-    def auto_scaling_group_parameter(self):
-        return self.parameter("HERD/AutoScalingGroup")
-
-    @property
-    def upgrade_function_arn_parameter(self):
-        return self.parameter("Resources/Lambda/UpgradeHerdArn")
-
-    @property
     def admin_username_parameter(self):
         return self.parameter("LDAP/User/HerdAdminUsername")
 
@@ -143,5 +145,37 @@ class MdlStack(object):
         """Parameters that identify the stack's nested Herd CloudFormation stack."""
         return {"MDLInstanceName": self.instance_name, "Environment": self.environment}
 
-    def staging_bucket(self, account_id):
-        return "{0}-{1}-staging-{2}".format(account_id, self.instance_name, self.environment).lower()
+
+def check_function_name(name, option="function_name"):
+    """Return the name unchanged, or raise InputError naming the option."""
+    if not isinstance(name, str) or len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME_RE.fullmatch(name):
+        raise InputError(
+            "{0} must be a Lambda function name or ARN (letters, digits, '-' and '_', for example "
+            "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION or arn:aws:lambda:us-east-1:123456789012:function:NAME), "
+            "at most {1} characters; got {2!r}".format(option, FUNCTION_NAME_MAX, name)
+        )
+    return name
+
+
+def check_request(params, region=None):
+    """Validate herd_upgrade_invoke's options before any AWS call; ``region`` is the one the module works in.
+
+    Returns ``(stack or None, function_name or None, requested_version)``; raises InputError.
+    """
+    version = check_version(params.get("requested_version"))
+    stack = None
+    if params.get("mdl_instance_name") is not None or params.get("mdl_environment") is not None:
+        stack = MdlStack(params.get("mdl_instance_name"), params.get("mdl_environment"))
+    function_name = params.get("function_name")
+    if function_name is not None:
+        check_function_name(function_name)
+        function_region = (FUNCTION_NAME_RE.fullmatch(function_name).group(3) or "").rstrip(":")
+        if function_region and region and function_region != region:
+            raise InputError(
+                "function_name is a function of region {0}, but the module works in region {1}, where it reads the "
+                "stack's CodeDeploy deployment group and SSM parameters: set region to {0}".format(function_region, region)
+            )
+    # Reachable: the module's required_one_of counts an option given as null as given.
+    if stack is None and function_name is None:
+        raise InputError("give mdl_instance_name and mdl_environment (the stack), or function_name (the upgrade Lambda)")
+    return stack, function_name, version

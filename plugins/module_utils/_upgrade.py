@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 import json
 import re
@@ -40,8 +41,10 @@ except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing l
     class ClientError(Exception):
         pass
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
-from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, MdlStack, StackNameError, check_version
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.mdl.herd.plugins.module_utils._aws import ACCESS_DENIED_ERROR_CODES, error_code, paginate
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
 
@@ -52,13 +55,6 @@ ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR:|\[ERROR\])")
 WARNING_LINE_RE = re.compile(r"^\s*(?:WARN(?:ING)?:|\[WARN(?:ING)?\])")
 # The lines Lambda frames an invocation with; their request id is the one of the CloudWatch log.
 REQUEST_ID_LINE_RE = re.compile(r"^(?:START|END|REPORT) RequestId: ([A-Za-z0-9-]+)")
-
-# What Lambda accepts as a FunctionName: a name, a partial ARN or an ARN, with an optional qualifier.
-# Used with fullmatch: "$" alone would let a trailing newline through to AWS.
-FUNCTION_NAME_RE = re.compile(
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?"
-)
-FUNCTION_NAME_MAX = 170
 
 # The upgrade Lambda's timeout in MDL, used when the function's configuration cannot be read.
 DEFAULT_FUNCTION_TIMEOUT = 900
@@ -97,41 +93,7 @@ class AwsFailure(UpgradeFailure):
         self.exception = exception
 
 
-# --- input ---------------------------------------------------------------------------------
-
-
-def check_function_name(name, option="function_name"):
-    """Return the name unchanged, or raise StackNameError naming the option."""
-    if not isinstance(name, str) or len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME_RE.fullmatch(name):
-        raise StackNameError(
-            "{0} must be a Lambda function name or ARN (letters, digits, '-' and '_', for example "
-            "mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION or arn:aws:lambda:us-east-1:123456789012:function:NAME), "
-            "at most {1} characters; got {2!r}".format(option, FUNCTION_NAME_MAX, name)
-        )
-    return name
-
-
-def check_request(params, region=None):
-    """Validate the module's options before any AWS call; ``region`` is the one the module works in.
-
-    Returns ``(stack or None, function_name or None, requested_version)``; raises StackNameError.
-    """
-    version = check_version(params.get("requested_version"))
-    stack = None
-    if params.get("mdl_instance_name") is not None or params.get("mdl_environment") is not None:
-        stack = MdlStack(params.get("mdl_instance_name"), params.get("mdl_environment"))
-    function_name = params.get("function_name")
-    if function_name is not None:
-        check_function_name(function_name)
-        function_region = (FUNCTION_NAME_RE.fullmatch(function_name).group(3) or "").rstrip(":")
-        if function_region and region and function_region != region:
-            raise StackNameError(
-                "function_name is a function of region {0}, but the module works in region {1}, where it reads the "
-                "stack's CodeDeploy deployment group and SSM parameters: set region to {0}".format(function_region, region)
-            )
-    if stack is None and function_name is None:
-        raise StackNameError("give mdl_instance_name and mdl_environment (the stack), or function_name (the upgrade Lambda)")
-    return stack, function_name, version
+# --- versions, function names, the payload -------------------------------------------------
 
 
 def same_version(left, right):
@@ -181,16 +143,14 @@ def decode_log(log_result):
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
-class LogSummary(object):
+@dataclasses.dataclass(frozen=True)
+class LogSummary:
     """What the upgrade Lambda's log tail says: the deployment id, error and warning lines, the request id."""
 
-    __slots__ = ("deployment_id", "errors", "warnings", "request_id")
-
-    def __init__(self, deployment_id, errors, warnings, request_id=None):
-        self.deployment_id = deployment_id
-        self.errors = errors
-        self.warnings = warnings
-        self.request_id = request_id
+    deployment_id: str | None
+    errors: list
+    warnings: list
+    request_id: str | None = None
 
 
 def parse_log(lines):
@@ -231,32 +191,28 @@ def read_payload(response):
 # --- the procedure -------------------------------------------------------------------------
 
 
-class ActiveDeployment(object):
+@dataclasses.dataclass(frozen=True)
+class ActiveDeployment:
     """A deployment found active in the stack's group, and what SSM says about its version.
 
     ``current_version`` and ``current_version_changed_at`` (SSM HERD/CurrentVersion) are read
     only when HERD/RequestedVersion holds ``FilledLater``.
     """
 
-    __slots__ = ("deployment_id", "status", "create_time", "requested_version", "version_changed_at", "creator", "rollback_of",
-                 "current_version", "current_version_changed_at", "restored")
-
-    def __init__(self, deployment_id, status, create_time, requested_version, version_changed_at, creator="user", rollback_of=None,
-                 current_version=None, current_version_changed_at=None, restored=False):
-        self.deployment_id = deployment_id
-        self.status = status
-        self.create_time = create_time
-        self.requested_version = requested_version
-        self.version_changed_at = version_changed_at
-        # Who started it: "user" for the upgrade Lambda (and anyone calling CreateDeployment), else
-        # CodeDeploy itself ("codeDeployRollback", "autoscaling", ...).
-        self.creator = creator
-        # The deployment this one rolls back, for an automatic rollback.
-        self.rollback_of = rollback_of
-        self.current_version = current_version
-        self.current_version_changed_at = current_version_changed_at
-        # HERD/RequestedVersion was put back by this collection after a refused invoke (RESTORE_MARK)
-        self.restored = restored
+    deployment_id: str
+    status: str
+    create_time: datetime.datetime | None
+    requested_version: str | None
+    version_changed_at: datetime.datetime | None
+    # Who started it: "user" for the upgrade Lambda (and anyone calling CreateDeployment), else
+    # CodeDeploy itself ("codeDeployRollback", "autoscaling", ...).
+    creator: str = "user"
+    # The deployment this one rolls back, for an automatic rollback.
+    rollback_of: str | None = None
+    current_version: str | None = None
+    current_version_changed_at: datetime.datetime | None = None
+    # HERD/RequestedVersion was put back by this collection after a refused invoke (RESTORE_MARK)
+    restored: bool = False
 
     @property
     def past_smoke_test(self):
@@ -350,11 +306,9 @@ class UpgradeInvocation(object):
         """``(parameter dict or None, Date of the answer or None)``; throttling is retried."""
         try:
             response = self.ssm.get_parameter(Name=name, aws_retry=True)
-        except ClientError as e:
-            if error_code(e) == "ParameterNotFound":
-                return None, aws_date(e.response)
-            raise AwsFailure("Could not read the SSM parameter {0}{1}".format(name, self._where), e, **self._base_details())
-        except BotoCoreError as e:
+        except is_boto3_error_code("ParameterNotFound") as e:
+            return None, aws_date(e.response)
+        except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not read the SSM parameter {0}{1}".format(name, self._where), e, **self._base_details())
         return response.get("Parameter"), aws_date(response)
 
@@ -370,29 +324,25 @@ class UpgradeInvocation(object):
         """Check that the function exists; learn its timeout and, if needed, the stack's words from it."""
         try:
             configuration = self.lambda_client.get_function_configuration(FunctionName=self.function_ref, aws_retry=True)
-        except ClientError as e:
-            code = error_code(e)
-            if code == "ResourceNotFoundException":
-                hint = ("check function_name and region" if self.requested_function_name
-                        else "check mdl_instance_name, mdl_environment and region, or name the function with function_name")
-                raise UpgradeFailure(
-                    "The upgrade Lambda {0} does not exist{1}: {2}.".format(self.function_ref, self._where, hint), **self._base_details()
-                )
-            if code in ("AccessDeniedException", "AccessDenied") and self.stack is not None:
-                self.warn(
-                    "Could not read the configuration of {0} (access denied): its timeout is taken to be {1} s and "
-                    "its existence is not checked before the invoke.".format(self.function_name, DEFAULT_FUNCTION_TIMEOUT)
-                )
-                self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
-                return
-            if code in ("AccessDeniedException", "AccessDenied"):
+        except is_boto3_error_code("ResourceNotFoundException"):
+            hint = ("check function_name and region" if self.requested_function_name
+                    else "check mdl_instance_name, mdl_environment and region, or name the function with function_name")
+            raise UpgradeFailure(
+                "The upgrade Lambda {0} does not exist{1}: {2}.".format(self.function_ref, self._where, hint), **self._base_details()
+            )
+        except is_boto3_error_code(ACCESS_DENIED_ERROR_CODES) as e:
+            if self.stack is None:
                 raise AwsFailure(
                     "Not allowed to read the configuration of {0} (lambda:GetFunctionConfiguration), where the module "
                     "learns which stack it upgrades: give mdl_instance_name and mdl_environment as well, or allow that "
                     "action".format(self.function_name), e, **self._base_details())
-            raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
-                             **self._base_details())
-        except BotoCoreError as e:
+            self.warn(
+                "Could not read the configuration of {0} (access denied): its timeout is taken to be {1} s and "
+                "its existence is not checked before the invoke.".format(self.function_name, DEFAULT_FUNCTION_TIMEOUT)
+            )
+            self.function_timeout = DEFAULT_FUNCTION_TIMEOUT
+            return
+        except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not read the configuration of the upgrade Lambda {0}{1}".format(self.function_name, self._where), e,
                              **self._base_details())
 
@@ -412,7 +362,7 @@ class UpgradeInvocation(object):
                 )
             try:
                 self.stack = MdlStack(instance, environment)
-            except StackNameError as e:
+            except InputError as e:
                 raise UpgradeFailure(
                     "The function {0} names a stack that cannot be an MDL stack ({1}): give mdl_instance_name and "
                     "mdl_environment as well.".format(self.function_name, e), **self._base_details()
@@ -427,28 +377,19 @@ class UpgradeInvocation(object):
 
     def active_deployment(self):
         """The active deployment of the stack's group (the newest, if CodeDeploy ever shows more), or None."""
-        ids = []
-        kwargs = dict(
-            applicationName=self.stack.codedeploy_application,
-            deploymentGroupName=self.stack.deployment_group,
-            includeOnlyStatuses=list(ACTIVE_STATUSES),
-        )
         try:
-            while True:
-                page = self.codedeploy.list_deployments(aws_retry=True, **kwargs)
-                ids.extend(page.get("deployments") or [])
-                if not page.get("nextToken"):
-                    break
-                kwargs["nextToken"] = page["nextToken"]
-        except ClientError as e:
-            if error_code(e) in ("ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"):
-                raise UpgradeFailure(
-                    "The CodeDeploy deployment group {0} of stack {1} does not exist{2}: check mdl_instance_name, "
-                    "mdl_environment and region.".format(self._group, self.stack, self._where), **self._base_details()
-                )
-            raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
-                             **self._base_details())
-        except BotoCoreError as e:
+            ids = paginate(
+                self.codedeploy, "list_deployments",
+                applicationName=self.stack.codedeploy_application,
+                deploymentGroupName=self.stack.deployment_group,
+                includeOnlyStatuses=list(ACTIVE_STATUSES),
+            ).get("deployments") or []
+        except is_boto3_error_code(["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"]):
+            raise UpgradeFailure(
+                "The CodeDeploy deployment group {0} of stack {1} does not exist{2}: check mdl_instance_name, "
+                "mdl_environment and region.".format(self._group, self.stack, self._where), **self._base_details()
+            )
+        except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
                              **self._base_details())
         if not ids:
@@ -486,10 +427,10 @@ class UpgradeInvocation(object):
     def _was_restored(self, name):
         """True when the parameter's current value is one this collection put back (its Description says so)."""
         try:
-            answer = self.ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}], aws_retry=True)
+            # A filtered DescribeParameters may answer an empty page and a NextToken: read every page.
+            found = paginate(self.ssm, "describe_parameters", ParameterFilters=[{"Key": "Name", "Values": [name]}]).get("Parameters") or []
         except (ClientError, BotoCoreError):  # cannot tell: the version stays uncertain
             return False
-        found = answer.get("Parameters") or []
         return bool(found) and RESTORE_MARK in (found[0].get("Description") or "")
 
     def attach(self, active, on_active_deployment="attach"):
@@ -727,7 +668,7 @@ class UpgradeInvocation(object):
         if code in ("TooManyRequestsException", "EC2ThrottledException", "ResourceConflictException", "ResourceNotReadyException"):
             return ("Lambda refused to run {0} now ({1}); nothing was started and the invoke is never retried automatically. "
                     "Run this task again in a minute".format(name, code))
-        if code in ("AccessDeniedException", "AccessDenied"):
+        if code in ACCESS_DENIED_ERROR_CODES:
             return "Not allowed to invoke {0} (lambda:InvokeFunction); nothing was started".format(name)
         return ("Lambda answered the invoke of {0} with an error; it was not retried. If the function may have run, run this "
                 "task again: it attaches to a deployment the function started. Its log group is {1}".format(name, self._log_group))

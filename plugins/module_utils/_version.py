@@ -20,8 +20,6 @@ Written from Maven's documented rules (``ComparableVersion``), without depending
 
 from __future__ import annotations
 
-import functools
-
 COMPARE_CHOICES = ("equal", "at_least")
 
 # Known qualifiers in their order; "" is the release itself.
@@ -155,40 +153,6 @@ def _compare_lists(left, right):
 def compare(left, right):
     """-1, 0 or 1 as version ``left`` ranks below, equal to or above version ``right``."""
     return _compare_lists(parse(left), parse(right))
-
-
-@functools.total_ordering
-class Version(object):
-    """A HERD (Maven) version that sorts and compares the way Maven does."""
-
-    __slots__ = ("text", "_items")
-
-    def __init__(self, text):
-        self.text = str(text).strip()
-        self._items = parse(self.text)
-
-    def __eq__(self, other):
-        if not isinstance(other, Version):
-            other = Version(other)
-        return _compare_lists(self._items, other._items) == 0
-
-    def __lt__(self, other):
-        if not isinstance(other, Version):
-            other = Version(other)
-        return _compare_lists(self._items, other._items) < 0
-
-    def __hash__(self):
-        return hash(repr(_canonical(self._items)))
-
-    def __str__(self):
-        return self.text
-
-    def __repr__(self):
-        return "Version({0!r})".format(self.text)
-
-
-def _canonical(items):
-    return tuple((kind, _canonical(value) if kind == _LIST else value) for kind, value in items)
 
 
 def satisfies(actual, expected, how="equal"):

@@ -237,10 +237,10 @@ from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
     BuildInfoCheck,
     HerdClient,
     HerdError,
-    failure_message,
+    buildinfo_failure_message,
     locate,
 )
-from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, StackNameError, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._version import COMPARE_CHOICES
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
@@ -332,7 +332,7 @@ def main():
     params = module.params
     try:
         stack, location, verify = check_options(params)
-    except (ValueError, StackNameError) as e:
+    except ValueError as e:  # locate()'s, and InputError, a ValueError
         module.fail_json(msg=str(e))
 
     result = {}
@@ -353,7 +353,7 @@ def main():
         client.close()
     result.update(check.result(waited.elapsed))
     if not waited.ok:
-        module.fail_json(msg=failure_message(check, waited.elapsed), **result)
+        module.fail_json(msg=buildinfo_failure_message(check, waited.elapsed), **result)
     module.exit_json(changed=False, **result)
 
 

@@ -114,7 +114,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._rollback import RollbackError, RollbackPlan
-from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, StackNameError, check_deployment_id, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, MdlStack, check_deployment_id, check_version
 
 
 def main():
@@ -140,7 +140,7 @@ def main():
             check_version(record.get("from_version"), "record.from_version")
             check_version(record.get("to_version"), "record.to_version")
             check_deployment_id(record.get("deployment_id"), "record.deployment_id")
-    except StackNameError as e:
+    except InputError as e:
         module.fail_json(msg=str(e))
 
     plan = RollbackPlan(stack, _aws.client(module, "ssm"), _aws.client(module, "codedeploy"))

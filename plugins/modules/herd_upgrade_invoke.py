@@ -367,10 +367,10 @@ HAS_REQUESTS = requests is not None
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._stack import StackNameError, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
-from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, check_request, start_or_join
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, start_or_join
 
 
 def main():
@@ -402,11 +402,11 @@ def main():
         if served_version is not None:
             check_version(served_version, "served_version")
         if not re.match(r"^https?://[^/\s]+", module.params["artifact_repository"] or ""):
-            raise StackNameError("artifact_repository must be an http:// or https:// URL (for example {0}); got {1!r}".format(
+            raise InputError("artifact_repository must be an http:// or https:// URL (for example {0}); got {1!r}".format(
                 MAVEN_CENTRAL, module.params["artifact_repository"]))
         if module.params["lock_wait"] < 0:
-            raise StackNameError("lock_wait must be 0 or more seconds; got {0}".format(module.params["lock_wait"]))
-    except StackNameError as e:
+            raise InputError("lock_wait must be 0 or more seconds; got {0}".format(module.params["lock_wait"]))
+    except InputError as e:
         module.fail_json(msg=str(e))
     if "published" in module.params["preflight"] and not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)

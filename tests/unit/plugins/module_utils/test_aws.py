@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the mdl.herd collection
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one client that never retries: the read timeout it is built with, whatever aws_config says."""
+"""The one client that never retries (the read timeout it is built with, whatever aws_config says), and the retried codes."""
 
 from __future__ import annotations
 
@@ -39,3 +39,18 @@ def test_a_users_aws_config_keeps_its_other_settings_but_not_retries_or_the_time
     assert built["config"].retries["total_max_attempts"] == 1
     assert built["config"].proxies == {"https": "p:3128"}
     assert built["aws_config"] is None  # amazon.aws must not merge it on top again
+
+
+def test_the_transient_codes_are_those_amazon_aws_does_not_retry_by_itself():
+    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+    assert set(_aws.TRANSIENT_ERROR_CODES) == {
+        "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+        "ProvisionedThroughputExceededException", "SlowDown", "RequestTimeout", "RequestTimeoutException",
+        "PriorRequestNotComplete", "InternalServerError", "InternalServiceError",
+    }
+    assert not any(AWSRetry.found(code) for code in _aws.TRANSIENT_ERROR_CODES)
+    # every throttling code is retried, by AWSRetry itself or through TRANSIENT_ERROR_CODES
+    assert all(_aws.is_transient_error_code(code) for code in _aws.THROTTLING_ERROR_CODES)
+    assert _aws.is_transient_error_code("ServiceUnavailable") and _aws.is_transient_error_code("InternalServerError")
+    assert not _aws.is_transient_error_code("AccessDeniedException") and not _aws.is_transient_error_code(None)

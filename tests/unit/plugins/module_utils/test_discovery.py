@@ -7,6 +7,7 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
@@ -19,6 +20,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._discovery import (
     select_herd_stack,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
 
 REGION = "us-east-1"
 MDL = MdlStack("mdl", "DEV")
@@ -47,13 +49,20 @@ def stack(name, instance="mdl", environment="DEV", url=None, parent=None, status
 class PagedCloudFormation(object):
     """describe_stacks in pages, as CloudFormation answers accounts with many stacks."""
 
-    def __init__(self, pages):
+    def __init__(self, pages, throttle=()):
         self.pages = pages
+        self.throttle = list(throttle)  # page numbers answered once with Throttling
         self.calls = []
 
-    def describe_stacks(self, **kwargs):
+    def get_paginator(self, name):
+        return paginator("cloudformation", name, self._describe_stacks)
+
+    def _describe_stacks(self, **kwargs):
         self.calls.append(kwargs)
         index = int(kwargs.get("NextToken", "0"))
+        if index in self.throttle:
+            self.throttle.remove(index)
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DescribeStacks")
         page = {"Stacks": self.pages[index]}
         if index + 1 < len(self.pages):
             page["NextToken"] = str(index + 1)
@@ -61,15 +70,16 @@ class PagedCloudFormation(object):
 
 
 def test_every_page_is_read_with_retries():
-    cloudformation = PagedCloudFormation([[stack("a")], [stack("b")], [stack("c", url="https://herd")]])
+    cloudformation = PagedCloudFormation([[stack("a")], [stack("b")], [stack("c", url="https://herd")]], throttle=[1])
     assert [s["StackName"] for s in describe_all_stacks(cloudformation)] == ["a", "b", "c"]
-    assert cloudformation.calls == [{"aws_retry": True}, {"aws_retry": True, "NextToken": "1"}, {"aws_retry": True, "NextToken": "2"}]
+    # the throttled read starts again from the first page (build_full_result, retried as a whole)
+    assert cloudformation.calls == [{}, {"NextToken": "1"}, {}, {"NextToken": "1"}, {"NextToken": "2"}]
 
 
 def test_the_herd_stack_is_found_on_a_later_page():
     cloudformation = PagedCloudFormation([[stack("other", instance="x")], [stack("mdl-Herd", url=" https://herd.dev ", parent="mdl")]])
     found = find_herd_stack(cloudformation, MDL)
-    assert (found.name, found.url, found.nested) == ("mdl-Herd", "https://herd.dev", True)
+    assert (found.name, found.url) == ("mdl-Herd", "https://herd.dev")
 
 
 def test_the_nested_stack_wins_over_a_parent_that_repeats_the_output():

@@ -15,9 +15,9 @@ from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
     HerdResponseError,
     HerdTlsError,
     HerdUnavailableError,
+    buildinfo_failure_message,
     describe_exception,
     detect_format,
-    failure_message,
     locate,
     parse_html,
     parse_json,
@@ -427,7 +427,7 @@ def test_a_mismatch_says_what_is_served_and_what_was_expected():
     check, result = wait(session, clock, retries=12, delay=5.0)
     assert not result.ok
     assert check.attempts == 13
-    assert failure_message(check, result.elapsed) == "HERD at {0} reports 0.170.0; expected 0.176.0 (13 attempts over 60 s)".format(REST)
+    assert buildinfo_failure_message(check, result.elapsed) == "HERD at {0} reports 0.170.0; expected 0.176.0 (13 attempts over 60 s)".format(REST)
     assert check.result(result.elapsed)["matches"] is False
 
 
@@ -436,7 +436,7 @@ def test_slow_answers_leave_room_for_fewer_attempts_within_retries_times_delay()
     session = FakeSession(json_answer("0.170.0"), clock=clock, seconds_per_request=0.45)
     check, result = wait(session, clock, retries=12, delay=5.0)
     assert check.attempts == 12
-    assert failure_message(check, result.elapsed) == "HERD at {0} reports 0.170.0; expected 0.176.0 (12 attempts over 60 s)".format(REST)
+    assert buildinfo_failure_message(check, result.elapsed) == "HERD at {0} reports 0.170.0; expected 0.176.0 (12 attempts over 60 s)".format(REST)
 
 
 def test_at_least_accepts_a_later_version_and_says_so_when_it_fails():
@@ -445,7 +445,7 @@ def test_at_least_accepts_a_later_version_and_says_so_when_it_fails():
     assert result.ok and check.attempts == 1
     check, result = wait(FakeSession(json_answer("0.176.0-SNAPSHOT")), clock, compare="at_least", retries=1, delay=2)
     assert not result.ok
-    assert failure_message(check, result.elapsed).endswith("reports 0.176.0-SNAPSHOT; expected at least 0.176.0 (2 attempts over 2 s)")
+    assert buildinfo_failure_message(check, result.elapsed).endswith("reports 0.176.0-SNAPSHOT; expected at least 0.176.0 (2 attempts over 2 s)")
 
 
 def test_without_an_expected_version_the_first_answer_is_enough():
@@ -478,7 +478,7 @@ def test_when_herd_stays_unavailable_the_message_gives_the_last_error_and_versio
     session = FakeSession(json_answer("0.170.0"), FakeResponse(503), clock=clock)
     check, result = wait(session, clock, retries=2, delay=5.0)
     assert not result.ok
-    assert failure_message(check, result.elapsed) == (
+    assert buildinfo_failure_message(check, result.elapsed) == (
         "HERD at {0} answered 503 Service Unavailable; it last reported 0.170.0, expected 0.176.0 (3 attempts over 10 s)".format(REST)
     )
     assert check.result(result.elapsed)["status_code"] == 503
@@ -489,5 +489,5 @@ def test_when_herd_is_never_reached_the_message_names_the_url_and_last_error():
     session = FakeSession(requests.exceptions.ConnectionError("Connection refused"), clock=clock)
     check, result = wait(session, clock, expected=None, retries=1, delay=1.0)
     assert not result.ok
-    assert failure_message(check, result.elapsed) == "Could not reach HERD at {0}: Connection refused (2 attempts over 1 s)".format(REST)
+    assert buildinfo_failure_message(check, result.elapsed) == "Could not reach HERD at {0}: Connection refused (2 attempts over 1 s)".format(REST)
     assert check.result(result.elapsed) == {"url": REST, "attempts": 2, "elapsed_seconds": 1.0, "status_code": None}

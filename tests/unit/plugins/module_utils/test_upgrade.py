@@ -15,7 +15,9 @@ botocore = pytest.importorskip("botocore")
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError  # noqa: E402
 
-from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, StackNameError  # noqa: E402
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator  # noqa: E402
+from ansible_collections.mdl.herd.plugins.module_utils._time import aws_date  # noqa: E402
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa: E402
     CLOCK_SKEW,
     DEFAULT_FUNCTION_TIMEOUT,
@@ -24,12 +26,8 @@ from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa
     AwsFailure,
     UpgradeFailure,
     UpgradeInvocation,
-    aws_date,
     build_payload,
-    check_function_name,
-    check_request,
     decode_log,
-    function_name_of,
     invoke_read_timeout,
     parse_log,
 )
@@ -95,8 +93,10 @@ class FakeCodeDeploy(object):
         self.error = error
         self.list_calls = []
 
-    def list_deployments(self, aws_retry=False, **kwargs):
-        assert aws_retry
+    def get_paginator(self, name):
+        return paginator("codedeploy", name, getattr(self, "_" + name))
+
+    def _list_deployments(self, **kwargs):
         self.list_calls.append(kwargs)
         if self.error:
             raise self.error
@@ -156,39 +156,6 @@ def invoke_response(log, function_error=None, payload=b"null"):
 def test_payload_is_json_whatever_the_version_holds():
     assert json.loads(build_payload('0.1", "x": "y')) == {"RequestedVersion": '0.1", "x": "y'}
     assert build_payload("0.176.0") == b'{"RequestedVersion": "0.176.0"}'
-
-
-@pytest.mark.parametrize("name", [
-    FUNCTION, "arn:aws:lambda:us-east-1:123456789012:function:" + FUNCTION, "123456789012:function:" + FUNCTION,
-    "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:" + FUNCTION + ":live", FUNCTION + ":$LATEST",
-])
-def test_function_names_lambda_accepts(name):
-    assert check_function_name(name) == name
-    assert function_name_of(name) == FUNCTION
-
-
-@pytest.mark.parametrize("name", ["", "my function", "fn;rm", "arn:aws:s3:::bucket", "x" * 171, None, "a/b", FUNCTION + "\n",
-                                  "arn:aws:lambda:us-east-1:123456789012:function:" + FUNCTION + "\n"])
-def test_function_names_lambda_refuses(name):
-    with pytest.raises(StackNameError, match="function_name must be"):
-        check_function_name(name)
-
-
-def test_check_request():
-    stack, function_name, version = check_request(dict(mdl_instance_name="mdl", mdl_environment="DEV", requested_version="0.176.0"))
-    assert (stack.instance_name, stack.environment, function_name, version) == ("mdl", "DEV", None, "0.176.0")
-    stack, function_name, version = check_request(dict(function_name=FUNCTION, requested_version="0.176.0"))
-    assert (stack, function_name) == (None, FUNCTION)
-    with pytest.raises(StackNameError, match="give mdl_instance_name and mdl_environment"):
-        check_request(dict(requested_version="0.176.0"))
-    with pytest.raises(StackNameError, match="requested_version must be"):
-        check_request(dict(mdl_instance_name="mdl", mdl_environment="DEV", requested_version="0.176.0\n"))
-    with pytest.raises(StackNameError, match="mdl_environment must be"):
-        check_request(dict(mdl_instance_name="mdl", requested_version="0.176.0"))
-    arn = "arn:aws:lambda:eu-west-1:123456789012:function:" + FUNCTION
-    assert check_request(dict(function_name=arn, requested_version="0.176.0"), region="eu-west-1")[1] == arn
-    with pytest.raises(StackNameError, match="function_name is a function of region eu-west-1, but the module works in region us-east-1"):
-        check_request(dict(function_name=arn, requested_version="0.176.0"), region="us-east-1")
 
 
 @pytest.mark.parametrize("timeout, expected", [(900, 900), (300, 300), (None, DEFAULT_FUNCTION_TIMEOUT), (0, DEFAULT_FUNCTION_TIMEOUT),
@@ -694,7 +661,10 @@ def test_a_refused_invoke_puts_back_what_the_function_overwrote_and_the_join_tru
             self.puts.append(kwargs)
             self.values[kwargs["Name"]] = (kwargs["Value"], T0 + 10 * MINUTE)
 
-        def describe_parameters(self, ParameterFilters, aws_retry=False):
+        def get_paginator(self, name):
+            return paginator("ssm", name, getattr(self, "_" + name))
+
+        def _describe_parameters(self, ParameterFilters):
             name = ParameterFilters[0]["Values"][0]
             marked = [p for p in self.puts if p["Name"] == name]
             return {"Parameters": [{"Name": name, "Description": marked[-1]["Description"]}] if marked else []}
