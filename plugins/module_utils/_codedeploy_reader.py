@@ -5,17 +5,20 @@
 
 from __future__ import annotations
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import TRANSIENT_ERROR_CODES, error_code, read_retry
+from ansible_collections.mdl.herd.plugins.module_utils._aws import (
+    THROTTLING_ERROR_CODES,
+    error_code,
+    is_transient_error_code,
+    read_retry,
+)
 
-# Codes of errors that only mean "not now": the wait goes on.
-RETRYABLE_ERROR_CODES = frozenset(
-    list(TRANSIENT_ERROR_CODES)
-    + ["RequestLimitExceeded", "Unavailable", "ServiceUnavailable", "InternalFailure", "InternalError", "TooManyRequestsException", "Throttling"]
-)
-THROTTLING_ERROR_CODES = frozenset(
-    ["Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
-     "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"]
-)
+try:
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
+    from botocore.exceptions import HTTPClientError
+    CONNECTION_ERRORS = (BotocoreConnectionError, HTTPClientError)  # endpoint, connect/read timeouts, closed, proxy
+except ImportError:  # AnsibleAWSModule reports the missing library
+    CONNECTION_ERRORS = ()
+
 NOT_STARTED = "DeploymentNotStartedException"
 TARGET_GONE = ("DeploymentTargetDoesNotExistException", "InvalidDeploymentTargetIdException", "InstanceDoesNotExistException")
 BATCH_SIZE = 25  # batch_get_deployment_targets takes at most 25 ids
@@ -114,14 +117,10 @@ def is_retryable(exception, read_before):
     """
     code = error_code(exception)
     if code is not None:
-        return code in RETRYABLE_ERROR_CODES
-    name = type(exception).__name__
+        return is_transient_error_code(code)
     if not read_before:
         return False
-    return name in (
-        "EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
-        "ConnectionError", "HTTPClientError", "ProxyConnectionError",
-    )
+    return isinstance(exception, CONNECTION_ERRORS)
 
 
 def is_throttling(exception):

@@ -24,6 +24,8 @@ them. The upgrade Lambda of MDL sets no wait length, so the second way is the us
 
 from __future__ import annotations
 
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ENDED_UNSUCCESSFULLY, TERMINAL_STATUSES
+from ansible_collections.mdl.herd.plugins.module_utils._stack import NOT_STARTED_STATUSES as NOT_STARTED
 from ansible_collections.mdl.herd.plugins.module_utils._time import to_epoch
 
 STEP_NAMES = (
@@ -43,9 +45,7 @@ IGNORABLE_EVENTS = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic"
 STEP_EDGE_EVENTS = (("Green", "ValidateService"), ("Blue", "AfterBlockTraffic"))
 
 DONE = ("Succeeded", "Skipped")
-NOT_STARTED = ("Created", "Queued")
-ENDED_UNSUCCESSFULLY = ("Failed", "Stopped")
-TERMINAL = ("Succeeded",) + ENDED_UNSUCCESSFULLY
+TERMINAL = TERMINAL_STATUSES
 # A target updated this long after its last lifecycle event ended has moved on (termination).
 TARGET_UPDATE_SLACK = 1.0
 
