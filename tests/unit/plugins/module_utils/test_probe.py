@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -114,8 +115,45 @@ def answering():
         thread.join(5)
 
 
+@pytest.fixture
+def cutting():
+    """``cutting(how)``: the port of a server that accepts each connection and closes it at once, ``rst`` or ``fin``."""
+    listeners = []
+
+    def start(how):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listeners.append(listener)
+
+        def serve():
+            while True:
+                try:
+                    conn, dummy = listener.accept()
+                except OSError:
+                    return
+                if how == "rst":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return listener.getsockname()[1]
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
 def test_a_refused_connection_is_refused(refusing_url):
     assert http_fetch(refusing_url, timeout=2) == ("refused", None)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("how", ["rst", "fin"])
+def test_a_connection_cut_before_an_answer_is_refused_too(cutting, scheme, how):
+    url = "{0}://127.0.0.1:{1}/herd-app/displayBuildInfo".format(scheme, cutting(how))
+    for dummy in range(3):  # where the cut lands (handshake, request, response) varies: same kind each time
+        assert http_fetch(url, timeout=2, verify=False) == ("refused", None)
 
 
 def test_kinds_of_answers(answering):
