@@ -13,7 +13,8 @@ HERD tells its version in two places (see the collection's domain notes):
 :func:`locate` turns what a user gives (either URL, or the stack's base URL) into the URL to
 read; :class:`HerdClient` reads it with one ``requests`` session and a timeout on every call,
 and turns every failure into a :class:`HerdError` whose message is a sentence a person can
-act on, marked ``transient`` when asking again later may help (connection errors, 5xx);
+act on, marked ``transient`` when asking again later may help (connection errors, 5xx, 429
+Too Many Requests; with the ``Retry-After`` HERD gave, if any);
 :class:`BuildInfoCheck` is the question a ``_waiter.Waiter`` asks until HERD serves the
 expected version.
 
@@ -24,8 +25,10 @@ no entity can be declared, expanded or fetched.
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import json
 import re
+import time
 import warnings
 from html.parser import HTMLParser
 from urllib.parse import urlsplit, urlunsplit
@@ -65,15 +68,19 @@ URL_FORMS = (
 
 
 class HerdError(Exception):
-    """A failure to read buildInfo; ``transient`` when asking again later may succeed."""
+    """A failure to read buildInfo; ``transient`` when asking again later may succeed.
+
+    ``retry_after``: the seconds HERD asked the client to wait (its ``Retry-After``), or None.
+    """
 
     transient = False
 
-    def __init__(self, message, url=None, status_code=None):
+    def __init__(self, message, url=None, status_code=None, retry_after=None):
         super(HerdError, self).__init__(message)
         self.message = message
         self.url = url
         self.status_code = status_code
+        self.retry_after = retry_after
 
     def __str__(self):
         return self.message
@@ -83,6 +90,10 @@ class HerdUnavailableError(HerdError):
     """HERD could not be reached, timed out or answered 5xx: traffic may be being rerouted."""
 
     transient = True
+
+
+class HerdThrottledError(HerdUnavailableError):
+    """429 Too Many Requests: HERD (or what is in front of it) is throttling; asking again later will do."""
 
 
 class HerdAuthError(HerdError):
@@ -375,6 +386,28 @@ def describe_exception(exception):
     return " ".join(text.split())
 
 
+def retry_after(value, now=None):
+    """The seconds a ``Retry-After`` header asks for (delay-seconds or an HTTP date), or None when it says nothing usable."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return max(0.0, round(moment.timestamp() - (time.time() if now is None else now), 3))
+
+
+def _retry_after_phrase(seconds):
+    if seconds is None:
+        return ""
+    return " (Retry-After: {0:g} s)".format(seconds)
+
+
 def _status_phrase(response):
     reason = getattr(response, "reason", None) or ""
     return "{0} {1}".format(response.status_code, reason).strip()
@@ -464,9 +497,17 @@ class HerdClient(object):
                     )
                 )
             raise HerdAuthError(message, url=url, status_code=status)
-        if status >= 500:
+        if status == 429 or status >= 500:
+            wait = retry_after(response.headers.get("Retry-After"))
+            if status == 429:
+                raise HerdThrottledError(
+                    "HERD at {0} answered {1}{2}: it is throttling requests".format(
+                        url, _status_phrase(response), _retry_after_phrase(wait)),
+                    url=url, status_code=status, retry_after=wait,
+                )
             raise HerdUnavailableError(
-                "HERD at {0} answered {1}".format(url, _status_phrase(response)), url=url, status_code=status
+                "HERD at {0} answered {1}{2}".format(url, _status_phrase(response), _retry_after_phrase(wait)),
+                url=url, status_code=status, retry_after=wait,
             )
         if status == 404:
             raise HerdResponseError(
@@ -507,8 +548,8 @@ def _looks_like_tls(exception):
 class BuildInfoCheck(object):
     """The question a ``Waiter`` asks: does HERD serve the expected version yet?
 
-    Call it: one read, returning ``(done, state)``. Transient errors (HERD unreachable, 5xx)
-    are remembered and asked again; others (bad credentials, TLS, a body that is not
+    Call it: one read, returning ``(done, state)``. Transient errors (HERD unreachable, 5xx,
+    429 Too Many Requests) are remembered and asked again; others (bad credentials, TLS, a body that is not
     buildInfo) are raised at once. Without an expected version, any answer is done.
     """
 

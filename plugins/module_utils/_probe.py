@@ -5,7 +5,9 @@
 
 A ``Probe`` thread asks one URL (by default the unauthenticated ``displayBuildInfo`` page, the
 load balancer's own health check) about once per ``interval`` until stopped, and records each
-answer: good (200 and a build number), 5xx, refused, timeout, or other. ``report`` sums it up:
+answer: good (200 and a build number), 5xx, refused (the connection was refused, reset or
+closed before an answer, whether over HTTP or during the TLS handshake), timeout, or other
+(429 included). ``report`` sums it up:
 requests, failures by kind, the longest stretch without a good answer (from the first failure
 to the next good answer), when the version served switched, and every version seen in order.
 Two versions answering in turn during the switch is what a load balancer does while both
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 
@@ -27,6 +30,9 @@ from ansible.module_utils.six.moves.urllib import error as urllib_error
 from ansible.module_utils.urls import open_url
 
 BUILD_NUMBER_RE = re.compile(r"Build Number:\s*([^\s<]+)")
+# The port did not serve: the connection was refused, reset or closed before HERD answered
+# (urllib wraps some of these in URLError, depending on when they happen and on the scheme).
+CUT_CONNECTION = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 def display_url(buildinfo_url):
@@ -64,14 +70,14 @@ def http_fetch(url, timeout, cafile=None, verify=True):
         return ("5xx" if 500 <= e.code < 600 else "other"), None
     except urllib_error.URLError as e:
         reason = getattr(e, "reason", None)
-        if isinstance(reason, ConnectionRefusedError):
+        if isinstance(reason, CUT_CONNECTION):
             return "refused", None
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return "timeout", None
         return "other", None
     except (socket.timeout, TimeoutError):
         return "timeout", None
-    except (ConnectionError, OSError):
+    except (ConnectionError, OSError):  # e.g. http.client.RemoteDisconnected, raised unwrapped
         return "refused", None
 
 

@@ -5,8 +5,9 @@
     POST   /stacks                            create a stack from a StackSpec body: 201 / 400 / 409
     GET    /stacks/{instance}/{environment}   the entry plus "live": HERD's version, deployments
     POST   /stacks/{instance}/{environment}/herd
-                                              {"unavailable_seconds": N} and/or
-                                              {"version": "x", "after_seconds": S}
+                                              {"unavailable_seconds": N}, {"refused_seconds": N},
+                                              {"throttle": {"requests": N, "status": [429, 503],
+                                              "retry_after": S}} and/or {"version": "x", "after_seconds": S}
     POST   /stacks/{instance}/{environment}/hold  {"event": "ValidateService"}: hold the active (else
                                               the next) deployment at the start of that event
     GET    /stacks/{instance}/{environment}/hold?wait=S  block until it stands there (408 after S s)
@@ -25,7 +26,7 @@ from urllib.parse import parse_qs, unquote
 
 from .names import VERSION_RE
 from .serving import stop_serving
-from .spec import SpecError
+from .spec import SpecError, _check_herd_throttle
 
 MAX_BODY = 1024 * 1024
 MAX_HOLD_WAIT = 600
@@ -160,11 +161,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _herd(sandbox, key: str, body: Any):
         if not isinstance(body, dict):
             raise ControlError(400, "the body must be a JSON object")
-        unknown = set(body) - {"unavailable_seconds", "version", "after_seconds"}
+        unknown = set(body) - {"unavailable_seconds", "refused_seconds", "throttle", "version", "after_seconds"}
         if unknown or not body:
-            raise ControlError(400, "expected unavailable_seconds and/or version (with after_seconds); got {0}".format(
-                sorted(body)))
+            raise ControlError(400, "expected unavailable_seconds, refused_seconds, throttle and/or version "
+                                    "(with after_seconds); got {0}".format(sorted(body)))
         unavailable = _number(body, "unavailable_seconds")
+        refused = _number(body, "refused_seconds")
+        throttle = body.get("throttle")
+        if throttle is not None:
+            if isinstance(throttle, dict) and "from" in throttle:
+                raise ControlError(400, "throttle counts from now: it takes requests, status and retry_after, not from")
+            try:
+                throttle = _check_herd_throttle(throttle)
+            except SpecError as error:
+                raise ControlError(400, str(error).replace("faults.herd_throttle", "throttle"))
         after = _number(body, "after_seconds") or 0.0
         version = body.get("version")
         if version is not None and (not isinstance(version, str) or not VERSION_RE.match(version)):
@@ -174,6 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
         web = sandbox.stacks[key].web
         if unavailable is not None:
             web.unavailable_for(unavailable)
+        if refused is not None:
+            web.refuse_connections_for(refused)
+        if throttle is not None:
+            web.throttle_next(throttle["requests"], throttle["status"], throttle["retry_after"])
         if version is not None:
             web.set_version(version, after_seconds=after)
         return sandbox.live_state(key)

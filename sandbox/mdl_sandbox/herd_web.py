@@ -8,9 +8,12 @@ A real stack answers two URLs that matter to the upgrade:
   with the lines ``Build Number: X``, ``Build User: Y``, ``Build Time: Z``.
 
 Everything else is 404. :meth:`HerdWeb.set_version` switches the version served (now or after
-a delay, as when a deployment reroutes traffic to the new instances), and
+a delay, as when a deployment reroutes traffic to the new instances),
 :meth:`HerdWeb.unavailable_for` makes every URL answer 503 for a while (instances out of the
-target group). One plain HTTP server and, with ``tls_cert``, one HTTPS server listen on free
+target group), :meth:`HerdWeb.refuse_connections_for` makes both ports refuse TCP connections
+for a while (nothing listens: clients get ECONNREFUSED; open connections are cut), and
+:meth:`HerdWeb.throttle_next` answers the next N requests to buildInfo with 429 (or 503) and
+``Retry-After``. One plain HTTP server and, with ``tls_cert``, one HTTPS server listen on free
 ports of 127.0.0.1 and share one state. Nothing is logged.
 
     web = HerdWeb(version="0.170.0", username="u", password="p", tls_cert=(cert, key))
@@ -44,6 +47,7 @@ BUILD_INFO_PATH = "/herd-app/rest/buildInfo"
 DISPLAY_BUILD_INFO_PATH = "/herd-app/displayBuildInfo"
 REALM = "Herd"
 HOST = "127.0.0.1"
+THROTTLE_STATUSES = (429, 503)
 
 # A connection that opens and then says nothing must not hold a worker thread forever.
 HANDSHAKE_TIMEOUT = 10.0
@@ -189,6 +193,24 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         pass  # quiet: resets and broken pipes from clients are not our concern
 
+    def stop_listening(self) -> None:
+        """Refuse TCP connections: close the listening socket and hold its port with one that does not listen.
+
+        The kernel answers a SYN to a port nobody listens on with a RST (the client's
+        ECONNREFUSED), and the bound socket keeps the port ours until :meth:`listen_again`.
+        Call with :meth:`serve_forever` stopped.
+        """
+        port = self.port
+        held = socket.socket(self.address_family, self.socket_type)
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.close()
+        held.bind((HOST, port))
+        self.socket = held
+        self.drop_connections()
+
+    def listen_again(self) -> None:
+        self.socket.listen(self.request_queue_size)
+
     def drop_connections(self):
         """Cut every open (keep-alive) connection so nothing is served after stop()."""
         with self._connections_lock:
@@ -236,6 +258,10 @@ class HerdWeb:
         # (the other version, until when, whether the next answer gives the other): both versions answer in turn
         self._alternate: Optional[List] = None
         self._requests: Counter[str] = collections.Counter()
+        # the next requests to buildInfo that are throttled: [left, statuses, retry_after, given]; answers given so far
+        self._throttle: Optional[List] = None
+        self._throttled = 0
+        self._refusal: Optional[threading.Timer] = None  # set while the ports refuse connections
 
         self._lifecycle = threading.Lock()  # serialises start() and stop()
         self._servers: List[_Server] = []
@@ -303,6 +329,73 @@ class HerdWeb:
         with self._lock:
             self._unavailable_until = self._clock() + seconds if seconds > 0 else None
 
+    def throttle_next(self, count: int, statuses: Sequence[int] = (429,), retry_after: int = 1) -> None:
+        """Answer the next ``count`` requests to buildInfo (REST or page) with ``statuses`` in turn and ``Retry-After``.
+
+        Replaces a throttle still under way; 0 ends it. Requests answered 503 by
+        :meth:`unavailable_for` do not count.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("count must be an integer >= 0, got %r" % (count,))
+        statuses = tuple(statuses)
+        if not statuses or any(status not in THROTTLE_STATUSES for status in statuses):
+            raise ValueError("statuses must be some of %s, got %r" % (", ".join(map(str, THROTTLE_STATUSES)), statuses))
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+            raise ValueError("retry_after must be a whole number of seconds >= 0, got %r" % (retry_after,))
+        with self._lock:
+            self._throttle = [count, statuses, retry_after, 0] if count else None
+
+    @property
+    def throttled(self) -> int:
+        """How many throttled answers (429/503 of :meth:`throttle_next`) were given so far."""
+        with self._lock:
+            return self._throttled
+
+    def refuse_connections_for(self, seconds: float) -> None:
+        """Refuse TCP connections on both ports from now for ``seconds`` (0 ends a refusal early).
+
+        Open connections are cut at the start. The ports stay reserved and listen again when
+        the time is up (a timer thread), with the same addresses.
+        """
+        if seconds is None or seconds < 0:
+            raise ValueError("seconds must be >= 0, got %r" % (seconds,))
+        with self._lifecycle:
+            if not self._servers:
+                raise RuntimeError("HerdWeb is not started")
+            if self._refusal is not None:
+                self._refusal.cancel()
+            elif seconds > 0:
+                for server in self._servers:
+                    server.shutdown()
+                for server in self._servers:
+                    server.stop_listening()
+            if seconds > 0:
+                timer = threading.Timer(seconds, self._end_refusal)
+                timer.daemon = True
+                self._refusal = timer
+                timer.start()
+            else:
+                self._listen_again()
+
+    def _end_refusal(self) -> None:
+        with self._lifecycle:
+            if self._refusal is threading.current_thread():
+                self._listen_again()
+
+    def _listen_again(self) -> None:
+        """Listen and serve again after a refusal. Caller holds the lifecycle lock."""
+        if self._refusal is None:
+            return
+        self._refusal = None
+        for server in self._servers:
+            server.listen_again()
+        self._threads = [self._serve(server) for server in self._servers]
+
+    @property
+    def refusing(self) -> bool:
+        """True while the ports refuse connections."""
+        return self._refusal is not None
+
     @property
     def unavailable(self) -> bool:
         with self._lock:
@@ -348,6 +441,13 @@ class HerdWeb:
             return _Response(503, _page("503 Service Unavailable",
                                         "HERD is not available right now. Try again later."),
                              "text/html;charset=UTF-8", [("Retry-After", str(retry))])
+        if path in (BUILD_INFO_PATH, DISPLAY_BUILD_INFO_PATH):
+            throttled = self._take_throttle()
+            if throttled is not None:
+                status, retry = throttled
+                title = "429 Too Many Requests" if status == 429 else "503 Service Unavailable"
+                return _Response(status, _page(title, "Too many requests to HERD right now. Try again later."),
+                                 "text/html;charset=UTF-8", [("Retry-After", str(retry))])
         if path not in (BUILD_INFO_PATH, DISPLAY_BUILD_INFO_PATH):
             return _Response(404, _page("404 Not Found", "The requested resource is not available."),
                              "text/html;charset=UTF-8")
@@ -361,6 +461,19 @@ class HerdWeb:
                              "text/html;charset=UTF-8",
                              [("WWW-Authenticate", 'Basic realm="%s"' % REALM)])
         return self._build_info(version, _prefers_json(headers.get("Accept")))
+
+    def _take_throttle(self) -> Optional[Tuple[int, int]]:
+        """(status, retry_after) when this request is one of the throttled ones, else None."""
+        with self._lock:
+            throttle = self._throttle
+            if throttle is None:
+                return None
+            left, statuses, retry_after, given = throttle
+            throttle[0], throttle[3] = left - 1, given + 1
+            if left <= 1:
+                self._throttle = None
+            self._throttled += 1
+            return statuses[given % len(statuses)], retry_after
 
     def _authorized(self, headers) -> bool:
         if self._username is None:
@@ -436,17 +549,20 @@ class HerdWeb:
         self._http_url = "http://%s:%d" % (HOST, servers[0].port)
         self._https_url = "https://%s:%d" % (HOST, servers[1].port) if len(servers) > 1 else None
         self._servers = servers
-        for server in servers:
-            kind = "https" if server.ssl_context else "http"
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": POLL_INTERVAL},
-                name="herd-web-%s-%d" % (kind, server.port),
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._threads = [self._serve(server) for server in servers]
         return self
+
+    @staticmethod
+    def _serve(server: _Server) -> threading.Thread:
+        kind = "https" if server.ssl_context else "http"
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL},
+            name="herd-web-%s-%d" % (kind, server.port),
+            daemon=True,
+        )
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         """Stop both servers, cut open connections, close the ports and join the threads."""
@@ -456,7 +572,10 @@ class HerdWeb:
     def _stop(self) -> None:
         servers, threads = self._servers, self._threads
         self._servers, self._threads = [], []
-        for server in servers:
+        refusing, self._refusal = self._refusal, None
+        if refusing is not None:
+            refusing.cancel()  # serve_forever is not running: nothing to shut down
+        for server in servers if refusing is None else ():
             server.shutdown()
         for server in servers:
             server.server_close()

@@ -302,6 +302,8 @@ class Sandbox:
                 "served_version": stack.web.version,
                 "deployed_version": stack.deployed_version,
                 "herd_unavailable": stack.web.unavailable,
+                "herd_refusing_connections": stack.web.refusing,
+                "herd_throttled_answers": stack.web.throttled,
                 "live_instance_id": stack.live_instance_id,
                 "deployment_style": dict(group.deployment_style or codedeploy.DEFAULT_STYLE),
                 "auto_scaling_groups": list(group.auto_scaling_groups),

@@ -18,6 +18,10 @@ from .timeline import GREEN_EVENTS
 # Services a throttle fault may name (those a stack's resources live in).
 THROTTLE_SERVICES = ("codedeploy", "ssm", "lambda", "cloudformation", "s3")
 MAX_PADDING_BYTES = 1024 * 1024
+# HERD's throttling answers, and from when the requests it throttles are counted.
+HERD_THROTTLE_STATUSES = (429, 503)
+HERD_THROTTLE_FROM = ("start", "switch")
+HERD_THROTTLE_KEYS = ("requests", "status", "retry_after", "from")
 
 
 class SpecError(ValueError):
@@ -43,6 +47,35 @@ def _check_number(value: Any, field: str, minimum: float = 0.0, exclusive: bool 
 def _operation_names(service: str):
     model = botocore.session.get_session().get_service_model(service)
     return set(model.operation_names)
+
+
+def _check_herd_throttle(value: Any) -> Dict[str, Any]:
+    example = '{"requests": 3, "status": [429, 503], "retry_after": 1, "from": "start"}'
+    if not isinstance(value, Mapping):
+        raise SpecError("faults.herd_throttle must be a mapping such as {0}; got {1!r}".format(example, value))
+    unknown = sorted(set(value) - set(HERD_THROTTLE_KEYS))
+    if unknown:
+        raise SpecError("faults.herd_throttle: unknown key(s) {0}; valid keys: {1}".format(
+            ", ".join(repr(u) for u in unknown), ", ".join(HERD_THROTTLE_KEYS)))
+    count = value.get("requests")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise SpecError("faults.herd_throttle.requests must be a positive integer (how many requests are throttled); "
+                        "got {0!r}".format(count))
+    statuses = value.get("status", [429])
+    statuses = [statuses] if isinstance(statuses, int) and not isinstance(statuses, bool) else statuses
+    if isinstance(statuses, str) or not isinstance(statuses, (list, tuple)) or not statuses \
+            or any(isinstance(s, bool) or s not in HERD_THROTTLE_STATUSES for s in statuses):
+        raise SpecError("faults.herd_throttle.status must be 429, 503 or a list of them (answered in turn); "
+                        "got {0!r}".format(value.get("status")))
+    retry_after = value.get("retry_after", 1)
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= 3600:
+        raise SpecError("faults.herd_throttle.retry_after must be a whole number of seconds from 0 to 3600; "
+                        "got {0!r}".format(retry_after))
+    start = value.get("from", "start")
+    if start not in HERD_THROTTLE_FROM:
+        raise SpecError("faults.herd_throttle.from must be one of {0}; got {1!r}".format(
+            ", ".join(HERD_THROTTLE_FROM), start))
+    return {"requests": count, "status": list(statuses), "retry_after": retry_after, "from": start}
 
 
 def _check_throttle(value: Any) -> Dict[str, int]:
@@ -79,6 +112,8 @@ class Faults:
     herd_unavailable_seconds: float = 0.0
     herd_stale_version: bool = False
     herd_alternate_seconds: float = 0.0
+    herd_refused_seconds: float = 0.0
+    herd_throttle: Dict[str, Any] = dataclasses.field(default_factory=dict)
     active_deployment_version: Optional[str] = None
     unpublished_versions: tuple = ()
 
@@ -142,6 +177,14 @@ class Faults:
         if data.get("herd_alternate_seconds") is not None:
             values["herd_alternate_seconds"] = float(
                 _check_number(data["herd_alternate_seconds"], "faults.herd_alternate_seconds", 0.0))
+        if data.get("herd_refused_seconds") is not None:
+            values["herd_refused_seconds"] = float(
+                _check_number(data["herd_refused_seconds"], "faults.herd_refused_seconds", 0.0))
+            if values["herd_refused_seconds"] > 600:
+                raise SpecError("faults.herd_refused_seconds must be at most 600; got {0!r}".format(
+                    data["herd_refused_seconds"]))
+        if data.get("herd_throttle") is not None:
+            values["herd_throttle"] = _check_herd_throttle(data["herd_throttle"])
         if data.get("herd_stale_version") is not None:
             if not isinstance(data["herd_stale_version"], bool):
                 raise SpecError("faults.herd_stale_version must be true or false; got {0!r}".format(

@@ -194,6 +194,8 @@ class Stack:
                            password=self.password if self.spec.ssl else None,
                            tls_cert=tls_cert if self.spec.ssl else None)
         self.web.start()
+        if self.faults.herd_throttle.get("from") == "start":
+            self.herd_throttle()
 
     def stop(self) -> None:
         if self.web is not None:
@@ -338,10 +340,19 @@ class Stack:
             return
         previous = self.web.version
         self.deployed_version = deployment.target_version
+        if self.faults.herd_refused_seconds:
+            self.web.refuse_connections_for(self.faults.herd_refused_seconds)
         if not self.faults.herd_stale_version:
             self.web.set_version(deployment.target_version)
             if self.faults.herd_alternate_seconds and previous != deployment.target_version:
                 self.web.alternate_for(previous, self.faults.herd_alternate_seconds)
+        if self.faults.herd_throttle.get("from") == "switch":
+            self.herd_throttle()
+
+    def herd_throttle(self) -> None:
+        """The ``herd_throttle`` fault: the next N requests to buildInfo are throttled."""
+        throttle = self.faults.herd_throttle
+        self.web.throttle_next(throttle["requests"], throttle["status"], throttle["retry_after"])
 
     def herd_unavailable(self, seconds: float) -> None:
         self.web.unavailable_for(seconds)

@@ -92,6 +92,26 @@ def test_herd_unavailable_window_and_delayed_version(control, make_stack, build_
     assert bad.status_code == 400 and "needs a version" in bad.json()["error"]
 
 
+def test_herd_refused_connections_and_throttling(control, make_stack, build_number):
+    entry = make_stack()
+    url = "{0}/stacks/{1}/DEV/herd".format(control, entry["mdl_instance_name"])
+    answer = requests.post(url, json={"refused_seconds": 30}, timeout=5)
+    assert answer.status_code == 200 and answer.json()["live"]["herd_refusing_connections"] is True
+    with pytest.raises(requests.exceptions.ConnectionError):
+        build_number(entry)
+    requests.post(url, json={"refused_seconds": 0}, timeout=5)
+    assert build_number(entry) == "0.170.0"
+    answer = requests.post(url, json={"throttle": {"requests": 2, "status": [503, 429]}}, timeout=5)
+    assert answer.status_code == 200
+    assert [build_number(entry) for _ in range(3)] == [503, 429, "0.170.0"]
+    assert requests.get(url.rsplit("/", 1)[0], timeout=5).json()["live"]["herd_throttled_answers"] == 2
+    for body, message in (({"throttle": {"requests": 2, "from": "switch"}}, "counts from now"),
+                          ({"throttle": {"requests": 0}}, "throttle.requests must be a positive integer"),
+                          ({"refused_seconds": -1}, "refused_seconds must be a number of seconds >= 0")):
+        bad = requests.post(url, json=body, timeout=5)
+        assert bad.status_code == 400 and message in bad.json()["error"], bad.json()
+
+
 def test_calls_are_counted_per_operation_and_stack(control, make_stack, aws):
     entry = make_stack()
     other = make_stack()

@@ -4,6 +4,7 @@ import json
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -126,6 +127,42 @@ def test_herd_unavailable_around_the_switch(make_stack, invoke, most_recent_id, 
     seen.append(wait_for(lambda: build_number(entry) != 503 and build_number(entry), what="HERD to come back"))
     assert seen == [503, "0.176.0"]
     assert wait_terminal(entry, deployment_id)["status"] == "Succeeded"
+
+
+def test_herd_refuses_connections_from_the_switch(make_stack, invoke, most_recent_id, build_number, wait_terminal,
+                                                  sandbox):
+    entry = make_stack(faults={"herd_refused_seconds": 1.0})
+    key = "{0}/DEV".format(entry["mdl_instance_name"])
+    assert build_number(entry) == "0.170.0"
+    deployment_id = upgrade(entry, invoke, most_recent_id)
+
+    def answer():
+        try:
+            return build_number(entry)
+        except requests.exceptions.ConnectionError as error:
+            return "refused" if "Connection refused" in str(error) else str(error)
+
+    seen = [wait_for(lambda: answer() == "refused" and "refused", what="HERD to refuse connections")]
+    assert sandbox.live_state(key)["live"]["herd_refusing_connections"] is True
+    seen.append(wait_for(lambda: answer() != "refused" and answer(), what="HERD to come back"))
+    assert seen == ["refused", "0.176.0"]
+    assert wait_terminal(entry, deployment_id)["status"] == "Succeeded"
+    assert sandbox.live_state(key)["live"]["herd_refusing_connections"] is False
+
+
+def test_herd_throttles_its_first_requests(make_stack, build_number, sandbox):
+    entry = make_stack(faults={"herd_throttle": {"requests": 3, "status": [429, 503], "retry_after": 2}})
+    assert [build_number(entry) for _ in range(4)] == [429, 503, 429, "0.170.0"]
+    live = sandbox.live_state("{0}/DEV".format(entry["mdl_instance_name"]))["live"]
+    assert live["herd_throttled_answers"] == 3
+
+
+def test_herd_throttles_the_first_requests_after_the_switch(make_stack, invoke, most_recent_id, build_number,
+                                                            wait_terminal):
+    entry = make_stack(faults={"herd_throttle": {"requests": 2, "from": "switch"}})
+    assert [build_number(entry) for _ in range(3)] == ["0.170.0"] * 3
+    assert wait_terminal(entry, upgrade(entry, invoke, most_recent_id))["status"] == "Succeeded"
+    assert [build_number(entry) for _ in range(3)] == [429, 429, "0.176.0"]
 
 
 def test_herd_stale_version_after_success(make_stack, invoke, most_recent_id, build_number, wait_terminal, sandbox):

@@ -290,6 +290,125 @@ def test_unavailable_for_zero_ends_the_window(web):
     assert build_info(web).status_code == 200
 
 
+# -- refused connections ---------------------------------------------------------------------
+HOST_OF_TESTS = "127.0.0.1"
+
+
+def connect(url):
+    """'connected', or the error a TCP connect to the URL's port gets."""
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        socket.create_connection((HOST_OF_TESTS, port), timeout=TIMEOUT).close()
+        return "connected"
+    except OSError as error:
+        return type(error).__name__
+
+
+def test_refused_connections_on_both_ports_then_the_same_addresses_serve_again(make_web, server_cert, ca):
+    web = make_web(tls_cert=server_cert)
+    urls = (web.http_base_url, web.https_base_url)
+    web.refuse_connections_for(60)
+    assert web.refusing
+    assert [connect(url) for url in urls] == ["ConnectionRefusedError"] * 2
+    with pytest.raises(requests.exceptions.ConnectionError) as error:
+        build_info(web)
+    assert "Connection refused" in str(error.value)
+    web.refuse_connections_for(0)
+    assert not web.refusing
+    assert (web.http_base_url, web.https_base_url) == urls
+    assert served_version(web) == "0.170.0"
+    assert build_info(web, base=web.https_base_url, verify=ca.ca_path).status_code == 200
+
+
+def test_a_refusal_cuts_open_keep_alive_connections(web):
+    with requests.Session() as session:
+        assert session.get(web.http_base_url + BUILD_INFO_PATH, auth=(USER, PASSWORD), timeout=TIMEOUT).ok
+        web.refuse_connections_for(60)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            session.get(web.http_base_url + BUILD_INFO_PATH, auth=(USER, PASSWORD), timeout=TIMEOUT)
+        web.refuse_connections_for(0)
+        assert session.get(web.http_base_url + BUILD_INFO_PATH, auth=(USER, PASSWORD), timeout=TIMEOUT).ok
+
+
+def test_a_refusal_ends_by_itself_after_its_seconds(web):
+    window = 0.5
+    before = time.monotonic()
+    web.refuse_connections_for(window)
+    refused = connect(web.http_base_url)
+    assert refused == "ConnectionRefusedError" or time.monotonic() >= before + window
+    wait_for(lambda: connect(web.http_base_url) == "connected", deadline_seconds=5)
+    assert time.monotonic() - before >= window
+    assert not web.refusing and served_version(web) == "0.170.0"
+
+
+def test_a_longer_refusal_replaces_a_shorter_one(web):
+    web.refuse_connections_for(0.2)
+    web.refuse_connections_for(60)
+    started = time.monotonic()
+    while time.monotonic() - started < 0.6:  # past the first refusal's end: still refused
+        assert connect(web.http_base_url) == "ConnectionRefusedError"
+    assert web.refusing
+
+
+def test_stop_during_a_refusal_releases_the_ports(make_web):
+    web = make_web()
+    port = int(web.http_base_url.rsplit(":", 1)[1])
+    web.refuse_connections_for(60)
+    web.stop()
+    assert not web.refusing and not web.running
+    with socket.socket() as probe:  # the port is free again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((HOST_OF_TESTS, port))
+    with pytest.raises(RuntimeError):
+        web.refuse_connections_for(1)
+
+
+def test_refusal_rejects_bad_input(web):
+    with pytest.raises(ValueError):
+        web.refuse_connections_for(-1)
+    assert not web.refusing
+
+
+# -- throttling ------------------------------------------------------------------------------
+def test_the_next_requests_are_throttled_with_retry_after_then_served(web):
+    web.throttle_next(3, statuses=(429, 503), retry_after=2)
+    answers = [build_info(web) for _ in range(3)]
+    assert [a.status_code for a in answers] == [429, 503, 429]
+    assert [a.headers["Retry-After"] for a in answers] == ["2", "2", "2"]
+    assert all(a.headers["Content-Type"].startswith("text/html") for a in answers)
+    assert build_info(web).status_code == 200
+    assert web.throttled == 3
+
+
+def test_throttling_counts_both_build_info_urls_and_nothing_else(web):
+    web.throttle_next(2)
+    assert requests.get(web.http_base_url + "/nope", timeout=TIMEOUT).status_code == 404
+    assert requests.get(web.http_base_url + DISPLAY_BUILD_INFO_PATH, timeout=TIMEOUT).status_code == 429
+    assert build_info(web).status_code == 429
+    assert requests.get(web.http_base_url + DISPLAY_BUILD_INFO_PATH, timeout=TIMEOUT).status_code == 200
+    assert web.throttled == 2
+
+
+def test_503_of_an_unavailable_window_does_not_use_up_the_throttle(web):
+    web.throttle_next(1)
+    web.unavailable_for(60)
+    assert build_info(web).status_code == 503 and web.throttled == 0
+    web.unavailable_for(0)
+    assert build_info(web).status_code == 429
+    assert build_info(web).status_code == 200
+
+
+def test_throttle_zero_ends_it_and_bad_input_is_refused(web):
+    web.throttle_next(5)
+    web.throttle_next(0)
+    assert build_info(web).status_code == 200
+    for bad in ({"count": -1}, {"count": 1, "statuses": (500,)}, {"count": 1, "statuses": ()},
+                {"count": 1, "retry_after": 1.5}, {"count": True}):
+        with pytest.raises(ValueError):
+            web.throttle_next(**bad)
+    assert web.throttled == 0
+
+
 # -- HTTPS -----------------------------------------------------------------------------------
 def test_https_verified_with_ca_file(make_web, ca, server_cert):
     web = make_web(tls_cert=server_cert)

@@ -21,8 +21,14 @@ def test_every_documented_fault_is_accepted():
         "throttle": {"codedeploy:GetDeployment": 3, "ssm:GetParameter": 2},
         "herd_unavailable_seconds": 4,
         "herd_stale_version": True,
+        "herd_refused_seconds": 3,
+        "herd_throttle": {"requests": 3, "status": 503, "retry_after": 2, "from": "switch"},
         "unpublished_versions": ["9.9.9"],
     })
+    assert faults.herd_refused_seconds == 3.0
+    assert faults.to_dict()["herd_throttle"] == {"requests": 3, "status": [503], "retry_after": 2, "from": "switch"}
+    assert Faults.from_dict({"herd_throttle": {"requests": 1}}).herd_throttle == {
+        "requests": 1, "status": [429], "retry_after": 1, "from": "start"}
     assert faults.to_dict()["throttle"] == {"codedeploy:GetDeployment": 3, "ssm:GetParameter": 2}
     assert faults.to_dict()["unpublished_versions"] == ["9.9.9"]
     assert Faults.from_dict({"active_deployment_version": "0.171.0"}).active_deployment_version == "0.171.0"
@@ -38,6 +44,14 @@ def test_every_documented_fault_is_accepted():
     ({"throttle": {"codedeploy:GetDeployment": 0}}, "must be a positive integer"),
     ({"herd_unavailable_seconds": -1}, "herd_unavailable_seconds must be at least"),
     ({"herd_stale_version": "yes"}, "herd_stale_version must be true or false"),
+    ({"herd_refused_seconds": -1}, "herd_refused_seconds must be at least"),
+    ({"herd_refused_seconds": 601}, "herd_refused_seconds must be at most 600"),
+    ({"herd_throttle": 3}, "herd_throttle must be a mapping"),
+    ({"herd_throttle": {"requests": 0}}, "herd_throttle.requests must be a positive integer"),
+    ({"herd_throttle": {"count": 3}}, "herd_throttle: unknown key(s) 'count'"),
+    ({"herd_throttle": {"requests": 3, "status": [429, 500]}}, "herd_throttle.status must be 429, 503"),
+    ({"herd_throttle": {"requests": 3, "retry_after": 0.5}}, "herd_throttle.retry_after must be a whole number"),
+    ({"herd_throttle": {"requests": 3, "from": "upgrade"}}, "herd_throttle.from must be one of start, switch"),
     ({"active_deployment_version": "0.171 .0"}, "active_deployment_version must be a HERD version"),
     ({"unpublished_versions": "9.9.9"}, "unpublished_versions must be a list"),
     ({"lambda_error": "x", "active_deployment_version": "0.171.0"}, "cannot be combined with faults.lambda_error"),

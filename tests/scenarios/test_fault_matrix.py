@@ -207,6 +207,62 @@ def herd_503(ctx):
     succeeded(ctx, ctx.run())
 
 
+THROTTLE = {"requests": 3, "status": [429, 503], "retry_after": 1}
+
+
+def task_result(run, task):
+    """The result of the first run of ``task`` (its name's start), as -vvv prints it: a dict."""
+    lines = run.output.splitlines()
+    header = [i for i, line in enumerate(lines) if line.startswith("TASK [mdl.herd.herd_upgrade : " + task)]
+    assert header, "no task {0!r} in:\n{1}".format(task, run.output[-5000:])
+    for i in range(header[0] + 1, len(lines)):
+        if lines[i].startswith(("ok: [", "changed: [", "fatal: [")) and lines[i].rstrip().endswith("{"):
+            block = ["{"]
+            for line in lines[i + 1:]:
+                block.append(line)
+                if line == "}":
+                    return json.loads("\n".join(block))
+        assert not lines[i].startswith("TASK ["), "task {0!r} printed no result".format(task)
+    raise AssertionError("task {0!r} printed no result".format(task))
+
+
+def zero_downtime(run):
+    return task_result(run, "Follow the Blue/Green deployment to the end")["zero_downtime"]
+
+
+@runs("herd-refused-at-switch")
+def herd_refused(ctx):
+    window = 2.0
+    ctx.stack(deployment_seconds=10, faults={"herd_refused_seconds": window})
+    run = ctx.run(herd_upgrade_probe_interval="0.25")
+    succeeded(ctx, run)
+    report = zero_downtime(run)
+    kinds = report["failures_by_kind"]
+    assert kinds["refused"] >= 3 and kinds["refused"] == report["failures"], report
+    assert window - 0.5 <= report["longest_outage_seconds"] <= window + 1, report
+    assert report["versions_seen"] == ["0.170.0", VERSION], report
+    assert "{0} failed, longest stretch without a good answer {1} s".format(
+        report["failures"], report["longest_outage_seconds"]) in run.output
+
+
+@runs("herd-throttled-first-requests")
+def herd_throttled_first(ctx):
+    ctx.stack(faults={"herd_throttle": THROTTLE})
+    run = ctx.run()
+    succeeded(ctx, run)
+    assert task_result(run, "Read the version HERD serves now")["attempts"] == 4
+    assert ctx.sandbox.live_state(stack_key(ctx.entry))["live"]["herd_throttled_answers"] == 3
+
+
+@runs("herd-throttled-after-switch")
+def herd_throttled_after_switch(ctx):
+    ctx.stack(faults={"herd_throttle": dict(THROTTLE, **{"from": "switch"})})
+    run = ctx.run(herd_upgrade_probe="false")
+    succeeded(ctx, run)
+    assert task_result(run, "Check that HERD serves")["attempts"] == 4
+    assert ctx.sandbox.live_state(stack_key(ctx.entry))["live"]["herd_throttled_answers"] == 3
+
+
 @runs("herd-401")
 def herd_401(ctx):
     entry = ctx.stack()

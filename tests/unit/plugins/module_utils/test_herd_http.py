@@ -13,6 +13,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
     HerdAuthError,
     HerdClient,
     HerdResponseError,
+    HerdThrottledError,
     HerdTlsError,
     HerdUnavailableError,
     buildinfo_failure_message,
@@ -22,6 +23,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
     parse_html,
     parse_json,
     parse_xml,
+    retry_after,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
@@ -209,11 +211,13 @@ def test_detect_format(content_type, body, expected):
 
 # --- HTTP ------------------------------------------------------------------------------------
 class FakeResponse(object):
-    def __init__(self, status_code, body=b"", content_type=None, reason=None):
+    def __init__(self, status_code, body=b"", content_type=None, reason=None, headers=None):
         self.status_code = status_code
         self.content = body
         self.headers = CaseInsensitiveDict({"Content-Type": content_type} if content_type else {})
-        self.reason = reason or {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable"}.get(status_code, "")
+        self.headers.update(headers or {})
+        self.reason = reason or {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
+                                 503: "Service Unavailable"}.get(status_code, "")
         self.closed = False
 
     def close(self):
@@ -328,6 +332,53 @@ def test_5xx_is_transient():
     assert caught.value.transient and caught.value.status_code == 503
 
 
+def test_429_is_transient_and_says_herd_is_throttling_with_its_retry_after():
+    with pytest.raises(HerdThrottledError) as caught:
+        client(FakeSession(FakeResponse(429, b"<h1>429</h1>", "text/html", headers={"Retry-After": "2"}))).read()
+    assert str(caught.value) == "HERD at {0} answered 429 Too Many Requests (Retry-After: 2 s): it is throttling requests".format(REST)
+    assert caught.value.transient and isinstance(caught.value, HerdUnavailableError)
+    assert (caught.value.status_code, caught.value.retry_after) == (429, 2.0)
+
+
+def test_429_without_retry_after_is_transient_too():
+    with pytest.raises(HerdThrottledError) as caught:
+        client(FakeSession(FakeResponse(429))).read()
+    assert str(caught.value) == "HERD at {0} answered 429 Too Many Requests: it is throttling requests".format(REST)
+    assert caught.value.transient and caught.value.retry_after is None
+
+
+def test_503_with_retry_after_says_so():
+    with pytest.raises(HerdUnavailableError) as caught:
+        client(FakeSession(FakeResponse(503, headers={"Retry-After": "30"}))).read()
+    assert str(caught.value) == "HERD at {0} answered 503 Service Unavailable (Retry-After: 30 s)".format(REST)
+    assert caught.value.transient and caught.value.retry_after == 30.0
+    assert not isinstance(caught.value, HerdThrottledError)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("2", 2.0),
+    (" 120 ", 120.0),
+    ("0", 0.0),
+    ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),  # an HTTP date, 30 s after "now" below
+    ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # in the past: no wait
+    ("-5", None),
+    ("1.5", None),
+    ("soon", None),
+    ("", None),
+    (None, None),
+])
+def test_retry_after_reads_seconds_and_http_dates(value, expected):
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after(value, now=now) == expected
+
+
+def test_other_4xx_stay_permanent():
+    for status in (400, 405, 410, 418):
+        with pytest.raises(HerdResponseError) as caught:
+            client(FakeSession(FakeResponse(status))).read()
+        assert not caught.value.transient
+
+
 def test_404_says_what_the_url_should_be():
     with pytest.raises(HerdResponseError, match="answered 404 Not Found: check that url is HERD's REST buildInfo URL"):
         client(FakeSession(FakeResponse(404))).read()
@@ -419,6 +470,34 @@ def test_keeps_asking_across_503s_and_refused_connections_until_the_version_swit
         "status_code": 200,
         "matches": True,
     }
+
+
+def test_keeps_asking_across_throttling_answers_until_the_version_is_served():
+    clock = FakeClock()
+    session = FakeSession(FakeResponse(429, headers={"Retry-After": "1"}), FakeResponse(503, headers={"Retry-After": "1"}),
+                          FakeResponse(429), json_answer("0.176.0"), clock=clock)
+    check, result = wait(session, clock, delay=1.0)
+    assert result.ok and check.attempts == 4 == len(session.calls)
+    assert check.result(result.elapsed)["status_code"] == 200 and check.last_error is None
+
+
+def test_the_first_read_without_an_expected_version_waits_out_throttling():
+    clock = FakeClock()
+    session = FakeSession(FakeResponse(429), FakeResponse(429), FakeResponse(429), json_answer("0.170.0"), clock=clock)
+    check, result = wait(session, clock, expected=None, delay=1.0)
+    assert result.ok and check.attempts == 4
+    assert check.last_info.build_number == "0.170.0"
+
+
+def test_when_herd_keeps_throttling_the_message_says_so():
+    clock = FakeClock()
+    session = FakeSession(FakeResponse(429, headers={"Retry-After": "60"}), clock=clock)
+    check, result = wait(session, clock, retries=2, delay=5.0)
+    assert not result.ok
+    assert buildinfo_failure_message(check, result.elapsed) == (
+        "HERD at {0} answered 429 Too Many Requests (Retry-After: 60 s): it is throttling requests, expected 0.176.0 "
+        "(3 attempts over 10 s)".format(REST))
+    assert check.result(result.elapsed)["status_code"] == 429
 
 
 def test_a_mismatch_says_what_is_served_and_what_was_expected():

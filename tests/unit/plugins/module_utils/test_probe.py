@@ -5,10 +5,15 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
 
 from ansible_collections.mdl.herd.plugins.module_utils._probe import (
-    Probe, build_number, display_url, sentence, summarize)
+    Probe, build_number, display_url, http_fetch, sentence, summarize)
 
 
 def test_a_clean_switch():
@@ -65,3 +70,95 @@ def test_the_thread_probes_until_stopped_and_survives_a_failing_fetch():
     assert not probe.is_alive()
     kinds = [kind for dummy, kind, dummy2 in probe.samples]
     assert kinds[1] == "other" and kinds.count("ok") >= 3
+
+
+# --- http_fetch on real sockets of 127.0.0.1 ---------------------------------------------------
+@pytest.fixture
+def refusing_url():
+    """A URL whose port is bound but not listening: the kernel refuses every connection (ECONNREFUSED)."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    try:
+        yield "http://127.0.0.1:{0}/herd-app/displayBuildInfo".format(held.getsockname()[1])
+    finally:
+        held.close()
+
+
+@pytest.fixture
+def answering():
+    """``answering(status, body)``: the URL of a server that gives that answer to every GET."""
+    servers = []
+
+    def start(status, body=b"", headers=()):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return "http://127.0.0.1:{0}/herd-app/displayBuildInfo".format(server.server_address[1])
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def cutting():
+    """``cutting(how)``: the port of a server that accepts each connection and closes it at once, ``rst`` or ``fin``."""
+    listeners = []
+
+    def start(how):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listeners.append(listener)
+
+        def serve():
+            while True:
+                try:
+                    conn, dummy = listener.accept()
+                except OSError:
+                    return
+                if how == "rst":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return listener.getsockname()[1]
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def test_a_refused_connection_is_refused(refusing_url):
+    assert http_fetch(refusing_url, timeout=2) == ("refused", None)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("how", ["rst", "fin"])
+def test_a_connection_cut_before_an_answer_is_refused_too(cutting, scheme, how):
+    url = "{0}://127.0.0.1:{1}/herd-app/displayBuildInfo".format(scheme, cutting(how))
+    for dummy in range(3):  # where the cut lands (handshake, request, response) varies: same kind each time
+        assert http_fetch(url, timeout=2, verify=False) == ("refused", None)
+
+
+def test_kinds_of_answers(answering):
+    assert http_fetch(answering(200, b"<p>Build Number: 0.176.0<br/></p>"), timeout=2) == ("ok", "0.176.0")
+    assert http_fetch(answering(503, b"busy", [("Retry-After", "1")]), timeout=2) == ("5xx", None)
+    # throttling is a failed answer, counted with the other kinds the report does not name
+    assert http_fetch(answering(429, b"slow down", [("Retry-After", "1")]), timeout=2) == ("other", None)
+    assert http_fetch(answering(200, b"<html>no build number</html>"), timeout=2) == ("other", None)
