@@ -18,7 +18,7 @@ description:
     the URL is then the output C(HerdLoadBalancerURL) of the stack's nested Herd CloudFormation stack,
     found by its parameters C(MDLInstanceName) and C(Environment).
   - With O(expected_version), compares the version served with it, and with O(retries) keeps asking until
-    it is served, tolerating connection errors and 5xx answers meanwhile (traffic being rerouted during
+    it is served, tolerating connection errors, 429 (throttling) and 5xx answers meanwhile (traffic being rerouted during
     a Blue/Green deployment). It fails with the version served when it never comes.
   - Refused credentials (401/403), TLS certificates that cannot be verified and answers that are not
     buildInfo fail at once, with a sentence that says what to do.
@@ -80,7 +80,7 @@ options:
   retries:
     description:
       - How many more times to ask when the first answer is not the expected version, or HERD cannot be
-        reached or answers 5xx. V(0) asks once.
+        reached or answers 429 or 5xx. V(0) asks once.
       - The module asks at most O(retries) + 1 times and gives up after O(retries) x O(delay) seconds,
         whichever comes first (slow answers leave room for fewer attempts).
     type: int
