@@ -76,6 +76,32 @@ def client(module, service, retry_decorator=None):
     return module.client(service, retry_decorator=retry_decorator or read_retry())
 
 
+class LazyClient(object):
+    """A client built on its first use: building one costs a tenth of a second (a botocore session,
+    endpoint rules and the service model), and many runs need only some of a module's clients
+    (the idempotent no-op, which decides before it reads Lambda, S3 or SSM)."""
+
+    def __init__(self, build):
+        self._build = build
+        self._client = None
+
+    @property
+    def built(self):
+        return self._client is not None
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._client is None:
+            self._client = self._build()
+        return getattr(self._client, name)
+
+
+def lazy_client(module, service, retry_decorator=None):
+    """:func:`client`, built when first used."""
+    return LazyClient(lambda: client(module, service, retry_decorator=retry_decorator))
+
+
 def no_retry_client(module, service, read_timeout):
     """A client that sends each request exactly once and waits ``read_timeout`` seconds for the answer.
 

@@ -411,13 +411,14 @@ def main():
     if "published" in module.params["preflight"] and not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
 
-    ssm = _aws.client(module, "ssm")
+    # Built on first use: the no-op (HERD already serves the version) needs CodeDeploy only.
+    ssm = _aws.lazy_client(module, "ssm")
     upgrade = UpgradeInvocation(
         requested_version,
         stack=stack,
         function_name=function_name,
-        lambda_client=_aws.client(module, "lambda"),
-        codedeploy=_aws.client(module, "codedeploy"),
+        lambda_client=_aws.lazy_client(module, "lambda"),
+        codedeploy=_aws.lazy_client(module, "codedeploy"),
         ssm=ssm,
         invoke_client=lambda read_timeout: _aws.no_retry_client(module, "lambda", read_timeout),
         warn=module.warn,
@@ -428,7 +429,7 @@ def main():
             return UpgradeLock(ssm, upgrade.stack, requested_version, stale_after)
     preflight = None
     if module.params["preflight"]:
-        preflight = Preflight(upgrade, module.params["preflight"], codedeploy=upgrade.codedeploy, s3=_aws.client(module, "s3"),
+        preflight = Preflight(upgrade, module.params["preflight"], codedeploy=upgrade.codedeploy, s3=_aws.lazy_client(module, "s3"),
                               repository=module.params["artifact_repository"],
                               username=module.params["artifact_repository_username"],
                               password=module.params["artifact_repository_password"], warn=module.warn)
