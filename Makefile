@@ -32,7 +32,7 @@ help:
 	@echo "make compat-newest sanity and units on the newest: ansible-core 2.21 (Python 3.12), amazon.aws 11"
 	@echo "make integration   ansible-test integration against a sandbox started for the run"
 	@echo "make molecule      molecule scenarios against a sandbox"
-	@echo "make lint          ansible-lint, production profile"
+	@echo "make lint          ansible-lint (production profile), changelog fragments, plugin docs (antsibull-docs)"
 	@echo "make sandbox-test  the sandbox's own tests"
 	@echo "make scenarios     ansible-playbook runs against the sandbox: re-runs, kills, refusals"
 	@echo "make sandbox       start a simulated MDL fleet in the foreground (.sandbox/endpoints.json)"
@@ -90,6 +90,8 @@ molecule: tree
 
 lint: tree
 	ansible-lint --offline
+	antsibull-changelog lint
+	cd $(TREE) && antsibull-docs lint-collection-docs --plugin-docs .
 
 # The oldest claimed pair (ansible-core 2.17 with amazon.aws 9.x) and the newest PyPI serves (ansible-core 2.21
 # on Python 3.12 with amazon.aws 11): sanity and units, each in a venv of its own.

@@ -18,6 +18,10 @@ attributes:
     membership:
       - mdl.herd.herd
       - mdl.herd.aws
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: The result says what was started, joined or found; there is no before/after text to compare.
 """
     CHECK_MODE_FULL = r"""
 attributes:

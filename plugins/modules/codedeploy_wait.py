@@ -101,7 +101,7 @@ options:
   label:
     description:
       - Put in front of each progress line, for example the stack (V(mdl/DEV)), so that the lines of deployments
-        followed side by side (a fleet) say whose they are. The role M(mdl.herd.herd_upgrade) sets it.
+        followed side by side (a fleet) say whose they are. The role C(mdl.herd.herd_upgrade) sets it.
     type: str
   probe_url:
     description:

@@ -125,6 +125,9 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+attributes:
+  check_mode:
+    details: The module only reads (CloudFormation, SSM, HERD); check mode runs it exactly as a normal run, retries included.
 """
 
 EXAMPLES = r"""
