@@ -9,7 +9,7 @@ Starts the sandbox in this process and runs rounds of Blue/Green deployments, se
 on stacks of their own. Every deployment is watched, from the moment its id is known, by:
 
 * ``playbook``: ``mdl.herd.codedeploy_wait`` with its defaults, in a real ``ansible-playbook``
-  (so through its action plugin, which runs the module in slices and prints progress lines);
+  (so through its action plugin, which streams its progress lines while the module runs);
   it returns when the task's result reaches the controller (a callback notes the time);
 * ``follower``: the module's waiting logic alone (module_utils ``Follower``, module defaults)
   in a thread of this process;
