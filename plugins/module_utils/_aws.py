@@ -13,12 +13,26 @@ would start a second deployment.
 from __future__ import annotations
 
 try:
+    import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, NoRegionError
 except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     Config = None
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code, paginated_query_with_retries
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
+    get_aws_connection_info,
+    is_boto3_error_code,
+    paginated_query_with_retries,
+)
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
+
+try:  # what amazon.aws's boto3_conn does for every client, reused so that clients can share a session
+    from ansible_collections.amazon.aws.plugins.module_utils.botocore import _get_user_agent_string
+    from ansible_collections.amazon.aws.plugins.module_utils.botocore import _merge_botocore_config
+    from ansible_collections.amazon.aws.plugins.module_utils.botocore import enable_placebo
+    SHARED_SESSION = True
+except ImportError:  # another amazon.aws: one session per client, as module.client() builds them
+    SHARED_SESSION = False
 
 # "Slow down" answers of the services this collection calls. AWSRetry retries three of them by itself
 # (Throttling, TooManyRequestsException, RequestLimitExceeded); read_retry() adds the others.
@@ -71,9 +85,38 @@ def read_retry(retries=READ_RETRIES, delay=READ_DELAY, max_delay=READ_MAX_DELAY)
     )
 
 
+_SESSIONS = {}  # profile -> boto3 Session: one module runs per process
+
+
+def _build(module, service, **extra):
+    """A boto3 client as amazon.aws's ``module.client()`` builds it (credentials, region, endpoint,
+    aws_config, user agent, placebo), but from one boto3 session per profile: a session of its own
+    per client, as amazon.aws makes, loads the endpoint rules and partitions again for each (py-spy:
+    40 % of a module's client building; about 20 MB and 0.3 s for the four clients of an upgrade)."""
+    if not SHARED_SESSION:
+        return module.client(service, **extra)
+    region, endpoint_url, params = get_aws_connection_info(module)
+    params = dict(params, **extra)
+    profile = params.pop("profile_name", None)
+    config = Config(user_agent=_get_user_agent_string())
+    for name in ("config", "aws_config"):
+        config = _merge_botocore_config(config, params.pop(name, None))
+    try:
+        session = _SESSIONS.get(profile)
+        if session is None:
+            session = _SESSIONS[profile] = boto3.session.Session(profile_name=profile)
+            enable_placebo(session)
+        return session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
+    except NoRegionError:
+        module.fail_json(msg="The {0} module requires a region and none was found in configuration, environment variables "
+                             "or module parameters".format(module._name))  # pylint: disable=protected-access
+    except (ValueError, BotoCoreError) as e:
+        module.fail_json_aws(e, msg="Couldn't connect to AWS")
+
+
 def client(module, service, retry_decorator=None):
     """A client whose calls retry with backoff when passed ``aws_retry=True``."""
-    return module.client(service, retry_decorator=retry_decorator or read_retry())
+    return RetryingBotoClientWrapper(_build(module, service), retry_decorator or read_retry())
 
 
 class LazyClient(object):
@@ -119,7 +162,7 @@ def no_retry_client(module, service, read_timeout):
     user_config = module.params.get("aws_config")
     if user_config:
         config = Config(**user_config).merge(config)
-    return module.client(service, config=config, aws_config=None)
+    return _build(module, service, config=config, aws_config=None)
 
 
 def error_code(exception):

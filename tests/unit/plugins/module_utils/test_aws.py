@@ -13,32 +13,50 @@ from ansible_collections.mdl.herd.plugins.module_utils import _aws  # noqa: E402
 
 
 class FakeModule(object):
-    def __init__(self, aws_config=None):
-        self.params = {"aws_config": aws_config}
-        self.built = []
+    """What ``get_aws_connection_info`` reads of an AnsibleAWSModule: its AWS options."""
 
-    def client(self, service, config=None, aws_config="unset", retry_decorator=None):
-        self.built.append({"service": service, "config": config, "aws_config": aws_config})
-        return object()
+    _name = "mdl.herd.test"
+
+    def __init__(self, aws_config=None, region="us-east-1"):
+        self.params = {"access_key": "AKIDEXAMPLE", "secret_key": "secret", "session_token": None, "region": region,
+                       "endpoint_url": "https://lambda.invalid", "validate_certs": True, "aws_ca_bundle": None, "profile": None,
+                       "aws_config": aws_config}
+
+    def fail_json(self, **kwargs):
+        raise AssertionError(kwargs)
+
+    fail_json_aws = fail_json
 
 
 @pytest.mark.parametrize("read_timeout", [960, 65, 3600])
 def test_the_invoke_client_waits_the_read_timeout_it_is_given_and_never_retries(read_timeout):
-    module = FakeModule()
-    _aws.no_retry_client(module, "lambda", read_timeout)
-    config = module.built[0]["config"]
-    assert config.read_timeout == read_timeout
-    assert config.retries["total_max_attempts"] == 1
+    built = _aws.no_retry_client(FakeModule(), "lambda", read_timeout)
+    assert built.meta.config.read_timeout == read_timeout
+    assert built.meta.config.retries["total_max_attempts"] == 1
+    assert built.meta.endpoint_url == "https://lambda.invalid" and built.meta.region_name == "us-east-1"
 
 
 def test_a_users_aws_config_keeps_its_other_settings_but_not_retries_or_the_timeout():
     module = FakeModule(aws_config={"retries": {"max_attempts": 10}, "read_timeout": 5, "proxies": {"https": "p:3128"}})
-    _aws.no_retry_client(module, "lambda", 960)
-    built = module.built[0]
-    assert built["config"].read_timeout == 960
-    assert built["config"].retries["total_max_attempts"] == 1
-    assert built["config"].proxies == {"https": "p:3128"}
-    assert built["aws_config"] is None  # amazon.aws must not merge it on top again
+    built = _aws.no_retry_client(module, "lambda", 960)
+    assert built.meta.config.read_timeout == 960
+    assert built.meta.config.retries["total_max_attempts"] == 1
+    assert built.meta.config.proxies == {"https": "p:3128"}
+
+
+def test_a_modules_clients_share_one_session_and_keep_the_users_settings():
+    module = FakeModule(aws_config={"proxies": {"https": "p:3128"}})
+    ssm, codedeploy = _aws.client(module, "ssm"), _aws.client(module, "codedeploy")
+    assert ssm.client.meta.service_model.service_name == "ssm" and codedeploy.client.meta.service_model.service_name == "codedeploy"
+    # one botocore session: the endpoint rules and partitions are loaded once for both
+    assert ssm.client._loader is codedeploy.client._loader  # pylint: disable=protected-access
+    assert ssm.client.meta.config.proxies == {"https": "p:3128"}
+    assert "amazon.aws/" in ssm.client.meta.config.user_agent  # amazon.aws's user agent, as module.client() sets it
+
+
+def test_a_missing_region_is_a_sentence_naming_the_module():
+    with pytest.raises(AssertionError, match="requires a region"):
+        _aws.client(FakeModule(region=None), "ssm")
 
 
 def test_the_transient_codes_are_those_amazon_aws_does_not_retry_by_itself():
