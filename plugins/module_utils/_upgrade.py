@@ -277,8 +277,12 @@ class UpgradeInvocation(object):
         self.invoke_client = invoke_client
         self.now = now or utcnow
         self.warn = warn or (lambda message: None)
-        self.region = getattr(getattr(lambda_client, "meta", None), "region_name", None)
         self.downgrade = False  # set by refuse_downgrade
+
+    @property
+    def region(self):
+        """The region the Lambda client calls (read when a message names it: a lazy client is built then)."""
+        return getattr(getattr(self.lambda_client, "meta", None), "region_name", None)
 
     # -- helpers ------------------------------------------------------------------------------
 
