@@ -236,6 +236,7 @@ class HerdWeb:
         # (the other version, until when, whether the next answer gives the other): both versions answer in turn
         self._alternate: Optional[List] = None
         self._requests: Counter[str] = collections.Counter()
+        self._authenticated: Counter[str] = collections.Counter()  # requests that carried the right credentials
 
         self._lifecycle = threading.Lock()  # serialises start() and stop()
         self._servers: List[_Server] = []
@@ -314,6 +315,12 @@ class HerdWeb:
         with self._lock:
             return collections.Counter(self._requests)
 
+    @property
+    def authenticated_requests(self) -> Counter[str]:
+        """Requests so far, by path, that carried the right basic-auth credentials (a copy; none without auth)."""
+        with self._lock:
+            return collections.Counter(self._authenticated)
+
     # -- addresses -----------------------------------------------------------------------
     # Both stay set after stop() (the addresses the instance had), None before start().
     @property
@@ -335,6 +342,8 @@ class HerdWeb:
         with self._lock:
             now = self._clock()
             self._requests[path] += 1
+            if self._username is not None and self._authorized(headers):
+                self._authenticated[path] += 1
             self._apply_due(now)
             version = self._version
             until = self._unavailable_until

@@ -302,6 +302,9 @@ class Sandbox:
                 "served_version": stack.web.version,
                 "deployed_version": stack.deployed_version,
                 "herd_unavailable": stack.web.unavailable,
+                # what HERD was asked, by path, and how many of those carried the admin credentials
+                "herd_requests": dict(stack.web.requests),
+                "herd_authenticated_requests": dict(stack.web.authenticated_requests),
                 "live_instance_id": stack.live_instance_id,
                 "deployment_style": dict(group.deployment_style or codedeploy.DEFAULT_STYLE),
                 "auto_scaling_groups": list(group.auto_scaling_groups),
