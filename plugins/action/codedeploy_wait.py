@@ -33,6 +33,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe
 display = Display()
 
 SLICE = "_slice"
+PROBE_PASSWORD = "probe_password"
 STREAM_READ_INTERVAL = 0.25  # how often the progress file is read while the module runs
 
 
@@ -70,6 +71,11 @@ class ActionModule(ActionBase):
 
         args = dict(self._task.args)
         args.pop(SLICE, None)
+        # The probe's password is for the probe, which runs here: the module never gets it (nor its
+        # payload on disk, nor its invocation, shown at -vvv).
+        probe_password = args.pop(PROBE_PASSWORD, None)
+        if (args.get("probe_username") is None) != (probe_password is None):
+            return merge_hash(result, {"failed": True, "msg": "probe_username and probe_password go together: give both or neither"})
         if self._task.async_val:
             wrap_async = not self._connection.has_native_async
             return merge_hash(result, self._execute_module(module_args=args, task_vars=task_vars, wrap_async=wrap_async))
@@ -81,7 +87,8 @@ class ActionModule(ActionBase):
             # never delays the wait, and stops with it, also when the play is interrupted.
             probe = Probe(args["probe_url"], interval=args.get("probe_interval") or 1.0,
                           cafile=args.get("probe_ca_path") or None,
-                          verify=args.get("probe_validate_certs", True) not in (False, "false", "no", "False"))
+                          verify=args.get("probe_validate_certs", True) not in (False, "false", "no", "False"),
+                          username=args.get("probe_username") or None, password=probe_password)
             probe.start()
         try:
             if self._runs_here():
@@ -97,6 +104,8 @@ class ActionModule(ActionBase):
         invocation = output.get("invocation")
         if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):
             invocation["module_args"].pop(SLICE, None)
+            if probe_password is not None:  # shown as any no_log option of a module is
+                invocation["module_args"][PROBE_PASSWORD] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
         return merge_hash(result, output)
 
     def _runs_here(self):

@@ -4,7 +4,8 @@
 """The zero-downtime report: HERD probed as a client would, while the deployment runs.
 
 A ``Probe`` thread asks one URL (by default the unauthenticated ``displayBuildInfo`` page, the
-load balancer's own health check) about once per ``interval`` until stopped, and records each
+load balancer's own health check; or the REST buildInfo with HTTP basic auth, given a username
+and password) about once per ``interval`` until stopped, and records each
 answer: good (200 and a build number), 5xx, refused (the connection was refused, reset or
 closed before an answer, whether over HTTP or during the TLS handshake), timeout, or other
 (429 included). ``report`` sums it up:
@@ -14,7 +15,9 @@ Two versions answering in turn during the switch is what a load balancer does wh
 target groups serve: it is reported as alternation, not as an outage.
 
 ansible's own HTTP client (it runs in the action plugin, on the controller); the clock and the
-fetch function are injectable for tests.
+fetch function are injectable for tests. ``stop()`` never waits for an answer: a request still
+under way when the wait ends (HERD hanging) is left to its timeout, its answer is not recorded,
+and no request starts after ``stop()``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ BUILD_NUMBER_RE = re.compile(r"Build Number:\s*([^\s<]+)")
 # The port did not serve: the connection was refused, reset or closed before HERD answered
 # (urllib wraps some of these in URLError, depending on when they happen and on the scheme).
 CUT_CONNECTION = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+XML_BUILD_NUMBER_RE = re.compile(r"<buildNumber>\s*([^\s<]+)\s*</buildNumber>")
+# How long stop() gives the thread to end: it never waits for a request under way.
+STOP_JOIN_SECONDS = 0.1
 
 
 def display_url(buildinfo_url):
@@ -47,7 +53,7 @@ def display_url(buildinfo_url):
 def build_number(body):
     """The build number in a displayBuildInfo page or a JSON buildInfo answer, or None."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body or "")
-    match = BUILD_NUMBER_RE.search(text)
+    match = BUILD_NUMBER_RE.search(text) or XML_BUILD_NUMBER_RE.search(text)
     if match:
         return match.group(1)
     try:
@@ -57,10 +63,18 @@ def build_number(body):
     return value.get("buildNumber") if isinstance(value, dict) else None
 
 
-def http_fetch(url, timeout, cafile=None, verify=True):
-    """One GET: ``(kind, version)`` with kind ``ok``, ``5xx``, ``refused``, ``timeout`` or ``other``."""
+def http_fetch(url, timeout, cafile=None, verify=True, username=None, password=None):
+    """One GET: ``(kind, version)`` with kind ``ok``, ``5xx``, ``refused``, ``timeout`` or ``other``.
+
+    With ``username``, HTTP basic auth is sent with the first request (not after a 401), as
+    herd_buildinfo_check does; JSON is asked for (the REST buildInfo answers XML otherwise).
+    """
+    auth = {}
+    if username is not None:
+        auth = dict(url_username=username, url_password=password or "", force_basic_auth=True)
     try:
-        answer = open_url(url, timeout=timeout, validate_certs=verify, ca_path=cafile, follow_redirects="safe")
+        answer = open_url(url, timeout=timeout, validate_certs=verify, ca_path=cafile, follow_redirects="safe",
+                          headers={"Accept": "application/json"}, **auth)
         try:
             version = build_number(answer.read(65536))
         finally:
@@ -84,12 +98,15 @@ def http_fetch(url, timeout, cafile=None, verify=True):
 class Probe(threading.Thread):
     """Probes ``url`` every ``interval`` seconds until ``stop()``; never raises into the wait."""
 
-    def __init__(self, url, interval=1.0, timeout=2.0, cafile=None, verify=True, fetch=None, clock=None):
+    def __init__(self, url, interval=1.0, timeout=2.0, cafile=None, verify=True, fetch=None, clock=None,
+                 username=None, password=None):
         super(Probe, self).__init__(name="mdl-herd-probe", daemon=True)
         self.url = url
         self.interval = max(0.2, float(interval))
         self.timeout = timeout
-        self.fetch = fetch or (lambda: http_fetch(url, timeout, cafile=cafile, verify=verify))
+        self.authenticated = username is not None
+        self.fetch = fetch or (lambda: http_fetch(url, timeout, cafile=cafile, verify=verify,
+                                                  username=username, password=password))
         self.clock = clock or time.time
         self.samples = []  # (time, kind, version)
         self._stop_event = threading.Event()
@@ -103,12 +120,17 @@ class Probe(threading.Thread):
             except Exception:  # a probe must never end the wait
                 kind, version = "other", None
             with self._lock:
+                if self._stop_event.is_set():
+                    return  # answered after the wait ended: not part of the report
                 self.samples.append((self.clock(), kind, version))
             self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def stop(self):
-        self._stop_event.set()
-        self.join(timeout=self.timeout + 1)
+        """End the probe without waiting for a request under way (it ends at its timeout, unrecorded)."""
+        with self._lock:
+            self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout=STOP_JOIN_SECONDS)
 
     def report(self):
         with self._lock:

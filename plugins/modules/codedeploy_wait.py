@@ -110,6 +110,17 @@ options:
         zero-downtime report RV(zero_downtime). The probe runs beside the wait and never delays it.
       - Not in check mode, nor with C(async).
     type: str
+  probe_username:
+    description:
+      - HERD user to probe O(probe_url) with, by HTTP basic auth sent with every request, for example the stack's admin
+        user with HERD's REST C(https://host/herd-app/rest/buildInfo) (asked for JSON; XML answers are read too).
+      - Give O(probe_password) with it. O(probe_url) must not hold credentials.
+    type: str
+  probe_password:
+    description:
+      - The password of O(probe_username). Never returned or logged, also at C(-vvv); the action plugin keeps it on the
+        controller (where the probe runs) and does not pass it to the module.
+    type: str
   probe_interval:
     description: Seconds between two probes of O(probe_url) (at least 0.2).
     type: float
@@ -548,6 +559,8 @@ def argument_spec():
         on_timeout=dict(type="str", choices=list(ON_TIMEOUT_CHOICES), default="fail"),
         label=dict(type="str"),
         probe_url=dict(type="str"),
+        probe_username=dict(type="str"),
+        probe_password=dict(type="str", no_log=True),
         probe_interval=dict(type="float", default=1.0),
         probe_ca_path=dict(type="path"),
         probe_validate_certs=dict(type="bool", default=True),

@@ -262,6 +262,7 @@ class HerdWeb:
         self._throttle: Optional[List] = None
         self._throttled = 0
         self._refusal: Optional[threading.Timer] = None  # set while the ports refuse connections
+        self._authenticated: Counter[str] = collections.Counter()  # requests that carried the right credentials
 
         self._lifecycle = threading.Lock()  # serialises start() and stop()
         self._servers: List[_Server] = []
@@ -407,6 +408,12 @@ class HerdWeb:
         with self._lock:
             return collections.Counter(self._requests)
 
+    @property
+    def authenticated_requests(self) -> Counter[str]:
+        """Requests so far, by path, that carried the right basic-auth credentials (a copy; none without auth)."""
+        with self._lock:
+            return collections.Counter(self._authenticated)
+
     # -- addresses -----------------------------------------------------------------------
     # Both stay set after stop() (the addresses the instance had), None before start().
     @property
@@ -428,6 +435,8 @@ class HerdWeb:
         with self._lock:
             now = self._clock()
             self._requests[path] += 1
+            if self._username is not None and self._authorized(headers):
+                self._authenticated[path] += 1
             self._apply_due(now)
             version = self._version
             until = self._unavailable_until

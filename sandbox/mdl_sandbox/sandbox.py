@@ -304,6 +304,9 @@ class Sandbox:
                 "herd_unavailable": stack.web.unavailable,
                 "herd_refusing_connections": stack.web.refusing,
                 "herd_throttled_answers": stack.web.throttled,
+                # what HERD was asked, by path, and how many of those carried the admin credentials
+                "herd_requests": dict(stack.web.requests),
+                "herd_authenticated_requests": dict(stack.web.authenticated_requests),
                 "live_instance_id": stack.live_instance_id,
                 "deployment_style": dict(group.deployment_style or codedeploy.DEFAULT_STYLE),
                 "auto_scaling_groups": list(group.auto_scaling_groups),

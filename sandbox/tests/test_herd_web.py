@@ -188,6 +188,19 @@ def test_requests_are_counted_by_path(web):
     assert counts["/never"] == 0
 
 
+def test_requests_with_the_right_credentials_are_counted_apart(web, make_web):
+    build_info(web)
+    build_info(web, auth=None)
+    build_info(web, auth=(USER, "wrong"))
+    requests.get(web.http_base_url + DISPLAY_BUILD_INFO_PATH, auth=(USER, PASSWORD), timeout=TIMEOUT)
+    requests.get(web.http_base_url + DISPLAY_BUILD_INFO_PATH, timeout=TIMEOUT)
+    assert web.requests[BUILD_INFO_PATH] == 3
+    assert web.authenticated_requests == {BUILD_INFO_PATH: 1, DISPLAY_BUILD_INFO_PATH: 1}
+    open_web = make_web(username=None, password=None)
+    build_info(open_web)
+    assert open_web.authenticated_requests == {}  # no auth, nothing to carry
+
+
 def test_keep_alive_session(web):
     with requests.Session() as session:
         session.auth = (USER, PASSWORD)

@@ -1,12 +1,18 @@
-"""The zero-downtime report on real runs: clean, 503 around the switch, both versions in turn, and the limit."""
+"""The zero-downtime report on real runs: clean, 503 around the switch, both versions in turn, and the limit;
+the probe with the admin credentials; and a run lost mid-wait leaves no probe behind."""
 
 import json
+import os
+import signal
+import time
 
 import pytest
 import yaml
 
+from conftest import _process_table, _tree, kill_tree, stack_key
 
-def result_of(playbook, entry, tmp_path, **role_vars):
+
+def result_of(playbook, entry, tmp_path, args=(), seen=None, **role_vars):
     endpoints = playbook.endpoints
     out = tmp_path / "result.json"
     play = [{"name": "Upgrade", "hosts": "localhost", "connection": "local", "gather_facts": False,
@@ -23,8 +29,11 @@ def result_of(playbook, entry, tmp_path, **role_vars):
                  "rescue": [keep(out, "ansible_failed_result.msg")]}]}]
     path = tmp_path / "zd.yml"
     path.write_text(yaml.safe_dump(play))
-    code = playbook(entry, name=str(path)).finish()
-    assert code == 0  # the play rescues a failure of the role and keeps its message
+    run = playbook(entry, *args, name=str(path))
+    code = run.finish()
+    if seen is not None:
+        seen.append(run.output)
+    assert code == 0, run.output  # the play rescues a failure of the role and keeps its message
     kept = json.loads(out.read_text())
     return (1 if kept["msg"] else 0), kept
 
@@ -75,3 +84,80 @@ def test_the_downtime_limit_fails_the_play_after_the_upgrade(make_stack, zd_play
     assert code != 0
     assert "more than herd_upgrade_max_downtime_seconds (1 s)" in out["msg"]
     assert sandbox.live_state("{0}/DEV".format(entry["mdl_instance_name"]))["live"]["served_version"] == "0.176.0"
+
+
+DISPLAY = "/herd-app/displayBuildInfo"
+BUILD_INFO = "/herd-app/rest/buildInfo"
+FOLLOWING = r"TASK \[mdl\.herd\.herd_upgrade : Follow the Blue/Green deployment to the end\]"
+
+
+def herd_requests(sandbox, entry):
+    live = sandbox.live_state(stack_key(entry))["live"]
+    return live["herd_requests"], live["herd_authenticated_requests"]
+
+
+def test_the_probe_with_the_admin_credentials_asks_buildinfo_and_never_shows_the_password(
+        make_stack, zd_playbook, tmp_path, sandbox):
+    entry = make_stack(deployment_seconds=10)  # ssl: HERD's REST API wants the admin credentials
+    seen = []
+    code, out = result_of(zd_playbook, entry, tmp_path, args=("-vvv",), seen=seen, herd_upgrade_probe_auth=True)
+    assert code == 0, out
+    report = out["result"]["zero_downtime"]
+    assert report["url"].endswith(BUILD_INFO), report
+    assert report["requests"] >= 10 and report["failures"] == 0, report
+    assert report["versions_seen"] == ["0.170.0", "0.176.0"] and report["switched_at"]
+    assert "Zero downtime: {0} requests to HERD during the deployment, 0 failed".format(report["requests"]) \
+        in out["result"]["message"]
+    asked, authenticated = herd_requests(sandbox, entry)
+    # Every request to buildInfo carried the credentials: the probe's and the role's checks (one before, one or more after).
+    assert asked.get(DISPLAY, 0) == 0, asked
+    assert authenticated.get(BUILD_INFO, 0) == asked[BUILD_INFO] >= report["requests"] + 2, (asked, authenticated)
+    # -vvv shows each task's invocation (module_args): the password is masked there, and nowhere else either
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in seen[0]
+    assert entry["herd_password"] not in seen[0]
+
+
+def test_probe_auth_without_any_credentials_is_refused_before_anything_is_read(make_stack, zd_playbook, tmp_path, sandbox):
+    entry = make_stack()
+    code, out = result_of(zd_playbook, entry, tmp_path, herd_upgrade_probe_auth=True, herd_upgrade_credentials_from_ssm=False)
+    assert code != 0
+    assert "herd_upgrade_probe_auth needs HERD credentials" in out["msg"]
+    assert herd_requests(sandbox, entry)[0] == {}
+
+
+def _interrupt(run):
+    """Ctrl-C: SIGINT to ansible-playbook (not to its workers, which are in sessions of their own); the tree must end."""
+    tree = _tree(run.process.pid, _process_table())
+    os.kill(run.process.pid, signal.SIGINT)
+    run.finish(timeout=60)
+    deadline = time.monotonic() + 20
+    while True:
+        table = _process_table()
+        alive = [p for p in tree if p in table and not table[p][1].startswith("Z")]
+        if not alive:
+            return
+        assert time.monotonic() < deadline, "still running after Ctrl-C: {0}\n{1}".format(alive, run.output)
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("lose", [kill_tree, _interrupt], ids=["process tree killed", "Ctrl-C"])
+@pytest.mark.parametrize("auth", [False, True], ids=["displayBuildInfo", "buildInfo with credentials"])
+def test_a_run_lost_mid_wait_leaves_no_probe_behind(make_stack, playbook, sandbox, lose, auth):
+    entry = make_stack()
+    path = BUILD_INFO if auth else DISPLAY
+    sandbox.hold(stack_key(entry), "ValidateService")
+    run = playbook(entry, herd_version="0.176.0", herd_upgrade_probe_interval=0.25, herd_upgrade_probe_auth=auth)
+    assert sandbox.wait_held(stack_key(entry), timeout=120) is not None, run.output
+    run.wait_for_line(FOLLOWING)
+    # the probe is running: HERD is asked about 4 times a second while the deployment stands held
+    start = herd_requests(sandbox, entry)[0].get(path, 0)
+    deadline = time.monotonic() + 60
+    while herd_requests(sandbox, entry)[0].get(path, 0) < start + 4:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.output
+        time.sleep(0.1)
+    lose(run)
+    time.sleep(0.5)  # a request sent just before the end may still be read by HERD
+    after = herd_requests(sandbox, entry)[0].get(path, 0)
+    time.sleep(2.5)  # ten probe intervals
+    assert herd_requests(sandbox, entry)[0].get(path, 0) == after, "HERD was still probed after the run was lost"
+    sandbox.release(stack_key(entry))

@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mdl.herd collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The probe over real HTTP on 127.0.0.1: basic auth, and a HERD that hangs never holds up stop()."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe, build_number, http_fetch
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import AnsweringHerd, HangingHerd
+
+# Generous: what stop() may take on a slow machine. A stop() that waited for the hung request would take
+# the probe's timeout (2 s here) at least.
+STOP_BOUND = 1.0
+
+
+def test_the_rest_build_info_s_xml_answer_is_read():
+    assert build_number(b"<?xml version='1.0'?><buildInformation><buildNumber>0.176.0</buildNumber></buildInformation>") == "0.176.0"
+
+
+def test_credentials_go_with_the_first_request_as_basic_auth():
+    with AnsweringHerd(username="admin", password="s3cr:et") as herd:
+        assert http_fetch(herd.url, 2.0, username="admin", password="s3cr:et") == ("ok", "0.176.0")
+        assert len(herd.seen) == 1  # not a 401 first, then a retry with the credentials
+        path, auth, accept = herd.seen[0]
+        assert auth == "Basic " + base64.b64encode(b"admin:s3cr:et").decode()
+        assert accept == "application/json"
+
+
+def test_without_credentials_no_authorization_is_sent_and_a_401_is_a_failure():
+    with AnsweringHerd(username="admin", password="p") as herd:
+        assert http_fetch(herd.url, 2.0) == ("other", None)
+        assert http_fetch(herd.url, 2.0, username="admin", password="wrong") == ("other", None)
+        assert [auth for dummy, auth, dummy2 in herd.seen][0] is None
+
+
+def test_the_probe_thread_sends_the_credentials_with_every_request():
+    with AnsweringHerd(username="admin", password="p") as herd:
+        probe = Probe(herd.url, interval=0.2, username="admin", password="p")
+        probe.start()
+        deadline = time.monotonic() + 10
+        while len(herd.seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        probe.stop()
+        report = probe.report()
+    assert report["requests"] >= 3 and report["failures"] == 0 and report["versions_seen"] == ["0.176.0"]
+    assert all(auth and auth.startswith("Basic ") for dummy, auth, dummy2 in herd.seen)
+
+
+def test_stop_does_not_wait_for_a_request_to_a_hung_herd_and_nothing_is_sent_after_it():
+    with HangingHerd() as herd:
+        probe = Probe(herd.url, interval=0.2, timeout=2.0)
+        probe.start()
+        assert herd.wait_for(1)  # the first request is under way, and will not be answered
+        started = time.monotonic()
+        probe.stop()
+        took = time.monotonic() - started
+        assert took < STOP_BOUND, took
+        report = probe.report()
+        assert report["requests"] == 0  # the request under way when the wait ended is not reported
+        # The hung request ends at its timeout; no other starts after stop(), however long one waits.
+        probe.join(10)
+        assert not probe.is_alive()
+        assert herd.count == 1
+        time.sleep(0.5)
+        assert herd.count == 1
+        assert probe.report() == report
+
+
+def test_a_slow_herd_is_asked_one_request_at_a_time():
+    with HangingHerd() as herd:
+        probe = Probe(herd.url, interval=0.2, timeout=0.5)
+        probe.start()
+        assert herd.wait_for(3, timeout=20)
+        probe.stop()
+        probe.join(10)
+        samples = list(probe.samples)
+    # each request timed out before the next one started: as many connections as requests (one may be cut by stop)
+    assert herd.count in (len(samples), len(samples) + 1)
+    assert samples and all(kind == "timeout" for dummy, kind, dummy2 in samples)
