@@ -320,6 +320,13 @@ def test_version_certainty_allows_clock_skew():
     assert not ActiveDeployment("d-A", "Created", T0, "1", T0 + CLOCK_SKEW + datetime.timedelta(seconds=1)).version_is_certain
 
 
+@pytest.mark.parametrize("seconds_after, certain", [(0, True), (29, True), (31, False), (60, False), (300, False)])
+def test_version_certainty_allows_about_thirty_seconds_in_absolute_terms(seconds_after, certain):
+    """A HERD/RequestedVersion written a minute after the deployment was created is another invoke's."""
+    changed = T0 + datetime.timedelta(seconds=seconds_after)
+    assert ActiveDeployment("d-A", "Created", T0, "1", changed).version_is_certain is certain
+
+
 def test_attach_result():
     active = ActiveDeployment("d-AAAAAAAA1", "Baking", T0, "0.176.0", T0)
     result = invocation().attach(active)
@@ -464,6 +471,18 @@ def test_id_from_ssm_must_be_created_after_the_invoke_began(created, accepted):
             upgrade.invoke("d-OLD000001", T0)
         assert failure.value.details["log_lines"] == ["INFO: waiting..."] * 10
         assert "/aws/lambda/" + FUNCTION in failure.value.msg and "req-1" in failure.value.msg
+
+
+@pytest.mark.parametrize("seconds_before, accepted", [(0, True), (20, True), (29, True), (31, False), (60, False), (300, False)])
+def test_the_clock_skew_allowance_is_about_thirty_seconds_in_absolute_terms(seconds_before, accepted):
+    """Pinned in seconds, not in CLOCK_SKEW: a deployment created a minute before the invoke is another run's."""
+    created = T0 - datetime.timedelta(seconds=seconds_before)
+    upgrade = lost_line_invocation(("d-NEW000001", T0), {"d-NEW000001": deployment("d-NEW000001", created)})
+    if accepted:
+        assert upgrade.invoke("d-OLD000001", T0)["deployment_id"] == "d-NEW000001"
+    else:
+        with pytest.raises(UpgradeFailure, match="before this invoke began"):
+            upgrade.invoke("d-OLD000001", T0)
 
 
 def test_id_from_ssm_must_belong_to_the_stack_group():

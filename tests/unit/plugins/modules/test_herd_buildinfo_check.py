@@ -408,3 +408,57 @@ def test_bad_input_fails_before_any_call(capsys, monkeypatch, args, message):
     result, dummy = run(capsys, dict(AWS, **args))
     assert result["failed"] is True
     assert message in result["msg"]
+
+
+def throttle_moto(monkeypatch, response_class, method, times, code):
+    """The first ``times`` calls of a moto API answer ``code`` (a throttling error); returns the call counter."""
+    from moto.cloudformation.exceptions import CloudFormationError
+    from moto.core.exceptions import JsonRESTError
+
+    class XmlThrottled(CloudFormationError):  # CloudFormation answers in XML
+        pass
+
+    XmlThrottled.code = code
+    original = getattr(response_class, method)
+    calls = {"count": 0}
+
+    def throttled(self):
+        calls["count"] += 1
+        if calls["count"] <= times:
+            if "cloudformation" in response_class.__module__:
+                raise XmlThrottled("Rate exceeded")
+            raise JsonRESTError(code, "Rate exceeded")
+        return original(self)
+
+    monkeypatch.setattr(response_class, method, throttled)
+    return calls
+
+
+THROTTLED = 7
+
+
+@pytest.mark.parametrize("cloudformation_code", ["Throttling", "ThrottlingException"])
+@mock_aws
+def test_discovery_survives_throttled_cloudformation_and_ssm_reads(capsys, herd, monkeypatch, cloudformation_code):
+    """The stack's HERD is found although the first DescribeStacks and GetParameter calls are throttled."""
+    import time
+
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    put_credentials()
+    create_herd_stack("mdl-DEV-Herd", "mdl", "DEV", herd.url)
+    sleeps = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)  # the backoff, without waiting
+    # more refusals than botocore's own retries take (5 attempts): the collection's backoff (_aws.read_retry) must ask again
+    describe = throttle_moto(monkeypatch, CloudFormationResponse, "describe_stacks", THROTTLED, cloudformation_code)
+    get = throttle_moto(monkeypatch, SimpleSystemManagerResponse, "get_parameter", THROTTLED, "ThrottlingException")
+    args = dict(AWS, mdl_instance_name="mdl", mdl_environment="DEV", credentials_from_ssm=True, expected_version="0.170.0")
+    result, out = run(capsys, args)
+    assert not result.get("failed"), result
+    assert (result["cloudformation_stack_name"], result["matches"]) == ("mdl-DEV-Herd", True)
+    # each throttled read was asked again until answered: the stacks once, the user and the password once each
+    assert describe["count"] == THROTTLED + 1
+    assert get["count"] == THROTTLED + 2
+    assert len([s for s in sleeps if s > 0]) >= 2 * THROTTLED
+    assert PASSWORD not in out

@@ -247,6 +247,39 @@ def test_invokes_once_and_returns_the_id_from_the_log(stack, monkeypatch):
     assert get("HERD/RequestedVersion") == "0.176.0"
 
 
+def spy_invoke_clients(monkeypatch):
+    """The botocore clients the module builds for the Invoke (through the real _aws.no_retry_client)."""
+    built = []
+    original = herd_upgrade_invoke._aws.no_retry_client
+
+    def spy(module, service, read_timeout):
+        client = original(module, service, read_timeout)
+        built.append(client)
+        return client
+
+    monkeypatch.setattr(herd_upgrade_invoke._aws, "no_retry_client", spy)
+    return built
+
+
+@pytest.mark.parametrize("function_timeout, aws_config", [
+    (900, None),
+    (300, None),
+    # a user's aws_config (often set for a whole group in module_defaults) changes neither
+    (120, {"read_timeout": 5, "retries": {"max_attempts": 10, "mode": "standard"}}),
+])
+def test_the_invoke_client_waits_the_function_timeout_plus_a_minute_and_sends_once(stack, monkeypatch, function_timeout, aws_config):
+    boto3.client("lambda", region_name=REGION).update_function_configuration(FunctionName=FUNCTION, Timeout=function_timeout)
+    built = spy_invoke_clients(monkeypatch)
+    extra = {"aws_config": aws_config} if aws_config else {}
+    failed, result = run(monkeypatch, **stack_args(**extra))
+    assert not failed, result
+    assert len(built) == 1 and built[0].meta.service_model.service_name == "lambda"
+    config = built[0].meta.config
+    assert config.read_timeout == function_timeout + 60
+    assert config.retries["total_max_attempts"] == 1
+    assert stack.events == [{"RequestedVersion": "0.176.0"}]
+
+
 def test_the_version_reaches_the_function_as_json_whatever_it_holds(stack, monkeypatch):
     failed, result = run(monkeypatch, **stack_args(requested_version="1.0.0-build.5-RC1"))
     assert not failed, result
