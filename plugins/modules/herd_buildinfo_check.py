@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: herd_buildinfo_check
 short_description: Read the HERD version an MDL stack serves, and optionally wait for the expected one
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads HERD's buildInfo (the build number is the HERD version) the way every MDL stack serves it,
     from the REST URL C(/herd-app/rest/buildInfo) (JSON or XML, HTTP basic auth when the stack has SSL

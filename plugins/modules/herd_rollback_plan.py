@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: herd_rollback_plan
 short_description: Find the HERD version a rollback brings an MDL stack back to, or record a rollback done
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the history of SSM C(/app/MDL/{instance}/{environment}/HERD/CurrentVersion), where the bundle's smoke test
     writes the version of each successful Blue/Green deployment, and returns the version the stack served before the

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: herd_upgrade_invoke
 short_description: Start the Blue/Green upgrade of HERD on an MDL stack, once and only once
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Invokes the upgrade Lambda of an MDL stack
     (C({instance}-Herd-{environment}-UPGRADE-HERD-LAMBDA-FUNCTION)) with the requested HERD version,
