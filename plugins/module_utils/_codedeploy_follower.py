@@ -64,7 +64,7 @@ ON_TIMEOUT_CHOICES = ("fail", "stop", "rollback")
 
 DEFAULT_POLL_INTERVAL = 5.0
 MIN_POLL_INTERVAL = 0.5
-NEAR_END_FACTOR = 0.5          # near the end, half of poll_interval (2.5 s by default)
+NEAR_END_FACTOR = 0.4          # near the end, 0.4 x poll_interval (every 2 s by default)
 RUNNING_FACTOR = 2.0           # lifecycle events in the middle of a step: twice poll_interval
 LONG_WAIT_MAX_INTERVAL = 30.0  # during a known wait (termination wait, Ready), and under throttling
 READY_WAIT_FACTOR = 4.0

@@ -65,7 +65,7 @@ options:
         The pace adapts around it. While other lifecycle events run, the module reads every
         2 x O(poll_interval). When the end may be near (step 4 runs, or step 2 with
         O(wait_for=traffic_rerouted); a lifecycle event has failed; the last event of an in-place
-        deployment runs), it reads twice as often (every 2.5 seconds by default). During a
+        deployment runs), it reads every 0.4 x O(poll_interval) (every 2 seconds by default). During a
         termination wait of configured length it reads every quarter of the time left, at most every
         30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
         30 seconds. After throttling it doubles the interval each time, up to 30 seconds.

@@ -41,7 +41,7 @@ from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 
 from .scheduler import Handle, Scheduler
-from .timeline import Plan, TargetPlan
+from .timeline import TERMINATION_WAIT, Plan, TargetPlan
 
 DEPLOYMENT_ID_RE = re.compile(r"^d-[A-Z0-9]{9}$")
 DEFAULT_STYLE = {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}
@@ -587,9 +587,9 @@ class CodeDeployEmulator:
             at(plan.cut.at, lambda due: self.roll_back(deployment, due, "failed"))
         hold = deployment.hold
         if hold is not None and hold.engaged_at is None:
-            found = plan.event_slot(hold.event)
-            if found is not None and (plan.cut is None or plan.cut.at > found[1].start):
-                at(found[1].start, lambda due: self._engage_hold(deployment, due))
+            moment = plan.hold_moment(hold.event)
+            if moment is not None and (plan.cut is None or plan.cut.at > moment):
+                at(moment, lambda due: self._engage_hold(deployment, due))
 
     def _run_script(self, deployment: Deployment, script: Callable, due: float) -> None:
         """Run one of the bundle's scripts; a failure ends the deployment there (and rolls it back)."""
@@ -633,12 +633,12 @@ class CodeDeployEmulator:
                 if active.hold is not None and active.hold.released_at is None:
                     raise HoldError("deployment {0} is already held at {1}: release it first".format(
                         active.deployment_id, active.hold.event))
-                found = active.plan.event_slot(event)
-                if found is None:
-                    raise HoldError("deployment {0} has no lifecycle event {1} (events: {2})".format(
+                moment = active.plan.hold_moment(event)
+                if moment is None:
+                    raise HoldError("deployment {0} has no lifecycle event {1} (events: {2}; or {3})".format(
                         active.deployment_id, event,
-                        ", ".join(s.name for t in active.plan.targets for s in t.events)))
-                if found[1].start <= now:
+                        ", ".join(s.name for t in active.plan.targets for s in t.events), TERMINATION_WAIT))
+                if moment <= now:
                     raise HoldError("deployment {0} is already past the start of {1}".format(
                         active.deployment_id, event))
                 active.hold = Hold(event)

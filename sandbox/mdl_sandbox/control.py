@@ -10,6 +10,7 @@
                                               "retry_after": S}} and/or {"version": "x", "after_seconds": S}
     POST   /stacks/{instance}/{environment}/hold  {"event": "ValidateService"}: hold the active (else
                                               the next) deployment at the start of that event
+                                              ("TerminationWait": at the start of step 3)
     GET    /stacks/{instance}/{environment}/hold?wait=S  block until it stands there (408 after S s)
     DELETE /stacks/{instance}/{environment}/hold  release it
     GET    /calls                             AWS calls received, per service:Operation

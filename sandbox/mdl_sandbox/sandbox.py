@@ -32,7 +32,7 @@ from .maven import USERNAME as MAVEN_USERNAME, MavenRepository
 from .scheduler import Scheduler
 from .spec import SpecError, StackSpec
 from .stack import Stack
-from .timeline import BLUE_EVENTS, GREEN_EVENTS
+from .timeline import BLUE_EVENTS, GREEN_EVENTS, TERMINATION_WAIT
 from .tls import CertificateAuthority
 from .upgrade_lambda import LambdaRuntime, UpgradeHerdFunction
 from .wire import INTERNAL_HEADER, AwsCall, AwsMiddleware, CallLog
@@ -131,7 +131,8 @@ class Sandbox:
 
     # -- AWS plumbing ----------------------------------------------------------------------------
     def _middleware(self, app):
-        return AwsMiddleware(app, self.calls, self.stack_for_call, lambda: self.scheduler.run_due())
+        return AwsMiddleware(app, self.calls, self.stack_for_call, lambda: self.scheduler.run_due(),
+                             account_throttle=self.account_throttle)
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -153,6 +154,18 @@ class Sandbox:
             if stack.deployment_group_id == group.deployment_group_id:
                 return stack
         return None
+
+    # What names a resource in a call's parameters; a call with none of these is account-wide.
+    RESOURCE_PARAMETERS = ("StackName", "deploymentId", "deploymentIds", "applicationName", "Name", "Names", "Path",
+                           "FunctionName", "Bucket", "ParameterFilters", "Filters")
+
+    def account_throttle(self, call: AwsCall) -> bool:
+        """An account-wide call (one that names no resource, such as DescribeStacks without StackName) is
+        throttled when a stack of its region throttles that operation; a call naming a resource that
+        belongs to no stack (a missing deployment) is not."""
+        if any(call.params.get(name) for name in self.RESOURCE_PARAMETERS):
+            return False
+        return any(s.take_throttle(call.key) for s in list(self.stacks.values()) if s.region == call.region)
 
     def stack_for_call(self, call: AwsCall) -> Optional[Stack]:
         """The stack an AWS call names a resource of (None when it names none)."""
@@ -274,11 +287,13 @@ class Sandbox:
         """Hold the stack's active deployment (else its next one) at the start of ``event``.
 
         The deployment runs until ``event`` starts, then stands there (the event InProgress, its
-        script not run yet) until :meth:`release`. Raises :class:`HoldError` when that cannot be.
+        script not run yet) until :meth:`release`. ``TerminationWait`` holds it at the start of
+        step 3: traffic rerouted, the original instance kept, the deployment InProgress. Raises
+        :class:`HoldError` when that cannot be.
         """
-        if event not in GREEN_EVENTS + BLUE_EVENTS:
-            raise HoldError("event must be a lifecycle event: {0}; got {1!r}".format(
-                ", ".join(GREEN_EVENTS + BLUE_EVENTS), event))
+        if event not in GREEN_EVENTS + BLUE_EVENTS + (TERMINATION_WAIT,):
+            raise HoldError("event must be a lifecycle event or {0}: {1}; got {2!r}".format(
+                TERMINATION_WAIT, ", ".join(GREEN_EVENTS + BLUE_EVENTS), event))
         return self.codedeploy.hold(self._group(key), event)
 
     def wait_held(self, key: str, timeout: float = 60.0) -> Optional[Dict[str, Any]]:

@@ -26,6 +26,8 @@ IN_PLACE_EVENTS = GREEN_EVENTS[:7]
 ALLOW_TRAFFIC = "AllowTraffic"
 
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+# Not a lifecycle event: the name a hold gives the start of step 3 (traffic rerouted, original instance kept).
+TERMINATION_WAIT = "TerminationWait"
 OVERVIEW_KEYS = ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready")
 
 # When each part of a Blue/Green deployment happens, as fractions of its whole duration.
@@ -206,6 +208,14 @@ class Plan:
                 slot.end = moved(slot.end)
         if self.cut is not None:
             self.cut.at = moved(self.cut.at)
+
+    def hold_moment(self, name: str) -> Optional[float]:
+        """When a hold named ``name`` takes effect: the start of that lifecycle event, or, for
+        ``TERMINATION_WAIT``, the start of the wait before the original instance is terminated (step 3)."""
+        if name == TERMINATION_WAIT:
+            return self.wait_started_at if self.blue_green else None
+        found = self.event_slot(name)
+        return found[1].start if found is not None else None
 
     def event_slot(self, name: str) -> Optional[Tuple[TargetPlan, EventSlot]]:
         """The target and slot of the lifecycle event ``name`` (event names are unique in a plan)."""

@@ -237,15 +237,19 @@ class AwsMiddleware:
     """WSGI middleware in front of moto: classify, count, throttle, run due effects.
 
     ``stack_for(call)`` returns the stack a call concerns (or None); the stack decides with
-    ``take_throttle(key)`` whether this call is one of the first N it must refuse.
+    ``take_throttle(key)`` whether this call is one of the first N it must refuse. A call that
+    names no stack (an account-wide read such as DescribeStacks without StackName) is refused
+    when ``account_throttle(call)`` says so: AWS throttles per account and region, so any stack
+    of the region throttling that operation throttles it.
     """
 
     def __init__(self, app: Callable, calls: CallLog, stack_for: Callable[[AwsCall], Any],
-                 before_request: Callable[[], None]):
+                 before_request: Callable[[], None], account_throttle: Optional[Callable[[AwsCall], bool]] = None):
         self.app = app
         self.calls = calls
         self.stack_for = stack_for
         self.before_request = before_request
+        self.account_throttle = account_throttle or (lambda call: False)
 
     def __call__(self, environ, start_response):
         body = self._read_body(environ)
@@ -259,7 +263,10 @@ class AwsMiddleware:
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)
                 return [payload]
-            if stack is not None and not call.internal and stack.take_throttle(call.key):
+            throttled = False
+            if not call.internal:
+                throttled = stack.take_throttle(call.key) if stack is not None else self.account_throttle(call)
+            if throttled:
                 status, headers, payload = throttling_response(call)
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)

@@ -177,6 +177,21 @@ def test_a_hold_stands_at_the_event_start_until_released(sandbox, make_stack, in
     assert sandbox.live_state(key(entry))["live"]["hold"] is None
 
 
+def test_a_termination_wait_hold_stands_in_step_3_in_progress_until_released(sandbox, make_stack, invoke, most_recent_id, aws,
+                                                                              wait_terminal):
+    entry = make_stack()
+    sandbox.hold(key(entry), "TerminationWait")
+    deployment_id = start_upgrade(invoke, most_recent_id, entry, "0.176.0")
+    held = sandbox.wait_held(key(entry), 60)
+    assert held["deployment_id"] == deployment_id and held["event"] == "TerminationWait"
+    info = aws("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    assert info["status"] == "InProgress" and info["instanceTerminationWaitTimeStarted"] is True
+    assert all(e["status"] == "Succeeded" for e in green_events(aws, entry, deployment_id).values())
+    assert sandbox.live_state(key(entry))["live"]["served_version"] == "0.176.0"  # traffic moved
+    sandbox.release(key(entry))
+    assert wait_terminal(entry, deployment_id)["status"] == "Succeeded"
+
+
 def test_hold_requests_that_cannot_be_honoured(sandbox, make_stack, invoke, most_recent_id, endpoints,
                                                wait_terminal):
     from mdl_sandbox.codedeploy import HoldError

@@ -231,3 +231,18 @@ def most_recent_id_or_none(aws, entry):
             entry["mdl_instance_name"]))["Parameter"]["Value"]
     except ClientError:
         return None
+
+
+def test_an_account_wide_read_is_throttled_by_a_stack_of_its_region_that_throttles_it(make_stack, aws):
+    """AWS throttles per account and region: DescribeStacks without StackName (discovery's) names no stack."""
+    entry = make_stack(faults={"throttle": {"cloudformation:DescribeStacks": 1, "codedeploy:GetDeployment": 1}})
+    # a call naming a resource of no stack (a deployment that does not exist) is not the stack's to refuse
+    with pytest.raises(ClientError) as error:
+        aws("codedeploy").get_deployment(deploymentId="d-NOPE12345")
+    assert error.value.response["Error"]["Code"] == "DeploymentDoesNotExistException"
+    assert entry  # its GetDeployment throttle is still there for its own deployments
+    cloudformation = aws("cloudformation")
+    with pytest.raises(ClientError) as error:
+        cloudformation.describe_stacks()
+    assert error.value.response["Error"]["Code"] == "Throttling"
+    assert cloudformation.describe_stacks()["Stacks"]  # once only

@@ -3,7 +3,6 @@ discovery under throttling."""
 
 import re
 
-import pytest
 
 import conftest
 from conftest import invocations, stack_key, user_deployments
@@ -81,11 +80,6 @@ def test_discovery_survives_throttled_ssm_reads(sandbox, make_stack, playbook):
     assert discovery_run(sandbox, make_stack, playbook, {"ssm:GetParameter": 3}) == {"ssm:GetParameter": 0}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sandbox: discovery lists every stack (DescribeStacks without StackName), a call that names no stack, so a "
-    "stack's cloudformation:DescribeStacks throttle never applies to it (the fault matrix's reads-throttled row "
-    "does not throttle CloudFormation either); discovery's own retry is proven by the unit tests "
-    "(test_herd_buildinfo_check, test_discovery)"))
 def test_discovery_survives_throttled_cloudformation_reads(sandbox, make_stack, playbook):
     assert discovery_run(sandbox, make_stack, playbook, {"cloudformation:DescribeStacks": 2}) == {
         "cloudformation:DescribeStacks": 0}
