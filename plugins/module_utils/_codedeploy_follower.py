@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
 from ansible_collections.mdl.herd.plugins.module_utils._aws import error_code
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import (
     TARGET_GONE,
@@ -191,9 +193,7 @@ class Follower(object):
             self.target_ids = self.reader.target_ids(self.deployment_id)
         try:
             targets = self.reader.targets(self.deployment_id, self.target_ids)
-        except Exception as e:
-            if error_code(e) not in TARGET_GONE:
-                raise
+        except is_boto3_error_code(list(TARGET_GONE)):  # an instance left the deployment: list them again
             self.target_ids = self.reader.target_ids(self.deployment_id)
             targets = self.reader.targets(self.deployment_id, self.target_ids)
         instances = [view for view in (instance_view(t) for t in targets) if view is not None]
@@ -609,11 +609,9 @@ class Follower(object):
         """stop_deployment, then read until CodeDeploy reports it Stopped (and the rollback id)."""
         try:
             stop = self.reader.stop(self.deployment_id, rollback)
-        except Exception as e:
-            if error_code(e) == "DeploymentAlreadyCompletedException":
-                self.check()
-                return {"action": "rollback" if rollback else "stop", "already_completed": True}
-            raise
+        except is_boto3_error_code("DeploymentAlreadyCompletedException"):
+            self.check()
+            return {"action": "rollback" if rollback else "stop", "already_completed": True}
         stop["action"] = "rollback" if rollback else "stop"
 
         def stopped():

@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
 from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     THROTTLING_ERROR_CODES,
     error_code,
     is_transient_error_code,
+    paginate,
     read_retry,
 )
 
@@ -65,29 +68,19 @@ class DeploymentReader(object):
     def deployment(self, deployment_id):
         try:
             return self.client.get_deployment(deploymentId=deployment_id, aws_retry=True)["deploymentInfo"]
-        except Exception as e:
-            if error_code(e) == "DeploymentDoesNotExistException":
-                raise DeploymentMissing(
-                    "Deployment {0} does not exist in this account and region: check deployment_id, region "
-                    "and the AWS credentials".format(deployment_id)
-                )
-            raise
+        except is_boto3_error_code("DeploymentDoesNotExistException"):
+            raise DeploymentMissing(
+                "Deployment {0} does not exist in this account and region: check deployment_id, region "
+                "and the AWS credentials".format(deployment_id)
+            )
 
     def target_ids(self, deployment_id):
-        """Every target id of the deployment; [] while it has not started."""
-        ids = []
-        kwargs = {"deploymentId": deployment_id}
+        """Every target id of the deployment (botocore's paginator, retried as a whole); [] while it has not started."""
         try:
-            while True:
-                page = self.client.list_deployment_targets(aws_retry=True, **kwargs)
-                ids.extend(page.get("targetIds") or [])
-                if not page.get("nextToken"):
-                    return ids
-                kwargs["nextToken"] = page["nextToken"]
-        except Exception as e:
-            if error_code(e) == NOT_STARTED:
-                return []
-            raise
+            return paginate(self.client, "list_deployment_targets", retry_decorator=poll_retry(),
+                            deploymentId=deployment_id).get("targetIds") or []
+        except is_boto3_error_code(NOT_STARTED):
+            return []
 
     def targets(self, deployment_id, ids):
         """The deployment's targets, read 25 at a time; [] while it has not started."""
@@ -98,10 +91,8 @@ class DeploymentReader(object):
                     deploymentId=deployment_id, targetIds=list(ids[start:start + BATCH_SIZE]), aws_retry=True
                 )
                 found.extend(page.get("deploymentTargets") or [])
-        except Exception as e:
-            if error_code(e) == NOT_STARTED:
-                return []
-            raise
+        except is_boto3_error_code(NOT_STARTED):
+            return []
         return found
 
     def stop(self, deployment_id, rollback):
