@@ -72,9 +72,6 @@ options:
       - The instances are read when the deployment's status or instance counts change, at every read
         at the edge of a step and in step 3 (where the next step shows first), every 20 seconds while
         other lifecycle events run, and at the end.
-      - C(make bench) in the collection's source measures how soon the module notices the end of a
-        deployment and how many CodeDeploy requests it sends per minute of waiting; its latest figures
-        are in C(docs/benchmarks.md).
     type: float
     default: 5.0
   wait_for:

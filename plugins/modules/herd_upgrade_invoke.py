@@ -33,9 +33,8 @@ description:
   - "The deployment id comes from the line C(Deployment id is: 'd-...') of the function's log. Lambda returns
     only the last 4 KB of the log; when that tail lost the line, the id comes from
     C(HERD/MostRecentDeploymentId), accepted only if it differs from the value read before the invoke and
-    the deployment it names belongs to the stack's group and was created after the invoke began. The start of
-    the invoke is taken from AWS's clock (the C(Date) of the SSM answer read just before it), less 30 seconds
-    for rounding and differences between AWS services' clocks. Otherwise the module fails and says what to check."
+    the deployment it names belongs to the stack's group and was created after the invoke began, on AWS's
+    clock. Otherwise the module fails and says what to check."
   - "The task fails when the function fails (with its error type, error message and log lines) or logs an
     C(ERROR:) line (for example C(FATAL: Required parameter) for a null version)."
   - Reads use the AWS retries with backoff on throttling (SSM, CodeDeploy, Lambda's GetFunctionConfiguration).
