@@ -15,9 +15,23 @@ from __future__ import annotations
 try:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, NoRegionError
+    # ClientError and HTTPClientError: for the module_utils that catch them, with the stand-ins below
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError  # pylint: disable=unused-import
 except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     Config = None
+
+    # Stand-ins so that ``except (ClientError, BotoCoreError)`` in the module_utils still parses.
+    class BotoCoreError(Exception):
+        pass
+
+    class HTTPClientError(BotoCoreError):
+        pass
+
+    class NoRegionError(BotoCoreError):
+        pass
+
+    class ClientError(Exception):
+        pass
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
     get_aws_connection_info,

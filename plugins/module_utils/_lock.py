@@ -26,18 +26,9 @@ import json
 import secrets
 import socket
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-
-    class BotoCoreError(Exception):
-        pass
-
-    class ClientError(Exception):
-        pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
+from ansible_collections.mdl.herd.plugins.module_utils._aws import BotoCoreError, ClientError
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 

@@ -18,19 +18,9 @@ from __future__ import annotations
 
 import json
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-
-    class BotoCoreError(Exception):
-        pass
-
-    class ClientError(Exception):
-        pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import paginate
+from ansible_collections.mdl.herd.plugins.module_utils._aws import BotoCoreError, ClientError, paginate
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare

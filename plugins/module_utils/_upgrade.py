@@ -28,22 +28,16 @@ import datetime
 import json
 import re
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-except ImportError:  # pragma: no cover - AnsibleAWSModule reports the missing library
-
-    class BotoCoreError(Exception):
-        pass
-
-    class HTTPClientError(BotoCoreError):
-        pass
-
-    class ClientError(Exception):
-        pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
-from ansible_collections.mdl.herd.plugins.module_utils._aws import ACCESS_DENIED_ERROR_CODES, error_code, paginate
+from ansible_collections.mdl.herd.plugins.module_utils._aws import (
+    ACCESS_DENIED_ERROR_CODES,
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    error_code,
+    paginate,
+)
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions

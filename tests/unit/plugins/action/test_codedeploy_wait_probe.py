@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from unittest.mock import MagicMock
 
 import pytest
 
-from ansible_collections.mdl.herd.plugins.action import codedeploy_wait as action
 from ansible_collections.mdl.herd.tests.unit.plugins.action import test_codedeploy_wait_progress as progress
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import AnsweringHerd, HangingHerd
 
@@ -28,13 +26,6 @@ def plugin(args, async_val=0):
     run._play_context.check_mode = False
     run._play_context.become = False
     return run
-
-
-@pytest.fixture
-def shown(monkeypatch):
-    display = MagicMock()
-    monkeypatch.setattr(action, "display", display)
-    return display
 
 
 class Module(object):

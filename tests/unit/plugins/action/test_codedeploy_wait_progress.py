@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from unittest.mock import MagicMock
 
-import pytest
-
 from ansible.playbook.task import Task
 
 from ansible_collections.mdl.herd.plugins.action import codedeploy_wait as action
@@ -40,13 +38,6 @@ class ScriptedModule(object):
         if isinstance(output, dict) and "invocation" not in output:
             output = dict(output, invocation={"module_args": dict(module_args)})
         return output
-
-
-@pytest.fixture
-def shown(monkeypatch):
-    display = MagicMock()
-    monkeypatch.setattr(action, "display", display)
-    return display
 
 
 def test_runs_the_module_until_it_is_done_and_prints_every_line(shown):
