@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the mdl.herd collection
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Finding a stack's HERD from its two words: the URL in CloudFormation, the admin credentials in SSM.
+"""Finding a stack's HERD from its two words: the URL in CloudFormation, the admin credentials in SSM,
+and the deployment under way in its CodeDeploy group.
 
 An MDL stack creates HERD in a nested CloudFormation stack whose parameters include
 ``MDLInstanceName`` and ``Environment`` and whose output ``HerdLoadBalancerURL`` is where
@@ -16,7 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES
+from ansible_collections.mdl.herd.plugins.module_utils._time import iso
 
 HERD_URL_OUTPUT = "HerdLoadBalancerURL"
 GONE_STATUSES = ("DELETE_COMPLETE", "DELETE_IN_PROGRESS")
@@ -134,3 +139,28 @@ def read_credentials(ssm, mdl_stack):
             "mdl_environment and the region, or give username and password".format(mdl_stack.admin_password_parameter)
         )
     return Credentials(username.strip(), password)
+
+
+def active_deployment(codedeploy, mdl_stack):
+    """The deployment under way in ``mdl_stack``'s CodeDeploy group, or None: one ListDeployments when none is.
+
+    A dict (``deployment_id``, ``status``, ``create_time`` as ISO 8601), the newest when CodeDeploy
+    lists several. Raises DiscoveryError when the group does not exist.
+    """
+    try:
+        ids = _aws.paginate(codedeploy, "list_deployments", applicationName=mdl_stack.codedeploy_application,
+                            deploymentGroupName=mdl_stack.deployment_group,
+                            includeOnlyStatuses=list(ACTIVE_STATUSES)).get("deployments") or []
+    except is_boto3_error_code(["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"]):
+        raise DiscoveryError(
+            "The CodeDeploy deployment group {0}/{1} of stack {2} does not exist: check mdl_instance_name, "
+            "mdl_environment and the region".format(mdl_stack.codedeploy_application, mdl_stack.deployment_group, mdl_stack)
+        )
+    newest = None
+    for deployment_id in ids:
+        info = codedeploy.get_deployment(deploymentId=deployment_id, aws_retry=True).get("deploymentInfo") or {}
+        if newest is None or (info.get("createTime") and newest.get("createTime") and info["createTime"] > newest["createTime"]):
+            newest = info
+    if newest is None:
+        return None
+    return {"deployment_id": newest.get("deploymentId"), "status": newest.get("status"), "create_time": iso(newest.get("createTime"))}

@@ -550,13 +550,15 @@ class BuildInfoCheck(object):
 
     Call it: one read, returning ``(done, state)``. Transient errors (HERD unreachable, 5xx,
     429 Too Many Requests) are remembered and asked again; others (bad credentials, TLS, a body that is not
-    buildInfo) are raised at once. Without an expected version, any answer is done.
+    buildInfo) are raised at once. Without an expected version, any answer is done; so is any
+    with ``wait_for_match=False`` (the comparison is then only reported).
     """
 
-    def __init__(self, client, expected_version=None, compare="equal"):
+    def __init__(self, client, expected_version=None, compare="equal", wait_for_match=True):
         self.client = client
         self.expected_version = expected_version
         self.compare = compare
+        self.wait_for_match = wait_for_match
         self.attempts = 0
         self.last_info = None  # the last BuildInfo read, if any
         self.last_error = None  # the error of the last attempt, if it failed
@@ -578,7 +580,7 @@ class BuildInfoCheck(object):
         self.last_error = None
         self.last_info = info
         matched = self.matches(info)
-        return matched is not False, info
+        return matched is not False or not self.wait_for_match, info
 
     def result(self, elapsed):
         """What the module returns: the last buildInfo read, the attempts and the seconds they took."""

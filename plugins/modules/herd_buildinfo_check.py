@@ -22,8 +22,13 @@ description:
     a Blue/Green deployment). It fails with the version served when it never comes.
   - Refused credentials (401/403), TLS certificates that cannot be verified and answers that are not
     buildInfo fail at once, with a sentence that says what to do.
-  - Read-only. AWS is called only to discover the URL and to read credentials from SSM; with O(url) and
-    O(username)/O(password) the module needs no AWS access at all.
+  - With O(report_active_deployment), also returns the deployment under way in the stack's CodeDeploy group
+    (RV(active_deployment)), so that one task tells whether there is anything to do (HERD at the version, and
+    no deployment still running (after traffic is rerouted, buildInfo reports the new version for minutes
+    while the original instances are terminated)).
+  - Read-only. AWS is called only to discover the URL, to read credentials from SSM and, with
+    O(report_active_deployment), to list the group's deployments; with O(url) and O(username)/O(password) the
+    module needs no AWS access at all.
 author:
   - mdl.herd maintainers (@mdl-herd)
 options:
@@ -68,6 +73,24 @@ options:
       - The HERD version to expect, for example V(0.176.0). The result then has RV(matches), and the module
         fails when the version served does not match after O(retries).
     type: str
+  on_mismatch:
+    description:
+      - What a version served that does not match O(expected_version) does.
+      - V(fail) asks again up to O(retries) times, then fails with the version served.
+      - V(report) returns RV(matches=false) without failing and without asking again for the version
+        (O(retries) still wait out an unreachable HERD, 429 and 5xx answers).
+    type: str
+    choices: [fail, report]
+    default: fail
+    version_added: 1.1.0
+  report_active_deployment:
+    description:
+      - Also return the deployment under way in the stack's CodeDeploy group, as RV(active_deployment).
+      - Needs O(mdl_instance_name) and O(mdl_environment), and the IAM actions C(codedeploy:ListDeployments)
+        and C(codedeploy:GetDeployment) (this one only when a deployment is under way).
+    type: bool
+    default: false
+    version_added: 1.1.0
   compare:
     description:
       - How the version served is compared with O(expected_version).
@@ -158,6 +181,24 @@ EXAMPLES = r"""
     retries: 60
     delay: 10
 
+- name: Is there anything to do? At the version, and no deployment of it still running
+  mdl.herd.herd_buildinfo_check:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    region: us-east-1
+    credentials_from_ssm: true
+    expected_version: 0.176.0
+    on_mismatch: report
+    report_active_deployment: true
+  register: herd_now
+
+- name: Say so
+  ansible.builtin.debug:
+    msg: >-
+      {{ 'nothing to do' if herd_now.matches and herd_now.active_deployment is none
+         else 'HERD serves ' ~ herd_now.build_number ~ '; deployment under way: '
+              ~ (herd_now.active_deployment.deployment_id | default('none')) }}
+
 - name: Accept this version or a later one
   mdl.herd.herd_buildinfo_check:
     mdl_instance_name: mdl
@@ -214,6 +255,26 @@ elapsed_seconds:
   returned: when HERD was asked
   type: float
   sample: 0.042
+active_deployment:
+  description:
+    - The deployment under way (status Created, Queued, InProgress, Baking or Ready) in the stack's
+      CodeDeploy group, the newest if CodeDeploy lists several; V(null) when none is.
+  returned: when O(report_active_deployment=true)
+  type: dict
+  contains:
+    deployment_id:
+      description: The deployment's id.
+      type: str
+      sample: d-4ZRG75IGH
+    status:
+      description: Its CodeDeploy status.
+      type: str
+      sample: InProgress
+    create_time:
+      description: When it was created (ISO 8601).
+      type: str
+      sample: "2026-12-01T14:03:07.000+00:00"
+  version_added: 1.1.0
 cloudformation_stack_name:
   description: The CloudFormation stack whose output C(HerdLoadBalancerURL) gave the URL.
   returned: when the URL was discovered
@@ -233,7 +294,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, find_herd_stack, read_credentials
+from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment, find_herd_stack, read_credentials
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
     FORMATS,
     HAS_REQUESTS,
@@ -259,6 +320,8 @@ def argument_spec():
         format=dict(type="str", choices=list(FORMATS), default="auto"),
         expected_version=dict(type="str"),
         compare=dict(type="str", choices=list(COMPARE_CHOICES), default="equal"),
+        on_mismatch=dict(type="str", choices=["fail", "report"], default="fail"),
+        report_active_deployment=dict(type="bool", default=False),
         retries=dict(type="int", default=0),
         delay=dict(type="float", default=5),
         timeout=dict(type="float", default=10),
@@ -322,13 +385,25 @@ def credentials(module, stack):
     return found.username, found.password
 
 
+def deployment_under_way(module, stack):
+    """The deployment under way in the stack's CodeDeploy group, or None."""
+    try:
+        return active_deployment(_aws.client(module, "codedeploy"), stack)
+    except DiscoveryError as e:
+        module.fail_json(msg="{0} (region {1})".format(e, module.region))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        module.fail_json_aws(e, msg="Could not list the deployments under way in the CodeDeploy group of {0} in region {1}".format(
+            stack, module.region))
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
         required_one_of=[("url", "mdl_instance_name")],
         required_together=[("mdl_instance_name", "mdl_environment"), ("username", "password")],
-        required_if=[("credentials_from_ssm", True, ("mdl_instance_name", "mdl_environment"))],
+        required_if=[("credentials_from_ssm", True, ("mdl_instance_name", "mdl_environment")),
+                     ("report_active_deployment", True, ("mdl_instance_name", "mdl_environment"))],
     )
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
@@ -346,7 +421,7 @@ def main():
         username, password = credentials(module, stack)
 
     client = HerdClient(location, params["format"], username, password, timeout=params["timeout"], verify=verify)
-    check = BuildInfoCheck(client, params["expected_version"], params["compare"])
+    check = BuildInfoCheck(client, params["expected_version"], params["compare"], wait_for_match=params["on_mismatch"] == "fail")
     waiter = Waiter(timeout=params["retries"] * params["delay"], interval=params["delay"])
     try:
         waited = waiter.wait(check)
@@ -357,6 +432,8 @@ def main():
     result.update(check.result(waited.elapsed))
     if not waited.ok:
         module.fail_json(msg=buildinfo_failure_message(check, waited.elapsed), **result)
+    if params["report_active_deployment"]:
+        result["active_deployment"] = deployment_under_way(module, stack)
     module.exit_json(changed=False, **result)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import boto3
@@ -14,6 +15,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import Retrying
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._discovery import (
     DiscoveryError,
+    active_deployment,
     describe_all_stacks,
     find_herd_stack,
     read_credentials,
@@ -178,3 +180,57 @@ def test_a_missing_credential_parameter_is_named():
     ssm.put_parameter(Name=MDL.admin_username_parameter, Value="herd-admin", Type="String")
     with pytest.raises(DiscoveryError, match="The SSM parameter /app/MDL/mdl/DEV/LDAP/Password/HerdAdminPassword .* does not exist"):
         read_credentials(ssm, MDL)
+
+
+# --- the deployment under way ---------------------------------------------------------------------
+class FakeCodeDeploy(object):
+    """ListDeployments in pages (the statuses asked for recorded), GetDeployment from a dict."""
+
+    def __init__(self, pages, deployments=None, missing_group=False):
+        self.pages = pages
+        self.deployments = deployments or {}
+        self.missing_group = missing_group
+        self.calls = []
+
+    def get_paginator(self, name):
+        return paginator("codedeploy", name, self._list_deployments)
+
+    def _list_deployments(self, **kwargs):
+        self.calls.append(("list_deployments", kwargs))
+        if self.missing_group:
+            raise ClientError({"Error": {"Code": "DeploymentGroupDoesNotExistException", "Message": "No group"}}, "ListDeployments")
+        index = int(kwargs.get("nextToken", "0"))
+        page = {"deployments": self.pages[index]}
+        if index + 1 < len(self.pages):
+            page["nextToken"] = str(index + 1)
+        return page
+
+    def get_deployment(self, deploymentId, aws_retry=False):
+        self.calls.append(("get_deployment", deploymentId))
+        return {"deploymentInfo": self.deployments[deploymentId]}
+
+
+def created(minute):
+    return datetime.datetime(2026, 12, 1, 14, minute, 7, tzinfo=datetime.timezone.utc)
+
+
+def test_no_deployment_under_way_costs_one_list_call():
+    codedeploy = FakeCodeDeploy([[]])
+    assert active_deployment(codedeploy, MDL) is None
+    assert codedeploy.calls == [("list_deployments", {
+        "applicationName": MDL.codedeploy_application, "deploymentGroupName": MDL.deployment_group,
+        "includeOnlyStatuses": ["Created", "Queued", "InProgress", "Baking", "Ready"]})]
+
+
+def test_the_newest_deployment_under_way_is_reported_across_pages():
+    codedeploy = FakeCodeDeploy([["d-OLD000001"], ["d-NEW000002"]], {
+        "d-OLD000001": {"deploymentId": "d-OLD000001", "status": "Ready", "createTime": created(1)},
+        "d-NEW000002": {"deploymentId": "d-NEW000002", "status": "InProgress", "createTime": created(3)},
+    })
+    assert active_deployment(codedeploy, MDL) == {"deployment_id": "d-NEW000002", "status": "InProgress",
+                                                  "create_time": "2026-12-01T14:03:07.000+00:00"}
+
+
+def test_a_missing_deployment_group_says_what_to_check():
+    with pytest.raises(DiscoveryError, match="The CodeDeploy deployment group .* of stack mdl/DEV does not exist: check mdl_instance_name"):
+        active_deployment(FakeCodeDeploy([[]], missing_group=True), MDL)

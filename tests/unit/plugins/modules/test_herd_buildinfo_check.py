@@ -249,6 +249,25 @@ def test_at_least_accepts_a_later_version(capsys, herd):
     assert result["matches"] is True and result["attempts"] == 1
 
 
+def test_on_mismatch_report_answers_at_once_without_failing(capsys, herd):
+    args = {"url": rest(herd), "username": USER, "password": PASSWORD, "expected_version": "0.176.0", "retries": 3, "delay": 0.01,
+            "on_mismatch": "report"}
+    result, dummy = run(capsys, args)
+    assert not result.get("failed"), result
+    assert (result["matches"], result["attempts"], result["build_number"]) == (False, 1, "0.170.0")
+    assert len(herd.state.requests) == 1
+
+
+def test_on_mismatch_report_still_waits_out_a_503(capsys, herd):
+    herd.state.script = [(503, None), (200, None)]
+    args = {"url": rest(herd), "username": USER, "password": PASSWORD, "expected_version": "0.170", "retries": 3, "delay": 0.01,
+            "on_mismatch": "report"}
+    result, dummy = run(capsys, args)
+    assert not result.get("failed"), result
+    # Maven-style: 0.170 is 0.170.0
+    assert (result["matches"], result["attempts"]) == (True, 2)
+
+
 # --- failures --------------------------------------------------------------------------------
 def test_a_wrong_password_names_the_user_never_the_password(capsys, herd):
     args = {"url": rest(herd), "username": USER, "password": "Wrong-Battery-9", "retries": 5, "delay": 0.01}
@@ -462,3 +481,60 @@ def test_discovery_survives_throttled_cloudformation_and_ssm_reads(capsys, herd,
     assert get["count"] == THROTTLED + 2
     assert len([s for s in sleeps if s > 0]) >= 2 * THROTTLED
     assert PASSWORD not in out
+
+
+def codedeploy_group(instance="mdl", environment="DEV"):
+    """The stack's CodeDeploy application and group, named as MDL names them, in moto."""
+    from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack
+
+    stack = MdlStack(instance, environment)
+    client = boto3.client("codedeploy", region_name=REGION)
+    client.create_application(applicationName=stack.codedeploy_application, computePlatform="Server")
+    client.create_deployment_group(applicationName=stack.codedeploy_application, deploymentGroupName=stack.deployment_group,
+                                   serviceRoleArn="arn:aws:iam::123456789012:role/CodeDeploy")
+    return client, stack
+
+
+@mock_aws
+def test_report_active_deployment_none_under_way(capsys, herd):
+    put_credentials()
+    create_herd_stack("mdl-DEV-Herd", "mdl", "DEV", herd.url)
+    codedeploy_group()
+    args = dict(AWS, mdl_instance_name="mdl", mdl_environment="DEV", credentials_from_ssm=True, expected_version="0.170.0",
+                on_mismatch="report", report_active_deployment=True)
+    result, dummy = run(capsys, args)
+    assert not result.get("failed"), result
+    assert result["matches"] is True and result["active_deployment"] is None
+
+
+@mock_aws
+def test_report_active_deployment_names_the_one_under_way(capsys, herd):
+    put_credentials()
+    create_herd_stack("mdl-DEV-Herd", "mdl", "DEV", herd.url)
+    client, stack = codedeploy_group()
+    deployment_id = client.create_deployment(
+        applicationName=stack.codedeploy_application, deploymentGroupName=stack.deployment_group,
+        revision={"revisionType": "S3", "s3Location": {"bucket": "b", "key": "herd.zip", "bundleType": "zip"}})["deploymentId"]
+    status = client.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["status"]
+    args = dict(AWS, mdl_instance_name="mdl", mdl_environment="DEV", credentials_from_ssm=True, report_active_deployment=True)
+    result, dummy = run(capsys, args)
+    assert not result.get("failed"), result
+    assert (result["active_deployment"]["deployment_id"], result["active_deployment"]["status"]) == (deployment_id, status)
+    assert result["active_deployment"]["create_time"]
+
+
+@mock_aws
+def test_report_active_deployment_of_a_stack_without_its_group_fails_naming_it(capsys, herd, monkeypatch):
+    from moto.codedeploy.responses import CodeDeployResponse
+    from moto.core.exceptions import JsonRESTError
+
+    def no_application(self):  # what CodeDeploy answers (moto lists nothing instead)
+        raise JsonRESTError("ApplicationDoesNotExistException", "No application found for name: mdl-Herd")
+
+    monkeypatch.setattr(CodeDeployResponse, "list_deployments", no_application)
+    put_credentials()
+    create_herd_stack("mdl-DEV-Herd", "mdl", "DEV", herd.url)
+    args = dict(AWS, mdl_instance_name="mdl", mdl_environment="DEV", credentials_from_ssm=True, report_active_deployment=True)
+    result, dummy = run(capsys, args)
+    assert result["failed"] is True
+    assert "The CodeDeploy deployment group" in result["msg"] and "of stack mdl/DEV does not exist" in result["msg"], result["msg"]
