@@ -29,6 +29,7 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe
+from ansible_collections.mdl.herd.plugins.module_utils._version import satisfies
 
 display = Display()
 
@@ -100,6 +101,8 @@ class ActionModule(ActionBase):
                 probe.stop()
         if probe is not None:
             output["zero_downtime"] = probe.report()
+            if args.get("expected_version") and output.get("status") == "Succeeded" and not output.get("failed"):
+                output.update(self._served_at_end(probe, args["expected_version"]))
         # The internal argument is transport, not a task argument: keep it out of -v output.
         invocation = output.get("invocation")
         if isinstance(invocation, dict) and isinstance(invocation.get("module_args"), dict):
@@ -107,6 +110,18 @@ class ActionModule(ActionBase):
             if probe_password is not None:  # shown as any no_log option of a module is
                 invocation["module_args"][PROBE_PASSWORD] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
         return merge_hash(result, output)
+
+    @staticmethod
+    def _served_at_end(probe, expected_version):
+        """The version HERD serves once the deployment has succeeded: one more read by the probe, compared Maven-style."""
+        kind, version = probe.read_once()
+        if kind != "ok" or not version:
+            return {"served_version": None, "served_matches": False}
+        try:
+            matches = satisfies(version, expected_version)
+        except ValueError:  # a build number that is not a version: the role's own check then says so
+            matches = False
+        return {"served_version": version, "served_matches": matches}
 
     def _runs_here(self):
         """True when the module runs on this machine as this user: it can write a file this plugin reads."""

@@ -132,6 +132,13 @@ class Probe(threading.Thread):
         if self.is_alive():
             self.join(timeout=STOP_JOIN_SECONDS)
 
+    def read_once(self):
+        """One more read, now, outside the report (for example once the deployment has ended): ``(kind, version)``."""
+        try:
+            return self.fetch()
+        except Exception:  # as in run(): a probe never raises into the wait
+            return "other", None
+
     def report(self):
         with self._lock:
             samples = list(self.samples)

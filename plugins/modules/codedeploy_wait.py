@@ -129,6 +129,15 @@ options:
     description: Verify O(probe_url)'s certificate.
     type: bool
     default: true
+  expected_version:
+    description:
+      - The HERD version the deployment installs. With O(probe_url), once the deployment has succeeded, the
+        probe reads HERD once more and the module returns RV(served_version) and RV(served_matches)
+        (compared Maven-style, so C(0.176) is C(0.176.0)), the version check that would otherwise take a
+        task of its own (M(mdl.herd.herd_buildinfo_check)).
+      - Ignored without O(probe_url).
+    type: str
+    version_added: 1.1.0
   _slice:
     description:
       - Internal, set by the action plugin of this module to print the progress lines while the
@@ -432,6 +441,20 @@ zero_downtime:
       description: Whether a version came back after another (both served in turn).
       type: bool
       sample: false
+served_version:
+  description:
+    - The version HERD served (O(probe_url)) when read once more after the deployment succeeded; V(null) when
+      that read got no good answer.
+  returned: when O(expected_version) and O(probe_url) are set and the deployment succeeded
+  type: str
+  sample: 0.176.0
+  version_added: 1.1.0
+served_matches:
+  description: Whether RV(served_version) is O(expected_version), compared Maven-style.
+  returned: when O(expected_version) and O(probe_url) are set and the deployment succeeded
+  type: bool
+  sample: true
+  version_added: 1.1.0
 rollback_info:
   description: The rollback of this deployment (or the deployment this one rolls back); empty when there is none.
   returned: when the deployment could be read
@@ -544,7 +567,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_follower impo
     check_wait_options,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import DeploymentMissing, DeploymentReader, poll_retry
-from ansible_collections.mdl.herd.plugins.module_utils._stack import check_deployment_id
+from ansible_collections.mdl.herd.plugins.module_utils._stack import check_deployment_id, check_version
 
 
 def argument_spec():
@@ -561,6 +584,7 @@ def argument_spec():
         probe_interval=dict(type="float", default=1.0),
         probe_ca_path=dict(type="path"),
         probe_validate_certs=dict(type="bool", default=True),
+        expected_version=dict(type="str"),
         _slice=dict(type="dict"),
     )
 
@@ -578,6 +602,8 @@ def main():
     try:
         deployment_id = check_deployment_id(params["deployment_id"])
         check_wait_options(params["wait_timeout"], params["poll_interval"])
+        if params["expected_version"] is not None:
+            check_version(params["expected_version"], option="expected_version")
     except ValueError as e:
         module.fail_json(msg=str(e))
 

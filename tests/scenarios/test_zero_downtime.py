@@ -50,14 +50,36 @@ def zd_playbook(playbook, sandbox):
     return playbook
 
 
+CHECK_TASK = "TASK [mdl.herd.herd_upgrade : Check that HERD serves 0.176.0]"
+
+
+def task_outcome(output, header):
+    """The first outcome line (ok, skipping, fatal...) after the task's header."""
+    rest = output[output.index(header):].splitlines()[1:]
+    return next(line for line in rest if line.startswith(("ok:", "skipping:", "fatal:", "changed:"))).split(":")[0]
+
+
 def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook, tmp_path):
     entry = make_stack(deployment_seconds=10)
-    code, out = result_of(zd_playbook, entry, tmp_path)
+    seen = []
+    code, out = result_of(zd_playbook, entry, tmp_path, seen=seen)
     assert code == 0
     report = out["result"]["zero_downtime"]
     assert report["requests"] >= 10 and report["failures"] == 0
     assert report["versions_seen"] == ["0.170.0", "0.176.0"] and report["switched_at"]
     assert "Zero downtime: " in out["result"]["message"]
+    # the probe's read after the deployment is the version check: no module task of its own
+    assert (out["result"]["outcome"], out["result"]["to_version"]) == ("upgraded", "0.176.0")
+    assert task_outcome(seen[0], CHECK_TASK) == "skipping"
+
+
+def test_without_the_probe_the_version_is_checked_by_its_own_task(make_stack, zd_playbook, tmp_path):
+    entry = make_stack(deployment_seconds=6)
+    seen = []
+    code, out = result_of(zd_playbook, entry, tmp_path, seen=seen, herd_upgrade_probe=False)
+    assert code == 0
+    assert (out["result"]["outcome"], out["result"]["to_version"], out["result"]["zero_downtime"]) == ("upgraded", "0.176.0", {})
+    assert task_outcome(seen[0], CHECK_TASK) == "ok"
 
 
 def test_503_around_the_switch_shows_up_with_its_duration(make_stack, zd_playbook, tmp_path):

@@ -104,3 +104,45 @@ def test_a_hung_herd_never_delays_the_end_of_the_wait(shown):
         time.sleep(3.0)
         assert herd.count == count
         assert not [t for t in threading.enumerate() if t.name == "mdl-herd-probe" and t.is_alive()]
+
+
+# --- the version check at the end (expected_version) ---------------------------------------------
+class EndingModule(Module):
+    """A module whose wait ends with ``status``, HERD switching to ``version_at_end`` just before."""
+
+    def __init__(self, herd, status="Succeeded", version_at_end=None):
+        super(EndingModule, self).__init__(before_return=self._switch)
+        self.herd, self.status, self.version_at_end = herd, status, version_at_end
+
+    def _switch(self):
+        if self.version_at_end:
+            self.herd.version = self.version_at_end
+
+    def __call__(self, **kwargs):
+        return dict(super(EndingModule, self).__call__(**kwargs), status=self.status)
+
+
+@pytest.mark.parametrize("status, version_at_end, expected, served", [
+    # read after the deployment succeeded, compared Maven-style (0.176 is 0.176.0)
+    ("Succeeded", "0.176.0", "0.176", {"served_version": "0.176.0", "served_matches": True}),
+    ("Succeeded", None, "0.176.0", {"served_version": "0.170.0", "served_matches": False}),
+    # nothing to check after a failed deployment: the role reads HERD its own way then
+    ("Failed", "0.176.0", "0.176.0", {}),
+])
+def test_expected_version_is_checked_by_one_read_after_success(shown, status, version_at_end, expected, served):
+    with AnsweringHerd(version="0.170.0") as herd:
+        module = EndingModule(herd, status, version_at_end)
+        run = plugin({"deployment_id": "d-ABCDE1234", "probe_url": herd.url, "probe_interval": 5, "expected_version": expected})
+        run._execute_module = module
+        result = run.run(task_vars={})
+    # HERD switches as the module returns: 0.176.0 is served only to a read after the wait ended
+    assert {k: result[k] for k in ("served_version", "served_matches") if k in result} == served
+
+
+def test_without_an_answer_at_the_end_the_version_is_not_taken_as_served(shown):
+    module = Module()
+    run = plugin({"deployment_id": "d-ABCDE1234", "probe_url": "http://127.0.0.1:9/herd-app/rest/buildInfo",
+                  "probe_interval": 5, "expected_version": "0.176.0"})
+    run._execute_module = module
+    result = run.run(task_vars={})
+    assert (result["served_version"], result["served_matches"]) == (None, False)
