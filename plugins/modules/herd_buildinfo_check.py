@@ -282,8 +282,6 @@ cloudformation_stack_name:
   sample: mdl-DEV-MdlStack-Herd-1ABCDEF2GHIJ
 """
 
-import os
-
 try:
     import botocore
 except ImportError:
@@ -294,95 +292,34 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment, find_herd_stack, read_credentials
-from ansible_collections.mdl.herd.plugins.module_utils._herd_http import (
-    FORMATS,
-    HAS_REQUESTS,
-    BuildInfoCheck,
-    HerdClient,
-    HerdError,
-    buildinfo_failure_message,
-    locate,
-)
+from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment
+from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HAS_REQUESTS
+from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._version import COMPARE_CHOICES
-from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
 
 def argument_spec():
     return dict(
-        url=dict(type="str"),
+        read_options(),
         mdl_instance_name=dict(type="str"),
         mdl_environment=dict(type="str"),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        credentials_from_ssm=dict(type="bool", default=False),
-        format=dict(type="str", choices=list(FORMATS), default="auto"),
         expected_version=dict(type="str"),
         compare=dict(type="str", choices=list(COMPARE_CHOICES), default="equal"),
         on_mismatch=dict(type="str", choices=["fail", "report"], default="fail"),
         report_active_deployment=dict(type="bool", default=False),
-        retries=dict(type="int", default=0),
-        delay=dict(type="float", default=5),
-        timeout=dict(type="float", default=10),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
     )
 
 
 def check_options(params):
     """Fail-fast checks ansible's spec cannot express; returns (stack or None, location or None, verify)."""
-    if params["retries"] < 0:
-        raise ValueError("retries must be 0 or more; got {0}".format(params["retries"]))
-    if params["delay"] < 0 or (params["retries"] > 0 and params["delay"] == 0):
-        raise ValueError(
-            "delay must be more than 0 seconds when retries is more than 0 (the module asks for at most retries x delay "
-            "seconds); got {0}".format(params["delay"])
-        )
-    if params["timeout"] <= 0:
-        raise ValueError("timeout must be more than 0 seconds; got {0}".format(params["timeout"]))
-    if params["credentials_from_ssm"] and params["username"] is not None:
-        raise ValueError("give either username and password, or credentials_from_ssm: true, not both")
     if params["expected_version"] is not None:
         check_version(params["expected_version"], option="expected_version")
     stack = None
     if params["mdl_instance_name"] is not None:
         stack = MdlStack(params["mdl_instance_name"], params["mdl_environment"])
-    location = locate(params["url"], params["format"]) if params["url"] is not None else None
-    verify = params["validate_certs"]
-    if verify and params["ca_path"]:
-        if not os.path.isfile(params["ca_path"]):
-            raise ValueError("ca_path must be a readable PEM file of CA certificates; {0} is not a file".format(params["ca_path"]))
-        verify = params["ca_path"]
+    location, verify = check_read_options(params, stack)
     return stack, location, verify
-
-
-def discover(module, stack, fmt):
-    """HERD's location from the stack's nested Herd CloudFormation stack."""
-    try:
-        herd_stack = find_herd_stack(_aws.client(module, "cloudformation"), stack)
-    except DiscoveryError as e:
-        module.fail_json(msg="{0} (stack {1}, region {2})".format(e, stack, module.region))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        module.fail_json_aws(e, msg="Could not list the CloudFormation stacks to find HERD of {0} in region {1}".format(
-            stack, module.region))
-    option = "the output HerdLoadBalancerURL of the CloudFormation stack {0}".format(herd_stack.name)
-    try:
-        return locate(herd_stack.url, fmt, option=option), herd_stack.name
-    except ValueError as e:
-        module.fail_json(msg=str(e), cloudformation_stack_name=herd_stack.name)
-
-
-def credentials(module, stack):
-    """The HERD admin credentials from SSM; the password is masked in everything the module prints."""
-    try:
-        found = read_credentials(_aws.client(module, "ssm"), stack)
-    except DiscoveryError as e:
-        module.fail_json(msg=str(e))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        module.fail_json_aws(e, msg="Could not read the HERD admin credentials of {0} from SSM".format(stack))
-    module.no_log_values.add(found.password)
-    return found.username, found.password
 
 
 def deployment_under_way(module, stack):
@@ -413,25 +350,8 @@ def main():
     except ValueError as e:  # locate()'s, and InputError, a ValueError
         module.fail_json(msg=str(e))
 
-    result = {}
-    if location is None:
-        location, result["cloudformation_stack_name"] = discover(module, stack, params["format"])
-    username, password = params["username"], params["password"]
-    if params["credentials_from_ssm"]:
-        username, password = credentials(module, stack)
-
-    client = HerdClient(location, params["format"], username, password, timeout=params["timeout"], verify=verify)
-    check = BuildInfoCheck(client, params["expected_version"], params["compare"], wait_for_match=params["on_mismatch"] == "fail")
-    waiter = Waiter(timeout=params["retries"] * params["delay"], interval=params["delay"])
-    try:
-        waited = waiter.wait(check)
-    except HerdError as e:
-        module.fail_json(msg=str(e), **dict(result, **check.result(waiter.elapsed)))
-    finally:
-        client.close()
-    result.update(check.result(waited.elapsed))
-    if not waited.ok:
-        module.fail_json(msg=buildinfo_failure_message(check, waited.elapsed), **result)
+    result = read_served(module, stack, params, location, verify, expected_version=params["expected_version"],
+                         compare=params["compare"], wait_for_match=params["on_mismatch"] == "fail")
     if params["report_active_deployment"]:
         result["active_deployment"] = deployment_under_way(module, stack)
     module.exit_json(changed=False, **result)

@@ -68,8 +68,57 @@ options:
         that version still under way in the stack's group, to follow to its end (after traffic is rerouted, buildInfo
         reports the new version for minutes while the original instances are terminated), or RV(already_served=true)
         with nothing to follow; it fails on an active deployment of another version.
-      - Omitted, the module does not look at what HERD serves.
+      - Omitted, the module does not look at what HERD serves, unless O(buildinfo) is given.
+      - Mutually exclusive with O(buildinfo).
     type: str
+  buildinfo:
+    description:
+      - Read the version HERD serves now, as M(mdl.herd.herd_buildinfo_check) would with these options, before
+        anything else (and use it as O(served_version)); the answer is returned as RV(served). Deciding
+        whether there is anything to do and doing it then take one module call.
+      - HERD is found from the stack's CloudFormation unless O(buildinfo.url) is given.
+      - A HERD that cannot be read fails the module before anything is invoked.
+    type: dict
+    version_added: 1.1.0
+    suboptions:
+      url:
+        description: HERD's buildInfo URL (or its base URL), as M(mdl.herd.herd_buildinfo_check)'s O(mdl.herd.herd_buildinfo_check#module:url).
+        type: str
+      username:
+        description: The HERD user for HTTP basic auth (with O(buildinfo.password)).
+        type: str
+      password:
+        description: The password of O(buildinfo.username).
+        type: str
+      credentials_from_ssm:
+        description: Read the HERD admin credentials from the stack's SSM parameters instead.
+        type: bool
+        default: false
+      format:
+        description: How to read buildInfo, as M(mdl.herd.herd_buildinfo_check)'s O(mdl.herd.herd_buildinfo_check#module:format).
+        type: str
+        choices: [auto, json, xml, html]
+        default: auto
+      retries:
+        description: How many more times to ask when HERD cannot be reached or answers 429 or 5xx (a re-run while traffic is rerouted).
+        type: int
+        default: 0
+      delay:
+        description: Seconds between two attempts.
+        type: float
+        default: 5
+      timeout:
+        description: Seconds to wait for each HTTP answer.
+        type: float
+        default: 10
+      validate_certs:
+        description:
+          - Verify HERD's TLS certificate (the AWS calls follow the module's own O(validate_certs)).
+        type: bool
+        default: true
+      ca_path:
+        description: A PEM file of CA certificates to verify HERD's certificate with.
+        type: path
   allow_downgrade:
     description:
       - Invoke even when O(requested_version) is older than O(served_version) (compared the Maven way).
@@ -212,6 +261,18 @@ EXAMPLES = r"""
     region: us-east-1
   register: upgrade
 
+- name: The same in one task, HERD read first (found through CloudFormation, credentials from SSM)
+  mdl.herd.herd_upgrade_invoke:
+    mdl_instance_name: mdl
+    mdl_environment: DEV
+    requested_version: "0.176.0"
+    buildinfo:
+      credentials_from_ssm: true
+      retries: 6
+      delay: 5
+    region: us-east-1
+  register: upgrade
+
 - name: See what would happen, without invoking anything
   mdl.herd.herd_upgrade_invoke:
     mdl_instance_name: mdl
@@ -340,6 +401,26 @@ function_error:
   returned: failure, when the function failed
   type: str
   sample: Unhandled
+served:
+  description:
+    - What HERD answered when read first, with O(buildinfo); the keys are those
+      M(mdl.herd.herd_buildinfo_check) returns (RV(served.build_number), RV(served.url), and so on).
+  returned: when O(buildinfo) is given
+  type: dict
+  version_added: 1.1.0
+  contains:
+    build_number:
+      description: The HERD version served.
+      type: str
+      sample: 0.170.0
+    url:
+      description: The URL read.
+      type: str
+      sample: https://herd.dev.example.com/herd-app/rest/buildInfo
+    attempts:
+      description: How many times HERD was asked.
+      type: int
+      sample: 1
 active_requested_version:
   description:
     - The version of the active deployment found, as SSM tells it (C(HERD/RequestedVersion), or C(HERD/CurrentVersion)
@@ -369,6 +450,7 @@ from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
+from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, start_or_join
 
 
@@ -380,6 +462,7 @@ def main():
         requested_version=dict(type="str", required=True),
         on_active_deployment=dict(type="str", default="attach", choices=["attach", "fail"]),
         served_version=dict(type="str"),
+        buildinfo=dict(type="dict", options=read_options()),
         allow_downgrade=dict(type="bool", default=False),
         lock=dict(type="bool", default=True),
         lock_wait=dict(type="int", default=120),
@@ -393,8 +476,10 @@ def main():
         supports_check_mode=True,
         required_together=[("mdl_instance_name", "mdl_environment")],
         required_one_of=[("mdl_instance_name", "function_name")],
+        mutually_exclusive=[("served_version", "buildinfo")],
     )
 
+    location = verify = None
     try:
         stack, function_name, requested_version = check_request(module.params, region=module.region)
         served_version = module.params["served_version"]
@@ -405,10 +490,19 @@ def main():
                 MAVEN_CENTRAL, module.params["artifact_repository"]))
         if module.params["lock_wait"] < 0:
             raise InputError("lock_wait must be 0 or more seconds; got {0}".format(module.params["lock_wait"]))
-    except InputError as e:
+        buildinfo = module.params["buildinfo"]
+        if buildinfo is not None:
+            location, verify = check_read_options(buildinfo, stack, prefix="buildinfo.")
+    except (InputError, ValueError) as e:  # InputError is a ValueError; locate()'s too
         module.fail_json(msg=str(e))
     if "published" in module.params["preflight"] and not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+
+    served = None
+    if buildinfo is not None:
+        # before anything else: nothing is invoked when HERD cannot be read
+        served = read_served(module, stack, buildinfo, location, verify)
+        served_version = served.get("build_number")
 
     # Built on first use: the no-op (HERD already serves the version) needs CodeDeploy only.
     ssm = _aws.lazy_client(module, "ssm")
@@ -432,6 +526,7 @@ def main():
                               repository=module.params["artifact_repository"],
                               username=module.params["artifact_repository_username"],
                               password=module.params["artifact_repository_password"], warn=module.warn)
+    known = {"served": served} if served is not None else {}  # returned by every failure too
     try:
         result = start_or_join(
             upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
@@ -439,13 +534,14 @@ def main():
             lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn, preflight=preflight,
         )
     except LockError as e:
-        module.fail_json_aws(e.exception, msg="{0} of stack {1}; nothing was invoked. Run this task again.".format(e.msg, upgrade.stack))
+        module.fail_json_aws(e.exception, msg="{0} of stack {1}; nothing was invoked. Run this task again.".format(e.msg, upgrade.stack),
+                             **known)
     except AwsFailure as e:
-        module.fail_json_aws(e.exception, msg=e.msg, **e.details)
+        module.fail_json_aws(e.exception, msg=e.msg, **dict(e.details, **known))
     except UpgradeFailure as e:
-        module.fail_json(msg=e.msg, **e.details)
+        module.fail_json(msg=e.msg, **dict(e.details, **known))
 
-    module.exit_json(**result)
+    module.exit_json(**dict(result, **known))
 
 
 if __name__ == "__main__":

@@ -250,7 +250,7 @@ def herd_throttled_first(ctx):
     ctx.stack(faults={"herd_throttle": THROTTLE})
     run = ctx.run()
     succeeded(ctx, run)
-    assert task_result(run, "Read the version HERD serves now")["attempts"] == 4
+    assert task_result(run, "Read the version HERD serves now")["served"]["attempts"] == 4
     assert ctx.sandbox.live_state(stack_key(ctx.entry))["live"]["herd_throttled_answers"] == 3
 
 

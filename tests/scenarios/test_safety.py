@@ -40,8 +40,8 @@ def test_a_version_written_another_way_is_already_served(sandbox, make_stack, pl
     assert run.finish() == 0, run.output
     assert "HERD already serves 0.176.0; nothing to do." in run.output
     assert invocations(sandbox, entry) == 0
-    # one module call decides it (herd_buildinfo_check with report_active_deployment): the invoke
-    # task is skipped, so the group's deployments are listed once, and nothing else of CodeDeploy or Lambda is read
+    # one module call decides it (herd_upgrade_invoke reads HERD first): the group's deployments are
+    # listed once, and nothing else of CodeDeploy or Lambda is read
     calls = aws_calls(sandbox, entry)
     assert calls.get("codedeploy:ListDeployments") == 1, calls
     assert not [name for name in calls if name.startswith("lambda:")], calls

@@ -33,6 +33,7 @@ from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 from ansible_collections.mdl.herd.plugins.modules import herd_upgrade_invoke  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import AnsweringHerd  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -602,6 +603,12 @@ def test_function_of_another_stack_is_refused(stack, monkeypatch):
     (dict(mdl_instance_name=INSTANCE, requested_version="0.176.0"), ["required together", "mdl_environment"]),
     (stack_args(on_active_deployment="ignore"), ["on_active_deployment", "attach, fail"]),
     (stack_args(served_version="0.176.0 "), ["served_version must be"]),
+    (stack_args(served_version="0.170.0", buildinfo={"url": "https://h"}), ["mutually exclusive", "served_version", "buildinfo"]),
+    (stack_args(buildinfo={"url": "https://h", "retries": -1}), ["buildinfo.retries must be 0 or more; got -1"]),
+    (stack_args(buildinfo={"url": "https://h", "username": "u"}), ["buildinfo.username and buildinfo.password go together"]),
+    (dict(function_name=FUNCTION, requested_version="0.176.0", buildinfo={"credentials_from_ssm": True, "url": "https://h"}),
+     ["buildinfo.credentials_from_ssm, needs mdl_instance_name and mdl_environment"]),
+    (stack_args(buildinfo={"url": "ftp://h"}), ["url"]),
 ])
 def test_bad_input_fails_before_any_aws_call(monkeypatch, args, words):
     def no_client(*a, **kw):
@@ -705,3 +712,38 @@ def test_a_failure_after_the_invoke_returned_is_changed_with_what_is_known(stack
     assert result["changed"] is True
     assert result["request_id"] and "deployment_id" in result
     assert "Running this task again joins the deployment of 0.176.0 under way" in result["msg"]
+
+
+# --- HERD read first (buildinfo) ------------------------------------------------------------------
+
+
+def test_buildinfo_at_the_requested_version_invokes_nothing_and_returns_what_herd_said(stack, monkeypatch):
+    with AnsweringHerd(version="0.176.0") as herd:
+        failed, result = run(monkeypatch, buildinfo={"url": herd.url}, **stack_args(requested_version="0.176"))
+    assert not failed, result
+    assert stack.events == []
+    assert (result["already_served"], result["changed"], result["served"]["build_number"], result["served"]["url"]) == (
+        True, False, "0.176.0", herd.url)
+
+
+def test_buildinfo_at_another_version_upgrades_from_it(stack, monkeypatch):
+    with AnsweringHerd(version="0.170.0") as herd:
+        failed, result = run(monkeypatch, buildinfo={"url": herd.url}, **stack_args())
+    assert not failed, result
+    assert len(stack.events) == 1 and result["changed"] and result["deployment_id"]
+    assert (result["served"]["build_number"], result["downgrade"]) == ("0.170.0", False)
+
+
+def test_buildinfo_is_the_served_version_a_downgrade_is_judged_by(stack, monkeypatch):
+    with AnsweringHerd(version="0.180.0") as herd:
+        failed, result = run(monkeypatch, buildinfo={"url": herd.url}, **stack_args())
+    assert failed and stack.events == []
+    assert "0.180.0" in result["msg"] and "allow_downgrade" in result["msg"]
+    assert result["served"]["build_number"] == "0.180.0"
+
+
+def test_a_herd_that_cannot_be_read_fails_before_anything_is_invoked(stack, monkeypatch):
+    url = "http://127.0.0.1:9/herd-app/rest/buildInfo"
+    failed, result = run(monkeypatch, buildinfo={"url": url, "timeout": 2}, **stack_args())
+    assert failed and stack.events == []
+    assert url in result["msg"]
