@@ -13,7 +13,7 @@
                                               ("TerminationWait": at the start of step 3)
     GET    /stacks/{instance}/{environment}/hold?wait=S  block until it stands there (408 after S s)
     DELETE /stacks/{instance}/{environment}/hold  release it
-    GET    /calls                             AWS calls received, per service:Operation
+    GET    /calls                             AWS calls received, per service:Operation (and SSM parameters read)
     DELETE /calls                             reset those counts
 """
 

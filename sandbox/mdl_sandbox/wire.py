@@ -149,7 +149,9 @@ def classify(environ: Dict[str, Any], body: bytes) -> Optional[AwsCall]:
 
 
 class CallLog:
-    """Counts of calls per ``service:Operation``: overall, per stack, and the sandbox's own."""
+    """Counts of calls per ``service:Operation``: overall, per stack, and the sandbox's own; and,
+    per stack, how many times each SSM parameter was read (GetParameter, GetParameters), which tells
+    a test who asked for a secret."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -160,6 +162,7 @@ class CallLog:
             self._overall: collections.Counter = collections.Counter()
             self._stacks: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
             self._internal: collections.Counter = collections.Counter()
+            self._parameters: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
     def record(self, call: AwsCall, stack_key: Optional[str]) -> None:
         with self._lock:
@@ -169,6 +172,11 @@ class CallLog:
             self._overall[call.key] += 1
             if stack_key:
                 self._stacks[stack_key][call.key] += 1
+                if call.key in ("ssm:GetParameter", "ssm:GetParameters"):
+                    names = call.params.get("Names") or [call.params.get("Name")]
+                    for name in names:
+                        if isinstance(name, str):
+                            self._parameters[stack_key][name] += 1
 
     def snapshot(self) -> Dict[str, Any]:
         with self._lock:
@@ -177,6 +185,7 @@ class CallLog:
                 "overall": dict(sorted(self._overall.items())),
                 "stacks": {key: dict(sorted(counts.items())) for key, counts in sorted(self._stacks.items())},
                 "internal": dict(sorted(self._internal.items())),
+                "parameters_read": {key: dict(sorted(counts.items())) for key, counts in sorted(self._parameters.items())},
             }
 
 

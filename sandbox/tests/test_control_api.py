@@ -129,3 +129,14 @@ def test_calls_are_counted_per_operation_and_stack(control, make_stack, aws):
     assert calls["stacks"][key] == {"codedeploy:GetDeploymentGroup": 3}
     assert calls["stacks"]["{0}/DEV".format(other["mdl_instance_name"])] == {"ssm:GetParameter": 1}
     json.dumps(calls)
+
+
+def test_the_ssm_parameters_read_are_counted_by_name(control, make_stack, aws):
+    entry = make_stack()
+    prefix = "/app/MDL/{0}/DEV/".format(entry["mdl_instance_name"])
+    requests.delete(control + "/calls", timeout=5)
+    aws("ssm").get_parameter(Name=prefix + "HERD/CurrentVersion")
+    aws("ssm").get_parameters(Names=[prefix + "HERD/CurrentVersion", prefix + "LDAP/User/HerdAdminUsername"])
+    read = requests.get(control + "/calls", timeout=5).json()["parameters_read"]
+    assert read == {"{0}/DEV".format(entry["mdl_instance_name"]): {
+        prefix + "HERD/CurrentVersion": 2, prefix + "LDAP/User/HerdAdminUsername": 1}}

@@ -59,7 +59,14 @@ def task_outcome(output, header):
     return next(line for line in rest if line.startswith(("ok:", "skipping:", "fatal:", "changed:"))).split(":")[0]
 
 
-def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook, tmp_path):
+def credentials_read(sandbox, entry):
+    """How many times the stack's HERD admin username and password were read from SSM."""
+    read = sandbox.calls.snapshot()["parameters_read"].get(stack_key(entry), {})
+    prefix = "/app/MDL/{0}/{1}/LDAP/".format(entry["mdl_instance_name"], entry["mdl_environment"])
+    return read.get(prefix + "User/HerdAdminUsername", 0), read.get(prefix + "Password/HerdAdminPassword", 0)
+
+
+def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook, tmp_path, sandbox):
     entry = make_stack(deployment_seconds=10)
     seen = []
     code, out = result_of(zd_playbook, entry, tmp_path, seen=seen)
@@ -71,6 +78,8 @@ def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook
     # the probe's read after the deployment is the version check: no module task of its own
     assert (out["result"]["outcome"], out["result"]["to_version"]) == ("upgraded", "0.176.0")
     assert task_outcome(seen[0], CHECK_TASK) == "skipping"
+    # the credentials were read once, by herd_upgrade_invoke's read of HERD: the probe of displayBuildInfo needs none
+    assert credentials_read(sandbox, entry) == (1, 1)
 
 
 def test_without_the_probe_the_version_is_checked_by_its_own_task(make_stack, zd_playbook, tmp_path):
@@ -134,6 +143,8 @@ def test_the_probe_with_the_admin_credentials_asks_buildinfo_and_never_shows_the
     # Every request to buildInfo carried the credentials: the probe's and the role's checks (one before, one or more after).
     assert asked.get(DISPLAY, 0) == 0, asked
     assert authenticated.get(BUILD_INFO, 0) == asked[BUILD_INFO] >= report["requests"] + 2, (asked, authenticated)
+    # read twice: by herd_upgrade_invoke's read of HERD, and on the controller for the probe
+    assert credentials_read(sandbox, entry) == (2, 2)
     # -vvv shows each task's invocation (module_args): the password is masked there, and nowhere else either
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in seen[0]
     assert entry["herd_password"] not in seen[0]
