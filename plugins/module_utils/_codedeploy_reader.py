@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the mdl.herd collection
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The only code that calls CodeDeploy while a deployment is followed, and how its errors are classified."""
+"""The only code that calls CodeDeploy while a deployment is followed, and how its errors are classified;
+and the one way to find the deployment under way in a group (``newest_active_deployment``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     paginate,
     read_retry,
 )
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES
+from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc
 
 try:
     from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -29,6 +32,25 @@ BATCH_SIZE = 25  # batch_get_deployment_targets takes at most 25 ids
 # overrun wait_timeout.
 POLL_RETRIES = 4
 POLL_RETRY_MAX_DELAY = 5
+
+
+def newest_active_deployment(codedeploy, application, group, get_deployment):
+    """The deploymentInfo of the newest deployment under way in CodeDeploy group ``application``/``group``, or None.
+
+    One ListDeployments (all pages) when none is; ``get_deployment(deployment_id)`` reads each one listed
+    (CodeDeploy allows one per group, but a list is what it answers). botocore's errors are the
+    caller's to word, ``DeploymentGroupDoesNotExistException`` and ``ApplicationDoesNotExistException``
+    included.
+    """
+    ids = paginate(codedeploy, "list_deployments", applicationName=application, deploymentGroupName=group,
+                   includeOnlyStatuses=list(ACTIVE_STATUSES)).get("deployments") or []
+    newest, newest_created = None, None
+    for deployment_id in ids:
+        info = get_deployment(deployment_id) or {}
+        created = as_utc(info.get("createTime"))
+        if newest is None or (created and newest_created and created > newest_created):
+            newest, newest_created = info, created
+    return newest
 
 
 def poll_retry():

@@ -20,7 +20,7 @@ import dataclasses
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
 from ansible_collections.mdl.herd.plugins.module_utils._time import iso
 
 HERD_URL_OUTPUT = "HerdLoadBalancerURL"
@@ -148,19 +148,14 @@ def active_deployment(codedeploy, mdl_stack):
     lists several. Raises DiscoveryError when the group does not exist.
     """
     try:
-        ids = _aws.paginate(codedeploy, "list_deployments", applicationName=mdl_stack.codedeploy_application,
-                            deploymentGroupName=mdl_stack.deployment_group,
-                            includeOnlyStatuses=list(ACTIVE_STATUSES)).get("deployments") or []
+        newest = newest_active_deployment(
+            codedeploy, mdl_stack.codedeploy_application, mdl_stack.deployment_group,
+            lambda deployment_id: codedeploy.get_deployment(deploymentId=deployment_id, aws_retry=True).get("deploymentInfo"))
     except is_boto3_error_code(["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"]):
         raise DiscoveryError(
             "The CodeDeploy deployment group {0}/{1} of stack {2} does not exist: check mdl_instance_name, "
             "mdl_environment and the region".format(mdl_stack.codedeploy_application, mdl_stack.deployment_group, mdl_stack)
         )
-    newest = None
-    for deployment_id in ids:
-        info = codedeploy.get_deployment(deploymentId=deployment_id, aws_retry=True).get("deploymentInfo") or {}
-        if newest is None or (info.get("createTime") and newest.get("createTime") and info["createTime"] > newest["createTime"]):
-            newest = info
     if newest is None:
         return None
     return {"deployment_id": newest.get("deploymentId"), "status": newest.get("status"), "create_time": iso(newest.get("createTime"))}

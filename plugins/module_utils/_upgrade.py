@@ -38,7 +38,8 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     error_code,
     paginate,
 )
-from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, FUNCTION_NAME_RE, InputError, MdlStack
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
+from ansible_collections.mdl.herd.plugins.module_utils._stack import FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
 
@@ -376,12 +377,8 @@ class UpgradeInvocation(object):
     def active_deployment(self):
         """The active deployment of the stack's group (the newest, if CodeDeploy ever shows more), or None."""
         try:
-            ids = paginate(
-                self.codedeploy, "list_deployments",
-                applicationName=self.stack.codedeploy_application,
-                deploymentGroupName=self.stack.deployment_group,
-                includeOnlyStatuses=list(ACTIVE_STATUSES),
-            ).get("deployments") or []
+            info = newest_active_deployment(self.codedeploy, self.stack.codedeploy_application, self.stack.deployment_group,
+                                            self._get_deployment)
         except is_boto3_error_code(["ApplicationDoesNotExistException", "DeploymentGroupDoesNotExistException"]):
             raise UpgradeFailure(
                 "The CodeDeploy deployment group {0} of stack {1} does not exist{2}: check mdl_instance_name, "
@@ -390,16 +387,9 @@ class UpgradeInvocation(object):
         except (ClientError, BotoCoreError) as e:
             raise AwsFailure("Could not list the active deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
                              **self._base_details())
-        if not ids:
+        if info is None:
             return None
-
-        newest = None
-        for deployment_id in ids:
-            info = self._get_deployment(deployment_id)
-            created = as_utc(info.get("createTime"))
-            if newest is None or (created and newest[1] and created > newest[1]):
-                newest = (info, created)
-        info, created = newest
+        created = as_utc(info.get("createTime"))
         parameter, dummy = self._read_parameter(self.stack.requested_version_parameter)
         requested = parameter.get("Value") if parameter else None
         current = None
