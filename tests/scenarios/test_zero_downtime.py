@@ -12,7 +12,7 @@ import yaml
 from conftest import _process_table, _tree, kill_tree, stack_key
 
 
-def result_of(playbook, entry, tmp_path, args=(), seen=None, **role_vars):
+def result_of(playbook, entry, tmp_path, args=(), seen=None, env_overrides=None, **role_vars):
     endpoints = playbook.endpoints
     out = tmp_path / "result.json"
     play = [{"name": "Upgrade", "hosts": "localhost", "connection": "local", "gather_facts": False,
@@ -29,7 +29,7 @@ def result_of(playbook, entry, tmp_path, args=(), seen=None, **role_vars):
                  "rescue": [keep(out, "ansible_failed_result.msg")]}]}]
     path = tmp_path / "zd.yml"
     path.write_text(yaml.safe_dump(play))
-    run = playbook(entry, *args, name=str(path))
+    run = playbook(entry, *args, name=str(path), env_overrides=env_overrides)
     code = run.finish()
     if seen is not None:
         seen.append(run.output)
@@ -66,10 +66,20 @@ def credentials_read(sandbox, entry):
     return read.get(prefix + "User/HerdAdminUsername", 0), read.get(prefix + "Password/HerdAdminPassword", 0)
 
 
+IMPORT_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "import_watch")
+
+
+def watching_imports(report):
+    """Environment for a run whose ansible-playbook processes write to ``report`` if they import botocore."""
+    return {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+            "MDL_HERD_IMPORT_WATCH": str(report)}
+
+
 def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook, tmp_path, sandbox):
     entry = make_stack(deployment_seconds=10)
     seen = []
-    code, out = result_of(zd_playbook, entry, tmp_path, seen=seen)
+    imports = tmp_path / "controller-imports.txt"
+    code, out = result_of(zd_playbook, entry, tmp_path, seen=seen, env_overrides=watching_imports(imports))
     assert code == 0
     report = out["result"]["zero_downtime"]
     assert report["requests"] >= 10 and report["failures"] == 0
@@ -80,6 +90,8 @@ def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook
     assert task_outcome(seen[0], CHECK_TASK) == "skipping"
     # the credentials were read once, by herd_upgrade_invoke's read of HERD: the probe of displayBuildInfo needs none
     assert credentials_read(sandbox, entry) == (1, 1)
+    # and nothing on the controller loaded the AWS libraries (the modules do): no lookup, no AWS call there
+    assert not imports.exists(), imports.read_text()
 
 
 def test_without_the_probe_the_version_is_checked_by_its_own_task(make_stack, zd_playbook, tmp_path):
@@ -131,8 +143,13 @@ def test_the_probe_with_the_admin_credentials_asks_buildinfo_and_never_shows_the
         make_stack, zd_playbook, tmp_path, sandbox):
     entry = make_stack(deployment_seconds=10)  # ssl: HERD's REST API wants the admin credentials
     seen = []
-    code, out = result_of(zd_playbook, entry, tmp_path, args=("-vvv",), seen=seen, herd_upgrade_probe_auth=True)
+    imports = tmp_path / "controller-imports.txt"
+    code, out = result_of(zd_playbook, entry, tmp_path, args=("-vvv",), seen=seen, env_overrides=watching_imports(imports),
+                          herd_upgrade_probe_auth=True)
     assert code == 0, out
+    # the credentials for the probe are read on the controller, by the amazon.aws.ssm_parameter lookup (the
+    # watch of the clean upgrade above sees such an import)
+    assert "ssm_parameter" in imports.read_text()
     report = out["result"]["zero_downtime"]
     assert report["url"].endswith(BUILD_INFO), report
     assert report["requests"] >= 10 and report["failures"] == 0, report
