@@ -19,6 +19,9 @@ if [ ! -x "$VENV/bin/ansible-test" ]; then
   PYENV_VERSION=$(ls "$HOME/.pyenv/versions" 2>/dev/null | grep "^$PYVER\." | tail -1) "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "$CORE" -r "$ROOT/tests/unit/requirements.txt" \
     pytest pytest-xdist pytest-mock pyyaml
+fi
+# on its own: a build directory left by an interrupted run may hold the venv and not the wheel
+if ! compgen -G "$BUILD/wheels-$PAIR/ansible-*.whl" > /dev/null; then
   "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps "$BUNDLE" -d "$BUILD/wheels-$PAIR"
 fi
 rm -rf "$TREE" && mkdir -p "$TREE/mdl/herd" "$TREE/amazon"
