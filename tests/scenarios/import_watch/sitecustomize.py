@@ -1,7 +1,8 @@
 """Loaded by Python at start-up when this directory is on PYTHONPATH (tests only).
 
 With MDL_HERD_IMPORT_WATCH set to a file name, an ``ansible-playbook`` process (the controller and
-its forked workers, not the module processes) that imports botocore or boto3 writes to that file
+its forked workers, not the module processes, nor a module run in a fork of a worker: its
+``sys.argv[0]`` is the module's file by then) that imports botocore or boto3 writes to that file
 the process id and the stack of the import: a test then tells whether the controller loaded the
 AWS libraries, which costs each worker that does about 45 MB held for the rest of its task.
 """
@@ -18,7 +19,7 @@ class _ImportWatch:
     seen = False
 
     def find_spec(self, name, path=None, target=None):
-        if not _ImportWatch.seen and name in WATCHED:
+        if not _ImportWatch.seen and name in WATCHED and _is_ansible_playbook():
             _ImportWatch.seen = True
             with open(_REPORT, "a", encoding="utf-8") as report:
                 report.write("process {0} imported {1}:\n".format(os.getpid(), name))
@@ -26,5 +27,9 @@ class _ImportWatch:
         return None  # the import itself goes on as usual
 
 
-if _REPORT and any(os.path.basename(arg).startswith("ansible-playbook") for arg in sys.argv[:2]):
+def _is_ansible_playbook():
+    return any(os.path.basename(arg).startswith("ansible-playbook") for arg in sys.argv[:2])
+
+
+if _REPORT and _is_ansible_playbook():
     sys.meta_path.insert(0, _ImportWatch())

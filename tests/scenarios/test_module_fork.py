@@ -1,0 +1,28 @@
+"""Where the collection's modules run: in a fork of the task's worker on the controller, or as module processes."""
+
+from __future__ import annotations
+
+FORKED = "running mdl.herd.herd_upgrade_invoke in a fork of this worker"
+PAYLOAD = "AnsiballZ_herd_upgrade_invoke"
+
+
+def test_on_the_controller_herd_upgrade_invoke_runs_in_a_fork_of_the_worker(sandbox, make_stack, playbook):
+    entry = make_stack()
+    run = playbook(entry, "-vvv", herd_version="0.176.0")
+    assert run.finish() == 0, run.output
+    assert "HERD upgraded from 0.170.0 to 0.176.0 by deployment" in run.output
+    assert FORKED in run.output, run.output
+    assert PAYLOAD not in run.output  # no AnsiballZ payload was written for it
+
+
+def test_mdl_herd_module_process_gives_the_module_a_process_of_its_own_with_the_same_outcome(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.176.0")
+    forked = playbook(entry, herd_version="0.176.0")
+    assert forked.finish() == 0, forked.output
+    process = playbook(entry, "-vvv", "-e", "mdl_herd_module_process=true", herd_version="0.176.0")
+    assert process.finish() == 0, process.output
+    assert FORKED not in process.output
+    assert PAYLOAD in process.output, process.output
+    for run in (forked, process):
+        assert "HERD already serves 0.176.0; nothing to do." in run.output
+        assert "changed=0" in run.output

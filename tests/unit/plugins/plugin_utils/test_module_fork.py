@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Modules run in a fork of the worker: what Ansible would have given them, their result as Ansible reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from unittest.mock import MagicMock
+
+import pytest
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.action import ActionBase
+from ansible.template import Templar
+
+from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork
+
+ECHO = "ansible_collections.mdl.herd.tests.unit.plugins.plugin_utils.echo_module"
+
+
+class _Action(ActionBase):
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):  # pragma: no cover - not used: the tests call _module_fork
+        raise NotImplementedError
+
+
+def make_action(transport="local", become=False, async_val=0, check_mode=False, environment=None):
+    task = MagicMock()
+    task.action = "mdl.herd.echo"
+    task.async_val = async_val
+    task.check_mode = check_mode
+    task.no_log = False
+    task.diff = False
+    task.environment = environment if environment is not None else [{"MDL_HERD_ECHO": "from the task"}]
+    task.get_name.return_value = "echo"
+    connection = MagicMock()
+    connection.transport = transport
+    connection.socket_path = None
+    connection.become = None
+    connection._shell.tmpdir = None
+    connection._shell.get_option.return_value = "~/.ansible/tmp"
+    play_context = MagicMock()
+    play_context.become = become
+    play_context.executable = "/bin/sh"
+    loader = DataLoader()
+    return _Action(task, connection, play_context, loader, Templar(loader=loader), MagicMock())
+
+
+def task_vars(**extra):
+    return dict({"ansible_python_interpreter": sys.executable}, **extra)
+
+
+def test_the_module_runs_in_a_child_with_the_task_environment_and_its_result_is_read_as_ansible_reads_it():
+    action = make_action()
+    before = dict(os.environ)
+    result = _module_fork.run(action, ECHO, {"say": "bonjour"}, task_vars())
+    assert result["said"] == "bonjour"
+    assert result["changed"] is True
+    assert result["environment"] == "from the task"  # the task's environment, in the child only
+    assert result["pid"] != os.getpid()
+    assert dict(os.environ) == before
+    assert ECHO not in sys.modules  # the worker itself never imported the module (nor what it imports)
+    assert [key for key in result if key.startswith("_ansible_")] == ["_ansible_parsed"]  # as _execute_module leaves it
+
+
+def test_check_mode_reaches_the_module():
+    result = _module_fork.run(make_action(check_mode=True), ECHO, {}, task_vars())
+    assert result["check_mode"] is True
+    assert result["changed"] is False
+
+
+def test_a_no_log_option_is_masked_in_the_invocation_and_shown_nowhere():
+    result = _module_fork.run(make_action(), ECHO, {"secret": "s3cr3t-value"}, task_vars())
+    assert result["secret_given"] is True
+    assert result["invocation"]["module_args"]["secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert "s3cr3t-value" not in json.dumps(result, default=str)
+
+
+def test_fail_json_is_a_failed_result_with_the_module_message():
+    result = _module_fork.run(make_action(), ECHO, {"fail": True, "say": "x"}, task_vars())
+    assert result["failed"] is True
+    assert result["msg"] == "echo failed on purpose: x"
+
+
+def test_a_module_that_raises_is_a_failed_result_that_says_why():
+    result = _module_fork.run(make_action(), ECHO, {"crash": True}, task_vars())
+    assert result["failed"] is True
+    assert "the echo module broke on purpose" in json.dumps(result, default=str)
+
+
+def test_a_warning_of_the_module_is_returned_with_its_result():
+    result = _module_fork.run(make_action(), ECHO, {"warning": "look at this"}, task_vars())
+    assert "look at this" in json.dumps(result.get("warnings"), default=str)
+
+
+def test_an_unknown_option_fails_as_in_a_module_process():
+    result = _module_fork.run(make_action(), ECHO, {"no_such_option": 1}, task_vars())
+    assert result["failed"] is True
+    assert "no_such_option" in result["msg"]
+
+
+def test_a_module_that_does_not_exist_is_a_failed_result():
+    result = _module_fork.run(make_action(), ECHO + "_missing", {}, task_vars())
+    assert result["failed"] is True
+    assert "echo_module_missing" in json.dumps(result, default=str)
+
+
+def test_on_the_controller_the_fork_is_taken():
+    assert _module_fork.why_not(make_action(), task_vars()) is None
+    assert _module_fork.why_not(make_action(), task_vars(mdl_herd_module_process="{{ false }}")) is None
+
+
+@pytest.mark.parametrize("action_args, extra_vars, reason", [
+    ({"transport": "ssh"}, {}, "the connection is not local"),
+    ({"become": True}, {}, "become"),
+    ({"async_val": 30}, {}, "async"),
+    ({}, {"ansible_python_interpreter": "/usr/bin/false-python"}, "not the Python running ansible-playbook"),
+    ({}, {"ansible_python_interpreter": None}, "would be discovered"),
+    ({}, {"mdl_herd_module_process": True}, "mdl_herd_module_process is true"),
+    ({}, {"mdl_herd_module_process": "yes"}, "mdl_herd_module_process is true"),
+])
+def test_elsewhere_the_module_runs_as_a_process(action_args, extra_vars, reason):
+    assert reason in _module_fork.why_not(make_action(**action_args), task_vars(**extra_vars))
+
+
+def test_kept_module_files_mean_a_module_process(monkeypatch):
+    monkeypatch.setattr(_module_fork.C, "DEFAULT_KEEP_REMOTE_FILES", True)
+    assert "ANSIBLE_KEEP_REMOTE_FILES" in _module_fork.why_not(make_action(), task_vars())
+
+
+def test_a_worker_that_runs_threads_does_not_fork():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        assert "threads" in _module_fork.why_not(make_action(), task_vars())
+    finally:
+        stop.set()
+        thread.join()
