@@ -33,11 +33,12 @@ from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
+from ansible.module_utils.common.json import AnsibleJSONEncoder
+
 try:  # ansible-core 2.19 and later: the profile AnsiballZ encodes module arguments with
     from ansible.module_utils.common.json import Direction, get_module_encoder
 except ImportError:  # ansible-core 2.17 and 2.18
     Direction = get_module_encoder = None
-    from ansible.module_utils.common.json import AnsibleJSONEncoder
 
 try:
     from ansible.vars.clean import remove_internal_keys
@@ -153,7 +154,7 @@ def run(action, module_fqn, module_args, task_vars):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child ends in os._exit
             _as_module(module_fqn, json_params, environment, out_path, err_path)
-        _, status = os.waitpid(pid, 0)
+        status = os.waitpid(pid, 0)[1]
         rc = os.waitstatus_to_exitcode(status)
         with open(out_path, encoding="utf-8", errors="surrogateescape") as handle:
             stdout = handle.read()
