@@ -170,6 +170,9 @@ def run(action, module_fqn, module_args, task_vars):
         data = action._parse_returned_data(res, PROFILE)
     else:
         data = action._parse_returned_data(res)
+    if hasattr(data, "as_result_dict"):  # ansible-core 2.21 and later: a UnifiedTaskResult, as _execute_module handles it
+        data.remove_internal_keys()
+        return data.as_result_dict(for_round_trip=True)
     data.pop("_ansible_suppress_tmpdir_delete", None)
     if remove_internal_keys is not None:
         remove_internal_keys(data)
