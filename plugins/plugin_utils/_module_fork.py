@@ -21,8 +21,10 @@ process Ansible starts for any module.
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
+import logging
 import os
 import runpy
 import sys
@@ -30,6 +32,8 @@ import tempfile
 import threading
 
 from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
@@ -72,6 +76,8 @@ def why_not(action, task_vars):
         return "the task is async"
     if C.DEFAULT_KEEP_REMOTE_FILES:
         return "ANSIBLE_KEEP_REMOTE_FILES keeps the module's files"
+    if action._task.delegate_to:  # its interpreter is the delegated host's: the module process finds it
+        return "the task is delegated"
     if threading.active_count() > 1:  # a fork copies one thread: a lock another one held would stay held
         return "this worker runs threads"
     interpreter = task_vars.get("ansible_python_interpreter")
@@ -81,7 +87,7 @@ def why_not(action, task_vars):
         interpreter = action._templar.template(interpreter)
     except Exception:
         return "ansible_python_interpreter could not be templated"
-    if not isinstance(interpreter, str) or os.path.realpath(interpreter) != os.path.realpath(sys.executable):
+    if not isinstance(interpreter, str) or os.path.abspath(interpreter) != os.path.abspath(sys.executable):
         return "ansible_python_interpreter is not the Python running ansible-playbook"
     return None
 
@@ -89,44 +95,69 @@ def why_not(action, task_vars):
 def encode_arguments(module_args):
     """The module's arguments as AnsiballZ hands them to ``ansible.module_utils.basic``."""
     params = {"ANSIBLE_MODULE_ARGS": module_args}
-    if get_module_encoder is not None:
-        return json.dumps(params, cls=get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)).encode("utf-8")
-    return json.dumps(params, cls=AnsibleJSONEncoder, vault_to_text=True).encode("utf-8")
+    try:
+        if get_module_encoder is not None:
+            return json.dumps(params, cls=get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)).encode("utf-8")
+        return json.dumps(params, cls=AnsibleJSONEncoder, vault_to_text=True).encode("utf-8")
+    except TypeError as e:
+        raise AnsibleError("Unable to pass options to module, they must be JSON serializable: {0}".format(e))
 
 
-def _as_module(module_fqn, json_params, environment, out_path, err_path):
-    """In the child: become the module's process and never return."""
+def _as_module(module_fqn, json_params, environment, cwd, stdout_fd, stderr_fd):
+    """In the child: become the module's process (as AnsiballZ sets one up) and never return."""
     code = CHILD_BROKEN
     try:
+        atexit._clear()  # pylint: disable=protected-access  # the worker's exit handlers are not the module's
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        for fd, path in ((1, out_path), (2, err_path)):
-            target = os.open(path, os.O_WRONLY | os.O_TRUNC)
-            os.dup2(target, fd)
-            os.close(target)
+        os.close(null)
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
         sys.stdin = open(0, "r", closefd=False)
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+        # the controller's log handlers (ANSIBLE_LOG_PATH) are not the module's
+        logging.root.handlers[:] = []
+        logging.root.setLevel(logging.WARNING)
         os.environ.update(environment)
+        tempfile.tempdir = None  # TMPDIR as the task sets it
+        for folder in (cwd, os.path.expanduser("~"), "/"):  # the playbook's directory, as for a module process
+            try:
+                os.chdir(folder)
+                break
+            except (OSError, TypeError):
+                continue
         try:  # ansible-core 2.19 and later: module_utils act as in a module (warnings returned, not displayed)
             from ansible.module_utils import _internal
             _internal.is_controller = False
         except ImportError:
             pass
-        from ansible.module_utils import basic
-        basic._ANSIBLE_ARGS = json_params
-        if hasattr(basic, "_ANSIBLE_PROFILE"):
-            basic._ANSIBLE_PROFILE = PROFILE
+        try:  # ansible-core 2.19 and later: how AnsiballZ runs a module (an exception becomes a structured result)
+            from ansible.module_utils._internal._ansiballz import _loader as ansiballz_loader
+        except ImportError:  # ansible-core 2.17 and 2.18: the AnsiballZ wrapper sets basic._ANSIBLE_ARGS and runs runpy
+            ansiballz_loader = None
         try:
-            runpy.run_module(module_fqn, init_globals={"_module_fqn": module_fqn, "_modlib_path": None},
-                             run_name="__main__", alter_sys=True)
-            print(json.dumps({"failed": True, "msg": "{0} returned without exit_json or fail_json".format(module_fqn)}))
-            code = 1
+            if ansiballz_loader is not None:
+                ansiballz_loader.run_module(json_params=json_params, profile=PROFILE, module_fqn=module_fqn,
+                                            modlib_path=None, extensions={})
+            else:
+                from ansible.module_utils import basic
+                basic._ANSIBLE_ARGS = json_params
+                runpy.run_module(module_fqn, init_globals={"_module_fqn": module_fqn, "_modlib_path": None},
+                                 run_name="__main__", alter_sys=True)
+                raise RuntimeError("New-style module did not handle its own exit.")
         except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if e.code is None or isinstance(e.code, int):
+                code = e.code or 0
+            else:  # sys.exit("text"), as Python ends a process with it
+                sys.stderr.write("{0}\n".format(e.code))
+                code = 1
+        finally:
+            atexit._run_exitfuncs()  # pylint: disable=protected-access  # the module's (its tmpdir, ...)
     except BaseException:  # the output says what broke; Ansible's parser reports it as for a module process
         import traceback
         traceback.print_exc()
+        code = 1
     finally:
         try:
             sys.stdout.flush()
@@ -146,25 +177,16 @@ def run(action, module_fqn, module_args, task_vars):
     environment = dict((str(name), str(value)) for name, value in environment.items())
     display.vvv("{0}: running {1} in a fork of this worker (set {2}: true for a module process)".format(
         action._task.get_name(), action._task.action, MODULE_PROCESS_VAR))
-    folder = tempfile.mkdtemp(prefix="mdl-herd-module-")
-    out_path, err_path = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
-    try:
-        for path in (out_path, err_path):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    cwd = action._loader.get_basedir()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # unlinked already: nothing left behind
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child ends in os._exit
-            _as_module(module_fqn, json_params, environment, out_path, err_path)
-        status = os.waitpid(pid, 0)[1]
-        rc = os.waitstatus_to_exitcode(status)
-        with open(out_path, encoding="utf-8", errors="surrogateescape") as handle:
-            stdout = handle.read()
-        with open(err_path, encoding="utf-8", errors="surrogateescape") as handle:
-            stderr = handle.read()
-    finally:
-        for path in (out_path, err_path):
-            if os.path.exists(path):
-                os.unlink(path)
-        os.rmdir(folder)
+            _as_module(module_fqn, json_params, environment, cwd, out.fileno(), err.fileno())
+        rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        out.seek(0)
+        err.seek(0)
+        stdout = to_text(out.read(), errors="surrogate_then_replace")
+        stderr = to_text(err.read(), errors="surrogate_then_replace")
     res = dict(rc=rc, stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines())
     if len(inspect.signature(action._parse_returned_data).parameters) > 1:  # ansible-core 2.19 and later
         data = action._parse_returned_data(res, PROFILE)

@@ -17,8 +17,9 @@ def test_on_the_controller_herd_upgrade_invoke_runs_in_a_fork_of_the_worker(sand
 
 def test_mdl_herd_module_process_gives_the_module_a_process_of_its_own_with_the_same_outcome(sandbox, make_stack, playbook):
     entry = make_stack(current_version="0.176.0")
-    forked = playbook(entry, herd_version="0.176.0")
+    forked = playbook(entry, "-vvv", herd_version="0.176.0")
     assert forked.finish() == 0, forked.output
+    assert FORKED in forked.output, forked.output
     process = playbook(entry, "-vvv", "-e", "mdl_herd_module_process=true", herd_version="0.176.0")
     assert process.finish() == 0, process.output
     assert FORKED not in process.output

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -17,9 +19,15 @@ def main():
             fail=dict(type="bool", default=False),
             crash=dict(type="bool", default=False),
             warning=dict(type="str"),
+            at_exit_file=dict(type="path"),
+            exit_text=dict(type="str"),
         ),
         supports_check_mode=True,
     )
+    if module.params["at_exit_file"]:
+        atexit.register(lambda: open(module.params["at_exit_file"], "w").close())
+    if module.params["exit_text"]:
+        raise SystemExit(module.params["exit_text"])
     if module.params["crash"]:
         raise RuntimeError("the echo module broke on purpose")
     if module.params["warning"]:
@@ -28,7 +36,7 @@ def main():
         module.fail_json(msg="echo failed on purpose: " + module.params["say"])
     module.exit_json(changed=not module.check_mode, said=module.params["say"], pid=os.getpid(),
                      environment=os.environ.get("MDL_HERD_ECHO"), check_mode=module.check_mode,
-                     secret_given=module.params["secret"] is not None)
+                     secret_given=module.params["secret"] is not None, cwd=os.getcwd(), tmpdir=tempfile.gettempdir())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -14,9 +15,10 @@ import pytest
 
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_core_version
 from ansible.template import Templar
 
-from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork
+from ansible_collections.mdl.herd.plugins.plugin_utils import _module_action, _module_fork
 
 ECHO = "ansible_collections.mdl.herd.tests.unit.plugins.plugin_utils.echo_module"
 
@@ -28,10 +30,12 @@ class _Action(ActionBase):
         raise NotImplementedError
 
 
-def make_action(transport="local", become=False, async_val=0, check_mode=False, environment=None):
+def make_action(transport="local", become=False, async_val=0, check_mode=False, environment=None, delegate_to=None,
+                basedir=None, cls=_Action):
     task = MagicMock()
     task.action = "mdl.herd.echo"
     task.async_val = async_val
+    task.delegate_to = delegate_to
     task.check_mode = check_mode
     task.no_log = False
     task.diff = False
@@ -47,7 +51,9 @@ def make_action(transport="local", become=False, async_val=0, check_mode=False, 
     play_context.become = become
     play_context.executable = "/bin/sh"
     loader = DataLoader()
-    return _Action(task, connection, play_context, loader, Templar(loader=loader), MagicMock())
+    if basedir is not None:
+        loader.set_basedir(str(basedir))
+    return cls(task, connection, play_context, loader, Templar(loader=loader), MagicMock())
 
 
 def task_vars(**extra):
@@ -87,10 +93,66 @@ def test_fail_json_is_a_failed_result_with_the_module_message():
     assert result["msg"] == "echo failed on purpose: x"
 
 
-def test_a_module_that_raises_is_a_failed_result_that_says_why():
+def test_a_module_that_raises_is_a_failed_result_that_says_why_as_ansiballz_reports_it():
     result = _module_fork.run(make_action(), ECHO, {"crash": True}, task_vars())
     assert result["failed"] is True
     assert "the echo module broke on purpose" in json.dumps(result, default=str)
+    assert result.get("rc", 1) == 1  # a module process ends with 1 on an uncaught exception
+    if tuple(int(part) for part in ansible_core_version.split(".")[:2]) >= (2, 19):
+        # AnsiballZ's loader turns the exception into a result: no "deserialization failed"
+        assert "deserialization" not in json.dumps(result, default=str)
+
+
+def test_the_module_runs_in_the_playbook_directory_with_the_task_tmpdir(tmp_path):
+    playbook_dir = tmp_path / "playbooks"
+    playbook_dir.mkdir()
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    before = os.getcwd()
+    action = make_action(basedir=playbook_dir, environment=[{"TMPDIR": str(temporary)}])
+    result = _module_fork.run(action, ECHO, {}, task_vars())
+    assert result["cwd"] == str(playbook_dir)
+    assert result["tmpdir"] == str(temporary)
+    assert os.getcwd() == before
+
+
+def test_the_module_exit_handlers_run_and_the_worker_handlers_do_not(tmp_path):
+    module_file, worker_file = tmp_path / "module-exit", tmp_path / "worker-exit"
+
+    def worker_handler():
+        worker_file.write_text("ran")
+
+    atexit.register(worker_handler)
+    try:
+        result = _module_fork.run(make_action(), ECHO, {"at_exit_file": str(module_file)}, task_vars())
+    finally:
+        atexit.unregister(worker_handler)
+    assert result["changed"] is True
+    assert module_file.exists()
+    assert not worker_file.exists()
+
+
+def test_sys_exit_with_a_text_fails_with_the_text():
+    result = _module_fork.run(make_action(), ECHO, {"exit_text": "stopped by the module"}, task_vars())
+    assert result["failed"] is True
+    assert "stopped by the module" in json.dumps(result, default=str)
+
+
+def test_the_action_forks_on_the_controller_and_runs_a_module_process_elsewhere(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_module_fork, "run", lambda action, fqn, args, task_vars: calls.append(fqn) or {"forked": True})
+
+    class Invoke(_module_action.ModuleAction):
+        MODULE = "herd_upgrade_invoke"
+
+    here = make_action(cls=Invoke)
+    assert here.run(task_vars=task_vars())["forked"] is True
+    assert calls == ["ansible_collections.mdl.herd.plugins.modules.herd_upgrade_invoke"]
+    elsewhere = make_action(transport="ssh", cls=Invoke)
+    monkeypatch.setattr(elsewhere, "_execute_module", lambda task_vars=None, wrap_async=False: {"process": True})
+    monkeypatch.setattr(elsewhere, "_remove_tmp_path", lambda path: None)
+    assert elsewhere.run(task_vars=task_vars())["process"] is True
+    assert len(calls) == 1
 
 
 def test_a_warning_of_the_module_is_returned_with_its_result():
@@ -123,6 +185,7 @@ def test_on_the_controller_the_fork_is_taken():
     ({}, {"ansible_python_interpreter": None}, "would be discovered"),
     ({}, {"mdl_herd_module_process": True}, "mdl_herd_module_process is true"),
     ({}, {"mdl_herd_module_process": "yes"}, "mdl_herd_module_process is true"),
+    ({"delegate_to": "bastion"}, {}, "delegated"),
 ])
 def test_elsewhere_the_module_runs_as_a_process(action_args, extra_vars, reason):
     assert reason in _module_fork.why_not(make_action(**action_args), task_vars(**extra_vars))
