@@ -44,3 +44,26 @@ def test_the_result_fact_after_an_upgrade_and_after_a_no_op(sandbox, make_stack,
     assert playbook(entry, name=str(path)).finish() == 0
     again = json.loads(out.read_text())
     assert (again["outcome"], again["changed"], again["deployment_id"]) == ("already_served", False, None)
+
+
+def test_a_no_op_after_an_upgrade_in_the_same_play_reports_its_own_outcome_only(sandbox, make_stack, playbook, tmp_path):
+    """The role included twice for the same host: the second run (nothing to do) follows no deployment, and
+    its result carries nothing of the deployment the first one followed (status, duration, zero-downtime report)."""
+    entry = make_stack()
+    endpoints = sandbox.endpoints()
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    play = larger_playbook(entry, endpoints, first)[0]
+    upgrade, keep = play["tasks"]
+    play["tasks"] = [upgrade, keep, dict(upgrade, name="Upgrade again"),
+                     dict(keep, name="Keep it again", **{"ansible.builtin.copy": dict(keep["ansible.builtin.copy"], dest=str(second))})]
+    path = tmp_path / "twice.yml"
+    path.write_text(yaml.safe_dump([play]))
+    run = playbook(entry, name=str(path))
+    assert run.finish() == 0, run.output
+    before, after = json.loads(first.read_text()), json.loads(second.read_text())
+    assert (before["outcome"], before["status"]) == ("upgraded", "Succeeded")
+    assert before["zero_downtime"]["requests"] > 0
+    assert (after["outcome"], after["changed"], after["deployment_id"], after["status"], after["duration_seconds"]) == (
+        "already_served", False, None, None, None)
+    assert after["zero_downtime"] == {}
+    assert after["message"] == "{0}/DEV: HERD already serves 0.176.0; nothing to do.".format(entry["mdl_instance_name"])
