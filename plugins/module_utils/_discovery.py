@@ -21,6 +21,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
+from ansible_collections.mdl.herd.plugins.module_utils._stack import FILLED_LATER
 from ansible_collections.mdl.herd.plugins.module_utils._time import iso
 
 HERD_URL_OUTPUT = "HerdLoadBalancerURL"
@@ -159,3 +160,26 @@ def active_deployment(codedeploy, mdl_stack):
     if newest is None:
         return None
     return {"deployment_id": newest.get("deploymentId"), "status": newest.get("status"), "create_time": iso(newest.get("createTime"))}
+
+
+def upgrade_request(ssm, mdl_stack):
+    """What the stack's SSM parameters ask the next HERD instance to install: one GetParameters.
+
+    herd-mdl's bundle (configureTomcat.sh) installs HERD/RequestedVersion when HERD/DeploymentInvoked is
+    ``true``, else HERD/CurrentVersion; only its smoke test (ValidateService) resets them once it passed.
+    A dict: ``deployment_invoked`` (a bool, None when the parameter is missing), ``requested_version`` and
+    ``current_version`` (None when missing or ``FilledLater``).
+    """
+    names = {
+        "deployment_invoked": mdl_stack.deployment_invoked_parameter,
+        "requested_version": mdl_stack.requested_version_parameter,
+        "current_version": mdl_stack.current_version_parameter,
+    }
+    answer = ssm.get_parameters(Names=list(names.values()), aws_retry=True)
+    values = dict((parameter["Name"], parameter["Value"]) for parameter in answer.get("Parameters", []))
+    invoked = values.get(names["deployment_invoked"])
+    request = {"deployment_invoked": None if invoked is None else invoked.strip().lower() == "true"}
+    for key in ("requested_version", "current_version"):
+        value = (values.get(names[key]) or "").strip()
+        request[key] = None if value in ("", FILLED_LATER) else value
+    return request

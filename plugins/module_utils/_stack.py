@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import re
 
+# What herd-mdl writes to HERD/RequestedVersion (and HERD/MostRecentDeploymentId) when there is none.
+FILLED_LATER = "FilledLater"
+
 # CodeDeploy deployment ids: "d-" and nine upper-case letters or digits.
 DEPLOYMENT_ID_RE = re.compile(r"^d-[A-Z0-9]{9}$")
 

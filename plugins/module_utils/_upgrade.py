@@ -39,7 +39,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     paginate,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
-from ansible_collections.mdl.herd.plugins.module_utils._stack import FUNCTION_NAME_RE, InputError, MdlStack
+from ansible_collections.mdl.herd.plugins.module_utils._stack import FILLED_LATER, FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
 
@@ -68,7 +68,6 @@ RESTORE_MARK = "mdl.herd restored this value after an invoke that CodeDeploy ref
 
 # What the bundle's smoke test (smokeTestHerd.sh) writes to HERD/RequestedVersion once it validated
 # an upgrade; the version it validated is then in HERD/CurrentVersion.
-FILLED_LATER = "FilledLater"
 
 
 class UpgradeFailure(Exception):

@@ -26,8 +26,11 @@ description:
     (RV(active_deployment)), so that one task tells whether there is anything to do (HERD at the version, and
     no deployment still running (after traffic is rerouted, buildInfo reports the new version for minutes
     while the original instances are terminated)).
+  - With O(report_upgrade_request), also returns what the stack's SSM parameters ask the next HERD instance
+    to install (RV(upgrade_request)); after a failed upgrade they still ask for the version that failed.
   - Read-only. AWS is called only to discover the URL, to read credentials from SSM and, with
-    O(report_active_deployment), to list the group's deployments; with O(url) and O(username)/O(password) the
+    O(report_active_deployment), to list the group's deployments (with O(report_upgrade_request), to read three
+    SSM parameters); with O(url) and O(username)/O(password) the
     module needs no AWS access at all.
 author:
   - mdl.herd maintainers (@mdl-herd)
@@ -88,6 +91,17 @@ options:
       - Also return the deployment under way in the stack's CodeDeploy group, as RV(active_deployment).
       - Needs O(mdl_instance_name) and O(mdl_environment), and the IAM actions C(codedeploy:ListDeployments)
         and C(codedeploy:GetDeployment) (this one only when a deployment is under way).
+    type: bool
+    default: false
+    version_added: 1.1.0
+  report_upgrade_request:
+    description:
+      - Also return, as RV(upgrade_request), what the stack's SSM parameters C(HERD/DeploymentInvoked),
+        C(HERD/RequestedVersion) and C(HERD/CurrentVersion) ask the next HERD instance to install. herd-mdl's
+        bundle installs the requested version while C(HERD/DeploymentInvoked) is C(true), and only its smoke test
+        (ValidateService) resets them once it passed; after a deployment that failed before, an instance the
+        Auto Scaling group launches installs the version that failed.
+      - Needs O(mdl_instance_name) and O(mdl_environment), and the IAM action C(ssm:GetParameters).
     type: bool
     default: false
     version_added: 1.1.0
@@ -275,6 +289,26 @@ active_deployment:
       type: str
       sample: "2026-12-01T14:03:07.000+00:00"
   version_added: 1.1.0
+upgrade_request:
+  description: What the stack's SSM parameters ask the next HERD instance to install.
+  returned: when O(report_upgrade_request=true)
+  type: dict
+  contains:
+    deployment_invoked:
+      description:
+        - C(HERD/DeploymentInvoked) as a boolean (V(null) when the parameter does not exist); V(true) means the
+          next instance installs RV(upgrade_request.requested_version).
+      type: bool
+      sample: true
+    requested_version:
+      description: C(HERD/RequestedVersion), V(null) when it does not exist or holds C(FilledLater).
+      type: str
+      sample: 0.176.0
+    current_version:
+      description: C(HERD/CurrentVersion), the version the bundle installs otherwise.
+      type: str
+      sample: 0.170.0
+  version_added: 1.1.0
 cloudformation_stack_name:
   description: The CloudFormation stack whose output C(HerdLoadBalancerURL) gave the URL.
   returned: when the URL was discovered
@@ -292,7 +326,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment
+from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment, upgrade_request
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HAS_REQUESTS
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_version
@@ -308,6 +342,7 @@ def argument_spec():
         compare=dict(type="str", choices=list(COMPARE_CHOICES), default="equal"),
         on_mismatch=dict(type="str", choices=["fail", "report"], default="fail"),
         report_active_deployment=dict(type="bool", default=False),
+        report_upgrade_request=dict(type="bool", default=False),
     )
 
 
@@ -333,6 +368,15 @@ def deployment_under_way(module, stack):
             stack, module.region))
 
 
+def stack_upgrade_request(module, stack):
+    """What the stack's SSM parameters ask the next HERD instance to install."""
+    try:
+        return upgrade_request(_aws.client(module, "ssm"), stack)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        module.fail_json_aws(e, msg="Could not read the upgrade parameters (HERD/DeploymentInvoked, HERD/RequestedVersion) "
+                                    "of stack {0} from SSM in region {1}".format(stack, module.region))
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
@@ -340,7 +384,8 @@ def main():
         required_one_of=[("url", "mdl_instance_name")],
         required_together=[("mdl_instance_name", "mdl_environment"), ("username", "password")],
         required_if=[("credentials_from_ssm", True, ("mdl_instance_name", "mdl_environment")),
-                     ("report_active_deployment", True, ("mdl_instance_name", "mdl_environment"))],
+                     ("report_active_deployment", True, ("mdl_instance_name", "mdl_environment")),
+                     ("report_upgrade_request", True, ("mdl_instance_name", "mdl_environment"))],
     )
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
@@ -354,6 +399,8 @@ def main():
                          compare=params["compare"], wait_for_match=params["on_mismatch"] == "fail")
     if params["report_active_deployment"]:
         result["active_deployment"] = deployment_under_way(module, stack)
+    if params["report_upgrade_request"]:
+        result["upgrade_request"] = stack_upgrade_request(module, stack)
     module.exit_json(changed=False, **result)
 
 

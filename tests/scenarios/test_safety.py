@@ -106,6 +106,10 @@ def test_a_failed_upgrade_follows_the_rollback_and_says_what_herd_serves(sandbox
     assert "Rollback deployment {0} succeeded".format(rollback["deployment_id"]) in final[0]
     assert "HERD serves 0.170.0 now." in final[0]
     assert "{0}/DEV".format(entry["mdl_instance_name"]) in final[0]
+    # the smoke test failed, so herd-mdl never reset the request: a new instance would install 0.176.0
+    assert ("The SSM parameters of the stack still ask for 0.176.0 (HERD/DeploymentInvoked is true; herd-mdl resets it only "
+            "once its smoke test passed): a HERD instance the Auto Scaling group launches before the next successful upgrade "
+            "installs 0.176.0, not 0.170.0.") in final[0], final[0]
 
 
 def test_a_deployment_that_succeeded_while_herd_kept_its_version_names_both(sandbox, make_stack, playbook):

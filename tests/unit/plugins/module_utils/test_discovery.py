@@ -20,6 +20,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._discovery import (
     find_herd_stack,
     read_credentials,
     select_herd_stack,
+    upgrade_request,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
@@ -180,6 +181,28 @@ def test_a_missing_credential_parameter_is_named():
     ssm.put_parameter(Name=MDL.admin_username_parameter, Value="herd-admin", Type="String")
     with pytest.raises(DiscoveryError, match="The SSM parameter /app/MDL/mdl/DEV/LDAP/Password/HerdAdminPassword .* does not exist"):
         read_credentials(ssm, MDL)
+
+
+# --- what the next HERD instance installs -----------------------------------------------------------
+@mock_aws
+def test_the_upgrade_request_after_the_lambda_asked_for_a_version():
+    ssm = retrying("ssm")
+    for name, value in (("HERD/DeploymentInvoked", "true"), ("HERD/RequestedVersion", "0.176.0"), ("HERD/CurrentVersion", "0.170.0")):
+        ssm.put_parameter(Name=MDL.parameter(name), Value=value, Type="String")
+    assert upgrade_request(ssm, MDL) == {"deployment_invoked": True, "requested_version": "0.176.0", "current_version": "0.170.0"}
+
+
+@mock_aws
+def test_the_upgrade_request_once_the_smoke_test_reset_it():
+    ssm = retrying("ssm")
+    for name, value in (("HERD/DeploymentInvoked", "false"), ("HERD/RequestedVersion", "FilledLater"), ("HERD/CurrentVersion", "0.176.0")):
+        ssm.put_parameter(Name=MDL.parameter(name), Value=value, Type="String")
+    assert upgrade_request(ssm, MDL) == {"deployment_invoked": False, "requested_version": None, "current_version": "0.176.0"}
+
+
+@mock_aws
+def test_the_upgrade_request_of_a_stack_without_the_parameters():
+    assert upgrade_request(retrying("ssm"), MDL) == {"deployment_invoked": None, "requested_version": None, "current_version": None}
 
 
 # --- the deployment under way ---------------------------------------------------------------------

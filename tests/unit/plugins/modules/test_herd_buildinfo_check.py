@@ -524,6 +524,23 @@ def test_report_active_deployment_names_the_one_under_way(capsys, herd):
 
 
 @mock_aws
+def test_report_upgrade_request_says_what_the_next_instance_installs(capsys, herd):
+    put_credentials()
+    create_herd_stack("mdl-DEV-Herd", "mdl", "DEV", herd.url)
+    ssm = boto3.client("ssm", region_name=REGION)
+    from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack
+
+    stack = MdlStack("mdl", "DEV")
+    for name, value in (("HERD/DeploymentInvoked", "true"), ("HERD/RequestedVersion", "0.176.0"), ("HERD/CurrentVersion", "0.170.0")):
+        ssm.put_parameter(Name=stack.parameter(name), Value=value, Type="String")
+    args = dict(AWS, mdl_instance_name="mdl", mdl_environment="DEV", credentials_from_ssm=True, report_upgrade_request=True)
+    result, dummy = run(capsys, args)
+    assert not result.get("failed"), result
+    assert result["upgrade_request"] == {"deployment_invoked": True, "requested_version": "0.176.0", "current_version": "0.170.0"}
+    assert "upgrade_request" not in run(capsys, dict(args, report_upgrade_request=False))[0]
+
+
+@mock_aws
 def test_report_active_deployment_of_a_stack_without_its_group_fails_naming_it(capsys, herd, monkeypatch):
     from moto.codedeploy.responses import CodeDeployResponse
     from moto.core.exceptions import JsonRESTError
