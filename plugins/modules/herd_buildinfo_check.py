@@ -290,7 +290,9 @@ active_deployment:
       sample: "2026-12-01T14:03:07.000+00:00"
   version_added: 1.1.0
 upgrade_request:
-  description: What the stack's SSM parameters ask the next HERD instance to install.
+  description:
+    - What the stack's SSM parameters ask the next HERD instance to install.
+    - V(null), with a warning, when the credentials may not read them (C(ssm:GetParameters)).
   returned: when O(report_upgrade_request=true)
   type: dict
   contains:
@@ -372,7 +374,15 @@ def stack_upgrade_request(module, stack):
     """What the stack's SSM parameters ask the next HERD instance to install."""
     try:
         return upgrade_request(_aws.client(module, "ssm"), stack)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+    except botocore.exceptions.ClientError as e:
+        if _aws.error_code(e) not in _aws.ACCESS_DENIED_ERROR_CODES:
+            module.fail_json_aws(e, msg="Could not read the upgrade parameters (HERD/DeploymentInvoked, HERD/RequestedVersion) "
+                                        "of stack {0} from SSM in region {1}".format(stack, module.region))
+        # an optional report: the version served is still returned
+        module.warn("The credentials may not read the upgrade parameters of stack {0} (ssm:GetParameters on "
+                    "HERD/DeploymentInvoked, HERD/RequestedVersion, HERD/CurrentVersion): upgrade_request is null".format(stack))
+        return None
+    except botocore.exceptions.BotoCoreError as e:
         module.fail_json_aws(e, msg="Could not read the upgrade parameters (HERD/DeploymentInvoked, HERD/RequestedVersion) "
                                     "of stack {0} from SSM in region {1}".format(stack, module.region))
 

@@ -541,6 +541,23 @@ def test_report_upgrade_request_says_what_the_next_instance_installs(capsys, her
 
 
 @mock_aws
+def test_report_upgrade_request_without_the_permission_warns_and_keeps_the_version_served(capsys, herd, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def denied(ssm, stack):
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetParameters")
+
+    monkeypatch.setattr(herd_buildinfo_check, "upgrade_request", denied)
+    put_credentials()
+    create_herd_stack("mdl-DEV-Herd", "mdl", "DEV", herd.url)
+    args = dict(AWS, mdl_instance_name="mdl", mdl_environment="DEV", credentials_from_ssm=True, report_upgrade_request=True)
+    result, out = run(capsys, args)
+    assert not result.get("failed"), result
+    assert result["upgrade_request"] is None and result["build_number"]
+    assert "may not read the upgrade parameters of stack mdl/DEV (ssm:GetParameters" in out, out
+
+
+@mock_aws
 def test_report_active_deployment_of_a_stack_without_its_group_fails_naming_it(capsys, herd, monkeypatch):
     from moto.codedeploy.responses import CodeDeployResponse
     from moto.core.exceptions import JsonRESTError
