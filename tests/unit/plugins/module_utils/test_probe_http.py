@@ -41,7 +41,8 @@ def test_the_probe_thread_sends_the_credentials_with_every_request():
         probe = Probe(herd.url, interval=0.2, username="admin", password="p")
         probe.start()
         deadline = time.monotonic() + 10
-        while len(herd.seen) < 3 and time.monotonic() < deadline:
+        # the probe's own count: a request the server saw may not be recorded yet when stop() comes
+        while probe.report()["requests"] < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         probe.stop()
         report = probe.report()
