@@ -524,7 +524,9 @@ class UpgradeInvocation(object):
             value, dummy = self._read_parameter(name)
             self._before_invoke[name] = value.get("Value") if value else None
         parameter, date = self._read_parameter(self.stack.most_recent_deployment_id_parameter)
-        return (parameter.get("Value") if parameter else None), (date or self.now())
+        value = parameter.get("Value") if parameter else None
+        # a stack never upgraded: the stack's template creates the parameter with FilledLater
+        return (None if value == FILLED_LATER else value), (date or self.now())
 
     def _restore_before_invoke(self, details):
         """Put back what a refused invoke overwrote; a sentence saying what was done."""
@@ -672,6 +674,8 @@ class UpgradeInvocation(object):
         current = parameter.get("Value") if parameter else None
         if current is None:
             return None, "SSM {0} does not exist".format(name)
+        if current == FILLED_LATER:
+            return None, "SSM {0} still holds {1}: the function wrote no deployment id".format(name, current)
         if current == previous:
             return None, "SSM {0} still holds {1}, its value before the invoke".format(name, current)
         deployment = self._get_deployment(current)

@@ -362,7 +362,8 @@ requested_version:
 previous_deployment_id:
   description:
     - The value of SSM C(HERD/MostRecentDeploymentId) just before the invoke (in check mode, when the module
-      would invoke), V(null) when the parameter did not exist or the module attached.
+      would invoke), V(null) when the parameter did not exist, holds C(FilledLater) (a stack never upgraded, as
+      its template creates it) or the module attached.
   returned: success
   type: str
   sample: d-ZYXWV9876

@@ -255,6 +255,10 @@ class Stack:
         ssm = client("ssm")
         for name, value, kind in (
                 ("HERD/CurrentVersion", self.spec.current_version, "String"),
+                # created with the stack by herd-mdl's mdlHerd.yml, as here
+                ("HERD/RequestedVersion", FILLED_LATER, "String"),
+                ("HERD/DeploymentInvoked", "false", "String"),
+                ("HERD/MostRecentDeploymentId", FILLED_LATER, "String"),
                 ("HERD/AutoScalingGroup", names.auto_scaling_group, "String"),
                 ("LDAP/User/HerdAdminUsername", self.username, "String"),
                 ("LDAP/Password/HerdAdminPassword", self.password, "SecureString"),
@@ -312,8 +316,12 @@ class Stack:
                 and version not in self.faults.unpublished_versions)
 
     def application_start(self, deployment) -> Optional[Failure]:
-        """configureTomcat.sh: install the war of HERD/RequestedVersion as it reads now; a failure if unpublished."""
-        version = self.ssm_value("HERD/RequestedVersion") or self.deployed_version
+        """configureTomcat.sh: install the war of HERD/RequestedVersion as it reads now when HERD/DeploymentInvoked
+        is true (an upgrade), else of HERD/CurrentVersion; a failure if unpublished."""
+        if self.ssm_value("HERD/DeploymentInvoked") == "true":
+            version = self.ssm_value("HERD/RequestedVersion") or self.deployed_version
+        else:
+            version = self.ssm_value("HERD/CurrentVersion") or self.deployed_version
         deployment.installed_version = version
         deployment.target_version = version
         if self.is_published(version):

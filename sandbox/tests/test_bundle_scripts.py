@@ -135,9 +135,10 @@ def test_an_unpublished_version_fails_application_start_with_the_download_error(
     assert build_number(entry) == "0.170.0"
 
 
-def test_filled_later_is_not_a_version_a_deployment_can_install(
+def test_a_deployment_created_by_hand_after_an_upgrade_installs_the_current_version(
         sandbox, make_stack, invoke, most_recent_id, wait_terminal, aws):
-    """A deployment created by hand after an upgrade reads FilledLater at ApplicationStart: the download fails."""
+    """configureTomcat.sh installs HERD/RequestedVersion only while HERD/DeploymentInvoked is true; after an
+    upgrade passed its smoke test (FilledLater, false), a deployment created by hand installs HERD/CurrentVersion."""
     entry = make_stack()
     first = start_upgrade(invoke, most_recent_id, entry, "0.176.0")
     assert wait_terminal(entry, first)["status"] == "Succeeded"
@@ -148,8 +149,8 @@ def test_filled_later_is_not_a_version_a_deployment_can_install(
                                                         "key": "{0}/herd/herd.zip".format(entry["release_version"]),
                                                         "bundleType": "zip"}},
         autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})["deploymentId"]
-    assert wait_terminal(entry, by_hand)["status"] == "Failed"
-    assert "herd-war-FilledLater.war" in green_events(aws, entry, by_hand)["ApplicationStart"]["diagnostics"]["logTail"]
+    assert wait_terminal(entry, by_hand)["status"] == "Succeeded"
+    assert sandbox.live_state(key(entry))["live"]["served_version"] == "0.176.0"
 
 
 # -- the hold API ----------------------------------------------------------------------------------

@@ -5,13 +5,14 @@ import zipfile
 
 import pytest
 import requests
-from botocore.exceptions import ClientError
 
 from mdl_sandbox import StackExists
 
 PARAMETERS = ("HERD/CurrentVersion", "HERD/AutoScalingGroup", "LDAP/User/HerdAdminUsername",
               "LDAP/Password/HerdAdminPassword", "Resources/Lambda/UpgradeHerdArn")
-NOT_YET = ("HERD/MostRecentDeploymentId", "HERD/RequestedVersion", "HERD/DeploymentInvoked")
+# created with the stack by herd-mdl's mdlHerd.yml, before any upgrade
+BEFORE_ANY_UPGRADE = {"HERD/MostRecentDeploymentId": "FilledLater", "HERD/RequestedVersion": "FilledLater",
+                      "HERD/DeploymentInvoked": "false"}
 
 
 def name(entry, parameter):
@@ -29,10 +30,8 @@ def test_ssm_parameters(make_stack, aws):
     assert values["Resources/Lambda/UpgradeHerdArn"]["Value"] == entry["upgrade_function_arn"]
     assert values["Resources/Lambda/UpgradeHerdArn"]["Value"].endswith(
         ":function:{0}-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION".format(entry["mdl_instance_name"]))
-    for parameter in NOT_YET:
-        with pytest.raises(ClientError) as error:
-            ssm.get_parameter(Name=name(entry, parameter))
-        assert error.value.response["Error"]["Code"] == "ParameterNotFound"
+    for parameter, value in BEFORE_ANY_UPGRADE.items():
+        assert ssm.get_parameter(Name=name(entry, parameter))["Parameter"]["Value"] == value
 
 
 def test_codedeploy_group_is_in_place_with_the_asg(make_stack, aws):
