@@ -447,6 +447,9 @@ def test_previous_deployment_id_and_the_aws_time():
     assert invocation(ssm=FakeSsm(date="Thu, 02 May 2024 15:00:00 GMT")).previous_deployment_id() == (None, T0 + datetime.timedelta(hours=1))
     # no Date from AWS: the local clock
     assert invocation(ssm=FakeSsm(date=None)).previous_deployment_id() == (None, T0)
+    # never upgraded, as the stack's template creates the parameter: FilledLater is no deployment
+    ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("FilledLater", T0)}, date=None)
+    assert invocation(ssm=ssm).previous_deployment_id() == (None, T0)
 
 
 def lost_line_invocation(ssm_value, deployments):
@@ -500,6 +503,12 @@ def test_id_from_ssm_must_exist():
 def test_no_ssm_parameter_after_the_invoke():
     upgrade = lost_line_invocation(None, {})
     with pytest.raises(UpgradeFailure, match="does not exist: no deployment of this invoke can be found"):
+        upgrade.invoke(None, T0)
+
+
+def test_filled_later_in_ssm_after_the_invoke_is_no_deployment_id():
+    upgrade = lost_line_invocation(("FilledLater", T0), {})
+    with pytest.raises(UpgradeFailure, match="still holds FilledLater: the function wrote no deployment id"):
         upgrade.invoke(None, T0)
 
 
