@@ -325,6 +325,7 @@ except ImportError:
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
@@ -371,18 +372,15 @@ def deployment_under_way(module, stack):
 
 
 def stack_upgrade_request(module, stack):
-    """What the stack's SSM parameters ask the next HERD instance to install."""
+    """What the stack's SSM parameters ask the next HERD instance to install; None, with a warning, when the
+    credentials may not read them (an optional report: the version served is still returned)."""
     try:
         return upgrade_request(_aws.client(module, "ssm"), stack)
-    except botocore.exceptions.ClientError as e:
-        if _aws.error_code(e) not in _aws.ACCESS_DENIED_ERROR_CODES:
-            module.fail_json_aws(e, msg="Could not read the upgrade parameters (HERD/DeploymentInvoked, HERD/RequestedVersion) "
-                                        "of stack {0} from SSM in region {1}".format(stack, module.region))
-        # an optional report: the version served is still returned
+    except is_boto3_error_code(_aws.ACCESS_DENIED_ERROR_CODES):
         module.warn("The credentials may not read the upgrade parameters of stack {0} (ssm:GetParameters on "
                     "HERD/DeploymentInvoked, HERD/RequestedVersion, HERD/CurrentVersion): upgrade_request is null".format(stack))
         return None
-    except botocore.exceptions.BotoCoreError as e:
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         module.fail_json_aws(e, msg="Could not read the upgrade parameters (HERD/DeploymentInvoked, HERD/RequestedVersion) "
                                     "of stack {0} from SSM in region {1}".format(stack, module.region))
 

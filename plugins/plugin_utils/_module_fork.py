@@ -46,7 +46,7 @@ except ImportError:  # ansible-core 2.17 and 2.18
 
 try:
     from ansible.vars.clean import remove_internal_keys
-except ImportError:  # pragma: no cover - every supported ansible-core has it
+except ImportError:  # ansible-core 2.21: its UnifiedTaskResult removes them (see run())
     remove_internal_keys = None
 
 display = Display()
@@ -55,8 +55,6 @@ display = Display()
 MODULE_PROCESS_VAR = "mdl_herd_module_process"
 # The serialization profile of modules that do not declare one: this collection's.
 PROFILE = "legacy"
-# Exit code of a child that could not run the module at all (its traceback is on its stderr).
-CHILD_BROKEN = 70
 
 
 def why_not(action, task_vars):
@@ -105,7 +103,7 @@ def encode_arguments(module_args):
 
 def _as_module(module_fqn, json_params, environment, cwd, stdout_fd, stderr_fd):
     """In the child: become the module's process (as AnsiballZ sets one up) and never return."""
-    code = CHILD_BROKEN
+    code = 1  # unless the module exits with its own code
     try:
         atexit._clear()  # pylint: disable=protected-access  # the worker's exit handlers are not the module's
         null = os.open(os.devnull, os.O_RDONLY)
