@@ -7,8 +7,10 @@ A module cannot print while it runs. This action plugin prints its progress line
 controller with Display, so they show without -v, on the command line and in AWX job output:
 
 * when the module runs on the controller (local connection, no become), it runs once for the
-  whole wait and appends each line to a file in a private directory of the controller; a
-  thread runs the module while this plugin reads the file and prints each new line;
+  whole wait and appends each line to a file in a private directory of the controller, which
+  this plugin reads while the module runs, printing each new line; the module runs in a fork of
+  the task's worker where ``plugin_utils/_module_fork`` allows it, else in a thread of this
+  plugin that runs it as a module process;
 * elsewhere, it runs in slices: each run waits until there is something new to say, returns
   the lines and the state of the wait, and the next run takes the wait up where the last one
   left it.
@@ -30,12 +32,14 @@ from ansible.utils.vars import merge_hash
 
 from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe
 from ansible_collections.mdl.herd.plugins.module_utils._version import satisfies
+from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork
 
 display = Display()
 
 SLICE = "_slice"
 PROBE_PASSWORD = "probe_password"
 STREAM_READ_INTERVAL = 0.25  # how often the progress file is read while the module runs
+MODULE_FQN = "ansible_collections.mdl.herd.plugins.modules.codedeploy_wait"
 
 
 class _Stream(object):
@@ -90,11 +94,13 @@ class ActionModule(ActionBase):
                           cafile=args.get("probe_ca_path") or None,
                           verify=args.get("probe_validate_certs", True) not in (False, "false", "no", "False"),
                           username=args.get("probe_username") or None, password=probe_password)
-            probe.start()
         try:
             if self._runs_here():
-                output = self._run_streamed(args, task_vars, label)
+                # The probe's thread starts once the module runs: a fork of this worker copies no thread.
+                output = self._run_streamed(args, task_vars, label, probe.start if probe is not None else None)
             else:
+                if probe is not None:
+                    probe.start()
                 output = self._run_sliced(args, task_vars, label)
         finally:
             if probe is not None:
@@ -133,26 +139,51 @@ class ActionModule(ActionBase):
             if text:
                 display.display("{0}: {1}".format(label, text) if label else text)
 
-    def _run_streamed(self, args, task_vars, label):
+    def _run_streamed(self, args, task_vars, label, started=None):
+        """The module run once for the whole wait, its lines printed as it writes them; ``started``
+        is called once it runs."""
         stream = _Stream()
+        module_args = dict(args, **{SLICE: {"stream": stream.path}})
+        try:
+            reason = _module_fork.why_not(self, task_vars)
+            if reason is None:
+                output = self._run_in_fork(module_args, task_vars, label, stream, started)
+            else:
+                _module_fork.display.vvvv("{0}: {1} runs as a module process: {2}".format(
+                    self._task.get_name(), self._task.action, reason))
+                output = self._run_in_thread(module_args, task_vars, label, stream, started)
+            self._show(stream.new_lines() + [stream.rest], label)
+        finally:
+            stream.close()
+        return output
+
+    def _run_in_fork(self, module_args, task_vars, label, stream, started):
+        child = _module_fork.start(self, MODULE_FQN, module_args, task_vars)
+        try:
+            if started is not None:
+                started()
+            while not child.wait(STREAM_READ_INTERVAL):
+                self._show(stream.new_lines(), label)
+            return child.result()
+        finally:
+            child.stop()  # nothing left to do once it has exited; else the task was interrupted: it ends too
+
+    def _run_in_thread(self, module_args, task_vars, label, stream, started):
         outcome = {}
 
         def run_module():
             try:
-                outcome["output"] = self._execute_module(module_args=dict(args, **{SLICE: {"stream": stream.path}}),
-                                                         task_vars=task_vars)
+                outcome["output"] = self._execute_module(module_args=module_args, task_vars=task_vars)
             except BaseException as e:  # re-raised in the plugin's own thread
                 outcome["error"] = e
 
         worker = threading.Thread(target=run_module, name="codedeploy_wait-module", daemon=True)
-        try:
-            worker.start()
-            while worker.is_alive():
-                worker.join(STREAM_READ_INTERVAL)
-                self._show(stream.new_lines(), label)
-            self._show(stream.new_lines() + [stream.rest], label)
-        finally:
-            stream.close()
+        worker.start()
+        if started is not None:
+            started()
+        while worker.is_alive():
+            worker.join(STREAM_READ_INTERVAL)
+            self._show(stream.new_lines(), label)
         if "error" in outcome:
             raise outcome["error"]
         return outcome["output"]

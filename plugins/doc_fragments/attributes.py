@@ -16,7 +16,8 @@ attributes:
       - On the controller (local connection, no become, not async, C(ansible_python_interpreter) the Python that runs
         ansible-playbook) the module runs in a fork of the task's worker, without an AnsiballZ payload or a new
         interpreter; C(mdl_herd_module_process=true) gives it a module process of its own, as anywhere else.
-      - M(mdl.herd.codedeploy_wait) prints its progress lines from its action plugin and runs its module in a process.
+      - M(mdl.herd.codedeploy_wait) prints its progress lines from its action plugin while its module runs, in the
+        same fork there (its probe of HERD, a thread of the plugin, starts once the module runs), else in a process.
   action_group:
     description:
       - Use C(group/mdl.herd.herd) (this collection's modules) or C(group/mdl.herd.aws) (these and every module of

@@ -27,6 +27,8 @@ import json
 import logging
 import os
 import runpy
+import select
+import signal
 import sys
 import tempfile
 import threading
@@ -164,9 +166,68 @@ def _as_module(module_fqn, json_params, environment, cwd, stdout_fd, stderr_fd):
             os._exit(code)
 
 
-def run(action, module_fqn, module_args, task_vars):
-    """Run the module ``module_fqn`` with ``module_args`` in a fork of this worker: its result, as
-    ``ActionBase._execute_module`` returns a module's."""
+class Child(object):
+    """A module running in a fork of this worker (see ``start``)."""
+
+    def __init__(self, action, pid, out, err, done):
+        self.action, self.pid, self._out, self._err, self._done = action, pid, out, err, done
+        self.rc = None
+
+    def wait(self, timeout=None):
+        """True once the module has exited: waits up to ``timeout`` seconds (None: until it has)."""
+        if self.rc is not None:
+            return True
+        # The child holds the write end of ``done`` until it exits: then the read end is at its end.
+        ready, _w, _x = select.select([self._done], [], [], timeout)
+        if not ready:
+            return False
+        self.rc = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        os.close(self._done)
+        return True
+
+    def stop(self):
+        """End the module if it still runs (the task was interrupted), and free its files."""
+        try:
+            if self.rc is None:
+                try:
+                    os.kill(self.pid, signal.SIGTERM)
+                except OSError:
+                    pass
+                self.wait()
+        finally:
+            self._out.close()
+            self._err.close()
+
+    def result(self):
+        """The module's result once it has exited, as ``ActionBase._execute_module`` returns a module's."""
+        self.wait()
+        action = self.action
+        try:
+            self._out.seek(0)
+            self._err.seek(0)
+            stdout = to_text(self._out.read(), errors="surrogate_then_replace")
+            stderr = to_text(self._err.read(), errors="surrogate_then_replace")
+        finally:
+            self.stop()
+        res = dict(rc=self.rc, stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines())
+        if len(inspect.signature(action._parse_returned_data).parameters) > 1:  # ansible-core 2.19 and later
+            data = action._parse_returned_data(res, PROFILE)
+        else:
+            data = action._parse_returned_data(res)
+        if hasattr(data, "as_result_dict"):  # ansible-core 2.21 and later: a UnifiedTaskResult, as _execute_module handles it
+            data.remove_internal_keys()
+            return data.as_result_dict(for_round_trip=True)
+        data.pop("_ansible_suppress_tmpdir_delete", None)
+        if remove_internal_keys is not None:
+            remove_internal_keys(data)
+        return data
+
+
+def start(action, module_fqn, module_args, task_vars):
+    """Start the module ``module_fqn`` with ``module_args`` in a fork of this worker: a ``Child``.
+
+    Call it before this worker starts any thread (``why_not`` says so): a fork copies one.
+    """
     module_args = dict(module_args)
     action._update_module_args(action._task.action, module_args, task_vars)
     json_params = encode_arguments(module_args)
@@ -176,24 +237,24 @@ def run(action, module_fqn, module_args, task_vars):
     display.vvv("{0}: running {1} in a fork of this worker (set {2}: true for a module process)".format(
         action._task.get_name(), action._task.action, MODULE_PROCESS_VAR))
     cwd = action._loader.get_basedir()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # unlinked already: nothing left behind
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # unlinked already: nothing left behind
+    done, child_end = os.pipe()
+    try:
         pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child ends in os._exit
-            _as_module(module_fqn, json_params, environment, cwd, out.fileno(), err.fileno())
-        rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        out.seek(0)
-        err.seek(0)
-        stdout = to_text(out.read(), errors="surrogate_then_replace")
-        stderr = to_text(err.read(), errors="surrogate_then_replace")
-    res = dict(rc=rc, stdout=stdout, stderr=stderr, stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines())
-    if len(inspect.signature(action._parse_returned_data).parameters) > 1:  # ansible-core 2.19 and later
-        data = action._parse_returned_data(res, PROFILE)
-    else:
-        data = action._parse_returned_data(res)
-    if hasattr(data, "as_result_dict"):  # ansible-core 2.21 and later: a UnifiedTaskResult, as _execute_module handles it
-        data.remove_internal_keys()
-        return data.as_result_dict(for_round_trip=True)
-    data.pop("_ansible_suppress_tmpdir_delete", None)
-    if remove_internal_keys is not None:
-        remove_internal_keys(data)
-    return data
+    except BaseException:
+        for handle in (out, err):
+            handle.close()
+        os.close(done)
+        os.close(child_end)
+        raise
+    if pid == 0:  # pragma: no cover - the child ends in os._exit
+        os.close(done)
+        _as_module(module_fqn, json_params, environment, cwd, out.fileno(), err.fileno())
+    os.close(child_end)
+    return Child(action, pid, out, err, done)
+
+
+def run(action, module_fqn, module_args, task_vars):
+    """Run the module ``module_fqn`` with ``module_args`` in a fork of this worker: its result, as
+    ``ActionBase._execute_module`` returns a module's."""
+    return start(action, module_fqn, module_args, task_vars).result()

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 FORKED = "running mdl.herd.herd_upgrade_invoke in a fork of this worker"
 PAYLOAD = "AnsiballZ_herd_upgrade_invoke"
+WAIT_FORKED = "running mdl.herd.codedeploy_wait in a fork of this worker"
+WAIT_PAYLOAD = "AnsiballZ_codedeploy_wait"
 
 
-def test_on_the_controller_herd_upgrade_invoke_runs_in_a_fork_of_the_worker(sandbox, make_stack, playbook):
+def test_on_the_controller_herd_upgrade_invoke_and_codedeploy_wait_run_in_a_fork_of_the_worker(sandbox, make_stack, playbook):
     entry = make_stack()
     run = playbook(entry, "-vvv", herd_version="0.176.0")
     assert run.finish() == 0, run.output
     assert "HERD upgraded from 0.170.0 to 0.176.0 by deployment" in run.output
-    assert FORKED in run.output, run.output
-    assert PAYLOAD not in run.output  # no AnsiballZ payload was written for it
+    for forked, payload in ((FORKED, PAYLOAD), (WAIT_FORKED, WAIT_PAYLOAD)):
+        assert forked in run.output, run.output
+        assert payload not in run.output  # no AnsiballZ payload was written for it
+    # the progress lines still show while the module runs in the fork, the probe's report with them
+    assert "step 4/4 Terminating original instances" in run.output, run.output
+    assert "zero_downtime" in run.output
+
+
+def test_with_mdl_herd_module_process_codedeploy_wait_runs_as_a_process_and_says_its_lines(sandbox, make_stack, playbook):
+    entry = make_stack()
+    run = playbook(entry, "-vvv", "-e", "mdl_herd_module_process=true", herd_version="0.176.0")
+    assert run.finish() == 0, run.output
+    assert "HERD upgraded from 0.170.0 to 0.176.0 by deployment" in run.output
+    assert WAIT_FORKED not in run.output
+    assert WAIT_PAYLOAD in run.output, run.output
+    assert "step 4/4 Terminating original instances" in run.output, run.output
 
 
 def test_mdl_herd_module_process_gives_the_module_a_process_of_its_own_with_the_same_outcome(sandbox, make_stack, playbook):

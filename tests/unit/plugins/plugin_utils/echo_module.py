@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import os
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -21,11 +22,16 @@ def main():
             warning=dict(type="str"),
             at_exit_file=dict(type="path"),
             exit_text=dict(type="str"),
+            hold_until=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     if module.params["at_exit_file"]:
         atexit.register(lambda: open(module.params["at_exit_file"], "w").close())
+    if module.params["hold_until"]:  # runs until the test creates this file (at most a minute)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(module.params["hold_until"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
     if module.params["exit_text"]:
         raise SystemExit(module.params["exit_text"])
     if module.params["crash"]:

@@ -73,6 +73,29 @@ def test_the_module_runs_in_a_child_with_the_task_environment_and_its_result_is_
     assert set(key for key in result if key.startswith("_ansible_")) <= {"_ansible_parsed"}  # as _execute_module leaves it
 
 
+def test_a_started_module_runs_while_the_worker_waits_for_it_and_is_read_once_it_exits(tmp_path):
+    go = tmp_path / "go"
+    child = _module_fork.start(make_action(), ECHO, {"say": "later", "hold_until": str(go)}, task_vars())
+    try:
+        assert child.wait(0.05) is False  # still running: the worker goes on (prints lines, ...)
+        go.write_text("")
+        assert child.wait(30) is True
+        result = child.result()
+    finally:
+        child.stop()
+    assert result["said"] == "later"
+    assert result["pid"] == child.pid
+
+
+def test_a_module_still_running_when_the_task_ends_is_ended_with_it(tmp_path):
+    child = _module_fork.start(make_action(), ECHO, {"hold_until": str(tmp_path / "never")}, task_vars())
+    assert child.wait(0.05) is False
+    child.stop()
+    assert child.rc == -15  # SIGTERM: it no longer runs (nor waits, as a zombie, to be reaped)
+    with pytest.raises(OSError):
+        os.kill(child.pid, 0)
+
+
 def test_check_mode_reaches_the_module():
     result = _module_fork.run(make_action(check_mode=True), ECHO, {}, task_vars())
     assert result["check_mode"] is True
