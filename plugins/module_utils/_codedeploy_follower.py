@@ -10,11 +10,14 @@ action plugin streams them while the module runs) and, run in slices, they end t
 the state to carry to the next run.
 
 The pace (see ``_phase`` and ``_schedule``): ``poll_interval`` where a line is due soon (the
-deployment has not started, the last event of a step runs, the termination wait runs),
-twice that while lifecycle events run in the middle of a step, half of it where the end may
-come at the next read (step 4, a failed event, step 2 with ``wait_for=traffic_rerouted``), and
-slow during known waits. The instances are read when the deployment's overview changes,
-every poll at a step's edge, and at most every ``TARGETS_REFRESH`` seconds otherwise.
+deployment has not started, the last event of step 2 runs, the termination wait runs),
+twice that while lifecycle events run in the middle of a step, 0.4 of it where the end may
+come at the next read (step 4, a failed event, step 2 with ``wait_for=traffic_rerouted``),
+half of it while the replacement's ValidateService (herd-mdl's smoke test) runs, and slow
+during known waits. The instances are read when the deployment's overview changes, every
+``poll_interval`` at a step's edge, during ValidateService and in a termination wait of unknown
+length (where the deployment itself is read only every ``TARGETS_REFRESH`` seconds: step 4
+shows in the original instances first), and at most every ``TARGETS_REFRESH`` seconds otherwise.
 
 Times are POSIX seconds (floats) inside, ISO 8601 strings in results. The steps of the last
 view are the one source of the times of the result's ``steps``, its ``timeline`` and the lines.
@@ -57,6 +60,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_view import (
     is_blue_green,
     step_of_event,
     termination_started_at,
+    validating,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._time import iso
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
@@ -67,6 +71,7 @@ ON_TIMEOUT_CHOICES = ("fail", "stop", "rollback")
 DEFAULT_POLL_INTERVAL = 5.0
 MIN_POLL_INTERVAL = 0.5
 NEAR_END_FACTOR = 0.4          # near the end, 0.4 x poll_interval (every 2 s by default)
+VALIDATE_FACTOR = 0.5          # the replacement's ValidateService (herd-mdl's smoke test) runs: its failure ends the deployment
 RUNNING_FACTOR = 2.0           # lifecycle events in the middle of a step: twice poll_interval
 LONG_WAIT_MAX_INTERVAL = 30.0  # during a known wait (termination wait, Ready), and under throttling
 READY_WAIT_FACTOR = 4.0
@@ -150,6 +155,7 @@ class Follower(object):
         if carry.get("calls"):
             for name, count in carry["calls"].items():
                 self.reader.calls[name] = self.reader.calls.get(name, 0) + count
+        self.deployment_read_at = None
         self.view = None
         self.pending_lines = []
         self.last_error = None
@@ -181,11 +187,23 @@ class Follower(object):
             return True
         if self.phase == "step_edge":
             return True  # the next step shows in the instances first
+        if self.phase == "validating":  # read at every other poll: step 2 shows in them within poll_interval
+            return now - self.targets_read_at >= self.poll_interval - 0.01
         if self.phase == "termination_wait":
             return deployment["termination_wait_minutes"] is None  # its end shows in the original instances
         if self.phase in ("near_end", "ready_wait"):
             return False
         return now - self.targets_read_at >= TARGETS_REFRESH
+
+    def _want_deployment(self, now):
+        """False during step 3 of unknown length between two reads TARGETS_REFRESH apart: what comes
+        next (step 4) shows in the original instances, read at every poll, and the deployment itself
+        has nothing to tell before it (its status stays InProgress unless someone stops it)."""
+        if self.view is None or self.deployment_read_at is None or self.phase != "termination_wait":
+            return True
+        if self.view["deployment"]["termination_wait_minutes"] is not None:
+            return True
+        return now - self.deployment_read_at >= TARGETS_REFRESH
 
     def _read_targets(self, deployment):
         total = sum(deployment["overview"].values())
@@ -204,7 +222,11 @@ class Follower(object):
     def look(self, fresh=False):
         """Read the deployment (and its instances when worth it, or ``fresh``); returns the view."""
         now = self.wall()
-        deployment = deployment_view(self.reader.deployment(self.deployment_id))
+        if fresh or self._want_deployment(now):
+            deployment = deployment_view(self.reader.deployment(self.deployment_id))
+            self.deployment_read_at = now
+        else:
+            deployment = self.view["deployment"]
         self.read_once = True
         if self._want_targets(deployment, now) or (fresh and deployment["status"] not in NOT_STARTED):
             self.instances = self._read_targets(deployment)
@@ -370,6 +392,8 @@ class Follower(object):
                 return "termination_wait"
             if step["number"] == 2 and self.wait_for == "traffic_rerouted":
                 return "near_end"
+        if validating(view["instances"]):
+            return "validating"
         if at_step_edge(view["instances"]):
             return "step_edge"
         return "running"
@@ -386,6 +410,8 @@ class Follower(object):
             delay = min(LONG_WAIT_MAX_INTERVAL, max(base, base * (2 ** min(self.throttled, 5))))
         elif phase == "near_end":
             delay = max(MIN_POLL_INTERVAL, base * NEAR_END_FACTOR)
+        elif phase == "validating":
+            delay = max(MIN_POLL_INTERVAL, base * VALIDATE_FACTOR)
         elif phase == "termination_wait" and view["deployment"]["termination_wait_minutes"]:
             step = view["steps"][2]
             ends = (step["start_time"] or now) + 60.0 * view["deployment"]["termination_wait_minutes"]

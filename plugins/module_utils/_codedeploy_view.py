@@ -372,6 +372,12 @@ def at_step_edge(instances):
     return any((i["label"], e["name"]) in STEP_EDGE_EVENTS for i, e in running_events(instances))
 
 
+def validating(instances):
+    """True while ValidateService runs on a replacement (Green) instance: herd-mdl's smoke test,
+    whose failure ends the deployment and whose success starts step 2."""
+    return any((i["label"], e["name"]) == ("Green", "ValidateService") for i, e in running_events(instances))
+
+
 def failed_events(instances, deployment):
     """(instance, event) of every lifecycle event that failed the deployment, in time order."""
     ignore = deployment["ignore_application_stop_failures"]

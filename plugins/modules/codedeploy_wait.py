@@ -59,19 +59,22 @@ options:
   poll_interval:
     description:
       - Seconds between two reads of the deployment where a progress line is due soon (at least 0.5),
-        that is before the deployment starts, while the last lifecycle event of step 1 (V(ValidateService))
-        or of step 2 (V(AfterBlockTraffic)) runs, and during step 3 when its length is not configured.
+        that is before the deployment starts, while the last lifecycle event of step 2 (V(AfterBlockTraffic))
+        runs, and during step 3 when its length is not configured (there the instances are read at each
+        poll, the deployment itself every 20 seconds: step 4 shows in the original instances first).
       - >-
         The pace adapts around it. While other lifecycle events run, the module reads every
-        2 x O(poll_interval). When the end may be near (step 4 runs, or step 2 with
+        2 x O(poll_interval). While V(ValidateService) runs on a replacement instance (herd-mdl's smoke
+        test: its failure ends the deployment, its success starts step 2), it reads the deployment every
+        0.5 x O(poll_interval) and the instances every O(poll_interval). When the end may be near (step 4 runs, or step 2 with
         O(wait_for=traffic_rerouted); a lifecycle event has failed; the last event of an in-place
         deployment runs), it reads every 0.4 x O(poll_interval) (every 2 seconds by default). During a
         termination wait of configured length it reads every quarter of the time left, at most every
         30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
         30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
-      - The instances are read when the deployment's status or instance counts change, at every read
-        at the edge of a step and in step 3 (where the next step shows first), every 20 seconds while
-        other lifecycle events run, and at the end.
+      - The instances are read when the deployment's status or instance counts change, every
+        O(poll_interval) at the edge of a step and in step 3 (where the next step shows first), every 20
+        seconds while other lifecycle events run, and at the end.
     type: float
     default: 5.0
   wait_for:

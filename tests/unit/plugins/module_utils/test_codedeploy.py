@@ -586,12 +586,46 @@ def test_the_pace_is_poll_interval_while_a_step_runs_and_faster_near_the_end(clo
     follower_for(fake, clock).follow()
     times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
     during_step_1 = [round(b - a, 2) for a, b in zip(times, times[1:]) if 40 <= a < 240]
-    # ValidateService (250-280) is seen at the next read of the instances (at most 20 s later), then polled every 5 s.
+    # ValidateService (250-280) is seen at the next read of the instances (at most 20 s later), then the
+    # deployment is read every 2.5 s (the smoke test's failure ends it) and the instances every 5 s (step 2 is next).
     validate_service = [round(b - a, 2) for a, b in zip(times, times[1:]) if 270 - cd_follower.TARGETS_REFRESH / 4 <= a < 280]
+    targets = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets"]
+    validate_targets = [round(b - a, 2) for a, b in zip(targets, targets[1:]) if 270 - cd_follower.TARGETS_REFRESH / 4 <= a < 280]
     near_end = [round(b - a, 2) for a, b in zip(times, times[1:]) if 335 <= a < story.end - 5]
     assert set(during_step_1) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.RUNNING_FACTOR}
-    assert set(validate_service) == {cd_follower.DEFAULT_POLL_INTERVAL}  # the last event of step 1: step 2 is next
+    assert set(validate_service) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.VALIDATE_FACTOR}
+    assert set(validate_targets) == {cd_follower.DEFAULT_POLL_INTERVAL}
     assert set(near_end) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.NEAR_END_FACTOR}
+
+
+@pytest.mark.parametrize("shift", range(6))
+def test_a_failed_smoke_test_is_seen_within_half_a_poll_interval(shift):
+    clock = FakeClock()
+    scale = 1 + shift * 0.0036  # the failure ends the deployment about 1 s later each time: every phase of a 5 s cycle
+    story = blue_green_story(fail_at="ValidateService", scale=scale)
+    fake = FakeCodeDeploy(clock, [story, rollback_story("d-RBCKE5678", DEPLOYMENT, 282 * scale)])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.result["status"] == "Failed"
+    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.VALIDATE_FACTOR + 0.1
+
+
+def test_in_a_termination_wait_of_unknown_length_the_instances_are_read_each_poll_the_deployment_every_20_s(clock):
+    story = blue_green_story(termination_wait_minutes=None, unannounced_wait=60)
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.kind == "done"
+    wait = (330 + 5, 330 + 60)  # the wait, once seen (at most one poll after it began)
+    reads = [t for t, op, _p in fake.requests if op == "GetDeployment" and wait[0] <= t < wait[1]]
+    targets = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and wait[0] <= t < wait[1]]
+    gaps = [b - a for a, b in zip(targets, targets[1:])]
+    assert len(gaps) >= 9 and all(g == pytest.approx(cd_follower.DEFAULT_POLL_INTERVAL, abs=0.1) for g in gaps), gaps
+    assert len(reads) >= 2 and min(b - a for a, b in zip(reads, reads[1:])) >= cd_follower.TARGETS_REFRESH - 0.1, reads
+    # and step 4 shows within one poll of when the original instance's termination began
+    step4 = outcome.result["steps"][3]
+    assert datetime.datetime.fromisoformat(step4["start_time"]).timestamp() - EPOCH0 == story.terminating_at
+    said = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and t >= story.terminating_at][0]
+    assert said - story.terminating_at <= cd_follower.DEFAULT_POLL_INTERVAL
+    assert any(STEP4 in line for line in outcome.lines)
 
 
 def test_a_long_termination_wait_is_polled_slowly(clock):
