@@ -16,7 +16,9 @@ times here are noise):
    amazon.aws.aws_caller_info task against the same floor: what any module task that calls AWS
    costs (a Python process that imports boto3 and builds a client);
 3. the overhead of a full upgrade: playbook wall time minus the sandbox deployment's own
-   duration (create to complete), against the same floor;
+   duration (create to complete), against the same floor; the median of upgrades whose lengths
+   are spread over one poll_interval (20-23.75 s), so that their ends fall at every phase of the
+   wait's polling, as in figure 1;
 4. fleet scaling: 1, 5 and 20 sandbox stacks in one run (forks = stacks, 60 s deployments),
    wall time of 20 against 1; and the peak memory of the run (summed PSS of all its processes,
    /proc/*/smaps_rollup) for 20 stacks against a 20-host play of amazon.aws.aws_caller_info;
@@ -203,21 +205,25 @@ def median(values):
 
 
 # --- the figures --------------------------------------------------------------------------------
-def floor_and_noop(runner, repeats):
+UPGRADE_SPREAD = 5.0  # codedeploy_wait's default poll_interval: the upgrades' ends spread over one cycle of it
+
+
+def floor_and_noop(runner, repeats, upgrades):
     ping = runner.play(PING, "ping.yml")
     caller = runner.play(ONE_CALLER_INFO, "one-caller.yml")
     floors, callers = [], []
     for _ in range(repeats):  # interleaved, so that a busy moment weighs on both
         floors.append(runner.run(["-i", "localhost,", ping])[0])
         callers.append(runner.run(["-i", "localhost,", caller])[0])
-    upgrades, overheads = [], []
+    walls, overheads = [], []
     entry = None
-    for n in range(max(1, repeats // 2)):
-        entry = runner.stack("bnop{0}x{1}".format(n, os.getpid() % 1000), 20.0)
+    lengths = [20.0 + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
+    for n, seconds in enumerate(lengths):
+        entry = runner.stack("bnop{0}x{1}".format(n, os.getpid() % 1000), seconds)
         wall, _mb, _out = runner.run(["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
                                       "-e", "mdl_environment=DEV"] + runner.upgrade_args())
         deployment = runner.deployment_seconds(entry)
-        upgrades.append(wall)
+        walls.append(wall)
         overheads.append(wall - deployment)
     noops, processes = [], []
     for _ in range(repeats):  # interleaved: as users run it (the module in a fork of the worker), and in module processes
@@ -229,7 +235,7 @@ def floor_and_noop(runner, repeats):
             walls.append(wall)
     return {"floor": median(floors), "floors": floors, "one_aws_task": median(callers), "one_aws_tasks": callers,
             "noop": median(noops), "noops": noops, "noop_process": median(processes), "noop_processes": processes,
-            "upgrade_walls": upgrades, "overhead": median(overheads), "overheads": overheads}
+            "upgrade_walls": walls, "upgrade_lengths": lengths, "overhead": median(overheads), "overheads": overheads}
 
 
 def fleet(runner, sizes, seconds):
@@ -328,7 +334,7 @@ def main():
             print("5: the follower on a virtual clock...", flush=True)
             c = calls_per_minute()
             print("2, 3: floor, full upgrades, no-ops...", flush=True)
-            n = floor_and_noop(runner, 3 if args.quick else 5)
+            n = floor_and_noop(runner, 3 if args.quick else 5, 2 if args.quick else 4)
             print("4: fleets...", flush=True)
             f = fleet(runner, [1, 5] if args.quick else [1, 5, 20], 60.0)
     print("1: detection latency (benchmarks/codedeploy_wait.py)...", flush=True)

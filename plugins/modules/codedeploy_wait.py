@@ -58,7 +58,8 @@ options:
     default: 3600
   poll_interval:
     description:
-      - Seconds between two reads of the deployment where a progress line is due soon (at least 0.5),
+      - >-
+        Seconds between two reads of the deployment where a progress line is due soon (at least 0.5),
         that is before the deployment starts, while the last lifecycle event of step 2 (V(AfterBlockTraffic))
         runs, and during step 3 when its length is not configured (there the instances are read at each
         poll, the deployment itself every 20 seconds: step 4 shows in the original instances first).

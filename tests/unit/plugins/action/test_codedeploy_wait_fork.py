@@ -40,6 +40,10 @@ class FakeProbe(object):
         return {"requests": 0}
 
 
+def no_module_process(**kwargs):
+    raise AssertionError("a module process ran")
+
+
 def plugin(monkeypatch, args):
     run = make_action(cls=action.ActionModule)
     run._task.args = dict(args)
@@ -61,7 +65,7 @@ def test_on_the_controller_the_module_runs_in_a_fork_and_each_line_shows_while_i
     shown.display.side_effect = display
     run = plugin(monkeypatch, {"deployment_id": "d-ABCDE1234", "label": "stack1/DEV", "hold_until": str(go),
                                "lines": ["d-ABCDE1234 step 1/4 started", "d-ABCDE1234 Succeeded (1s)"]})
-    monkeypatch.setattr(run, "_execute_module", lambda **kwargs: (_ for _ in ()).throw(AssertionError("a module process ran")))
+    monkeypatch.setattr(run, "_execute_module", no_module_process)
     result = run.run(task_vars=task_vars())
     assert result["status"] == "Succeeded"
     assert result["pid"] != os.getpid()
@@ -76,7 +80,7 @@ def test_the_probe_starts_once_the_module_runs_so_that_the_worker_can_fork(monke
     monkeypatch.setattr(action, "Probe", FakeProbe)
     monkeypatch.setattr(_module_fork, "start", lambda *a: started.append(threading.active_count()) or real_start(*a))
     run = plugin(monkeypatch, {"deployment_id": "d-ABCDE1234", "probe_url": "https://herd.example/buildInfo", "lines": ["a"]})
-    monkeypatch.setattr(run, "_execute_module", lambda **kwargs: (_ for _ in ()).throw(AssertionError("a module process ran")))
+    monkeypatch.setattr(run, "_execute_module", no_module_process)
     result = run.run(task_vars=task_vars())
     assert started == [1]  # no thread in the worker when it forked
     assert FakeProbe.instances[0].events == ["start", "stop"]
