@@ -16,8 +16,9 @@ times here are noise):
    amazon.aws.aws_caller_info task against the same floor: what any module task that calls AWS
    costs (a Python process that imports boto3 and builds a client);
 3. the overhead of a full upgrade: playbook wall time minus the sandbox deployment's own
-   duration (create to complete), against the same floor; the median of upgrades whose lengths
-   are spread over one poll_interval (20-23.75 s), so that their ends fall at every phase of the
+   duration (create to complete), against the same floor; the median of upgrades of about a
+   minute (the fleets' length: each step lasts seconds, as it lasts minutes on AWS) whose lengths
+   are spread over one poll_interval (60-63.75 s), so that their ends fall at every phase of the
    wait's polling, as in figure 1;
 4. fleet scaling: 1, 5 and 20 sandbox stacks in one run (forks = stacks, 60 s deployments),
    wall time of 20 against 1; and the peak memory of the run (summed PSS of all its processes,
@@ -205,6 +206,7 @@ def median(values):
 
 
 # --- the figures --------------------------------------------------------------------------------
+UPGRADE_LENGTH = 60.0  # the fleets' deployments: a 20 s one ends within a poll of its step 2, unlike one on AWS
 UPGRADE_SPREAD = 5.0  # codedeploy_wait's default poll_interval: the upgrades' ends spread over one cycle of it
 
 
@@ -217,7 +219,7 @@ def floor_and_noop(runner, repeats, upgrades):
         callers.append(runner.run(["-i", "localhost,", caller])[0])
     walls, overheads = [], []
     entry = None
-    lengths = [20.0 + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
+    lengths = [UPGRADE_LENGTH + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
     for n, seconds in enumerate(lengths):
         entry = runner.stack("bnop{0}x{1}".format(n, os.getpid() % 1000), seconds)
         wall, _mb, _out = runner.run(["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),

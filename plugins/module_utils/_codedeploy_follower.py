@@ -75,6 +75,10 @@ VALIDATE_FACTOR = 0.5          # the replacement's ValidateService (herd-mdl's s
 RUNNING_FACTOR = 2.0           # lifecycle events in the middle of a step: twice poll_interval
 LONG_WAIT_MAX_INTERVAL = 30.0  # during a known wait (termination wait, Ready), and under throttling
 READY_WAIT_FACTOR = 4.0
+# Where a line or the end is due soon, poll at most this share of the time the deployment has run:
+# one that reached its last steps in seconds (a small application, a compressed clock) ends in seconds.
+# A HERD deployment reaches them after about 10 minutes, where this is far above the pace above.
+RAN_SHARE = 0.02
 TARGETS_REFRESH = 20.0         # read the instances at least this often while events run
 STOP_GRACE = 120.0             # after stop_deployment: how long to wait for CodeDeploy to say Stopped
 STOP_POLL = 1.0
@@ -402,6 +406,11 @@ class Follower(object):
         """Seconds until the next poll is due: the Waiter asks this after each check."""
         return max(0.0, self.next_poll_at - self.wall())
 
+    def _within_share(self, delay, view, now):
+        """``delay``, or less on a deployment that got here fast: RAN_SHARE of the time it has run, at least MIN_POLL_INTERVAL."""
+        ran = max(0.0, now - self._origin(view["deployment"]))
+        return max(MIN_POLL_INTERVAL, min(delay, ran * RAN_SHARE))
+
     def _schedule(self, view, now):
         """When to poll next (the only place that decides it)."""
         base = self.poll_interval
@@ -409,10 +418,12 @@ class Follower(object):
         if self.throttled:
             delay = min(LONG_WAIT_MAX_INTERVAL, max(base, base * (2 ** min(self.throttled, 5))))
         elif phase == "near_end":
-            delay = max(MIN_POLL_INTERVAL, base * NEAR_END_FACTOR)
+            delay = self._within_share(base * NEAR_END_FACTOR, view, now)
         elif phase == "validating":
-            delay = max(MIN_POLL_INTERVAL, base * VALIDATE_FACTOR)
-        elif phase == "termination_wait" and view["deployment"]["termination_wait_minutes"]:
+            delay = self._within_share(base * VALIDATE_FACTOR, view, now)
+        elif phase == "step_edge" or (phase == "termination_wait" and not view["deployment"]["termination_wait_minutes"]):
+            delay = self._within_share(base, view, now)
+        elif phase == "termination_wait":
             step = view["steps"][2]
             ends = (step["start_time"] or now) + 60.0 * view["deployment"]["termination_wait_minutes"]
             delay = min(LONG_WAIT_MAX_INTERVAL, max(base, (ends - now) / 4.0))
@@ -420,7 +431,7 @@ class Follower(object):
             delay = min(LONG_WAIT_MAX_INTERVAL, max(base, base * READY_WAIT_FACTOR))
         elif phase == "running":
             delay = base * RUNNING_FACTOR
-        else:  # starting, step_edge, a termination wait of unknown length
+        else:  # starting
             delay = base
         self.phase = phase
         self.next_poll_at = now + delay

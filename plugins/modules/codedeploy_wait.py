@@ -73,6 +73,11 @@ options:
         termination wait of configured length it reads every quarter of the time left, at most every
         30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
         30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
+      - >-
+        Where a line or the end is due soon (all of the above but the other lifecycle events and the
+        waits), it reads at most every 2 % of the time the deployment has run, at least every 0.5
+        seconds: a deployment that reached its last steps in a minute ends in seconds. A HERD deployment
+        reaches them after about 10 minutes, where this changes nothing.
       - The instances are read when the deployment's status or instance counts change, every
         O(poll_interval) at the edge of a step and in step 3 (where the next step shows first), every 20
         seconds while other lifecycle events run, and at the end.

@@ -598,6 +598,21 @@ def test_the_pace_is_poll_interval_while_a_step_runs_and_faster_near_the_end(clo
     assert set(near_end) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.NEAR_END_FACTOR}
 
 
+@pytest.mark.parametrize("length", [60.0, 61.0, 62.0, 63.0, 64.0])
+def test_a_deployment_that_runs_in_a_minute_is_polled_in_proportion_near_its_end(length):
+    """A small application's deployment, the sandbox's: near the end, a read every 2 % of the time it has run (about
+    1.2 s here), not every 2 s as on a deployment of 15 minutes."""
+    clock = FakeClock()
+    story = blue_green_story(scale=length / 420.0, termination_wait_minutes=None)
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.kind == "done"
+    assert clock.seconds - story.end <= 0.02 * story.end + 0.1  # the documented 2 %
+    assert any("step 4/4" in line for line in outcome.lines)
+    step4 = [t for t, op, _p in fake.requests if op == "GetDeployment" and story.end - 8 <= t < story.end]
+    assert min(b - a for a, b in zip(step4, step4[1:])) >= cd_follower.MIN_POLL_INTERVAL
+
+
 @pytest.mark.parametrize("shift", range(6))
 def test_a_failed_smoke_test_is_seen_within_half_a_poll_interval(shift):
     clock = FakeClock()
