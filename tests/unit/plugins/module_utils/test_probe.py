@@ -118,28 +118,37 @@ def answering():
 @pytest.fixture
 def cutting():
     """``cutting(how)``: the port of a server that accepts each connection and closes it at once, ``rst`` or ``fin``."""
-    listeners = []
+    listeners, threads = [], []
+    stop = threading.Event()
 
     def start(how):
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
+        listener.settimeout(0.1)  # accept() wakes up to see stop: closing the socket would not wake it
         listeners.append(listener)
 
         def serve():
-            while True:
+            while not stop.is_set():
                 try:
                     conn, dummy = listener.accept()
+                except socket.timeout:
+                    continue
                 except OSError:
                     return
                 if how == "rst":
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 conn.close()
 
-        threading.Thread(target=serve, daemon=True).start()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        threads.append(thread)
         return listener.getsockname()[1]
 
     yield start
+    stop.set()
+    for thread in threads:  # none left behind: a test of the fork runner counts this process's threads
+        thread.join(5)
     for listener in listeners:
         listener.close()
 
