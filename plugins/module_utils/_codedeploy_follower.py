@@ -78,7 +78,7 @@ READY_WAIT_FACTOR = 4.0
 # Where a line or the end is due soon, poll at most this share of the time the deployment has run:
 # one that reached its last steps in seconds (a small application, a compressed clock) ends in seconds.
 # A HERD deployment reaches them after about 10 minutes, where this is far above the pace above.
-RAN_SHARE = 0.02
+RAN_SHARE = 0.01
 TARGETS_REFRESH = 20.0         # read the instances at least this often while events run
 STOP_GRACE = 120.0             # after stop_deployment: how long to wait for CodeDeploy to say Stopped
 STOP_POLL = 1.0

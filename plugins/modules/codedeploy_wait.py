@@ -75,7 +75,7 @@ options:
         30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
       - >-
         Where a line or the end is due soon (all of the above but the other lifecycle events and the
-        waits), it reads at most every 2 % of the time the deployment has run, at least every 0.5
+        waits), it reads at most every 1 % of the time the deployment has run, at least every 0.5
         seconds: a deployment that reached its last steps in a minute ends in seconds. A HERD deployment
         reaches them after about 10 minutes, where this changes nothing.
       - The instances are read when the deployment's status or instance counts change, every
