@@ -149,8 +149,7 @@ class ActionModule(ActionBase):
             if reason is None:
                 output = self._run_in_fork(module_args, task_vars, label, stream, started)
             else:
-                _module_fork.display.vvvv("{0}: {1} runs as a module process: {2}".format(
-                    self._task.get_name(), self._task.action, reason))
+                _module_fork.say_module_process(self, reason)
                 output = self._run_in_thread(module_args, task_vars, label, stream, started)
             self._show(stream.new_lines() + [stream.rest], label)
         finally:

@@ -26,7 +26,7 @@ class ModuleAction(ActionBase):
         if reason is None:
             module_fqn = "ansible_collections.mdl.herd.plugins.modules.{0}".format(self.MODULE)
             return merge_hash(result, _module_fork.run(self, module_fqn, self._task.args, task_vars))
-        _module_fork.display.vvvv("{0}: {1} runs as a module process: {2}".format(self._task.get_name(), self._task.action, reason))
+        _module_fork.say_module_process(self, reason)
         wrap_async = self._task.async_val and not self._connection.has_native_async
         result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
         if not wrap_async:

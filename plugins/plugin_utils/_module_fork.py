@@ -92,6 +92,11 @@ def why_not(action, task_vars):
     return None
 
 
+def say_module_process(action, reason):
+    """At -vvvv: why the module of ``action`` runs as a module process (``why_not``'s reason)."""
+    display.vvvv("{0}: {1} runs as a module process: {2}".format(action._task.get_name(), action._task.action, reason))
+
+
 def encode_arguments(module_args):
     """The module's arguments as AnsiballZ hands them to ``ansible.module_utils.basic``."""
     params = {"ANSIBLE_MODULE_ARGS": module_args}
