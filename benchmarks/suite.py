@@ -14,7 +14,9 @@ times here are noise):
    credentials discovered, preflight included) against the floor: ansible-playbook of a play
    with one ansible.builtin.ping task; beside it, for context and with no target (2'), a play of one
    amazon.aws.aws_caller_info task against the same floor: what any module task that calls AWS
-   costs (a Python process that imports boto3 and builds a client);
+   costs (a Python process that imports boto3 and builds a client); the same no-op with its
+   modules in processes of their own (2''), and without a bytecode cache (2''', see below);
+   the median of 9 runs of each, interleaved;
 3. the overhead of a full upgrade: playbook wall time minus the sandbox deployment's own
    duration (create to complete), against the same floor; the median of upgrades of about a
    minute (the fleets' length: each step lasts seconds, as it lasts minutes on AWS) whose lengths
@@ -26,6 +28,11 @@ times here are noise):
 5. CodeDeploy requests per stack per minute of waiting over a 15-minute deployment: the
    follower on a virtual clock, fed by answers in the shapes of CodeDeploy's service model
    (tests/unit/plugins/module_utils/codedeploy_story.py), counted by the scripted client.
+
+Every ansible-playbook run has Python's bytecode cache on, as Python has it by default, in a
+folder of the run (PYTHONPYCACHEPREFIX) that untimed first runs fill: a machine that sets
+PYTHONDONTWRITEBYTECODE=1 would otherwise compile the collections' Python at every run while
+ansible-core's comes compiled with its wheel, a cost the floor does not pay (row 2''' shows it).
 """
 
 from __future__ import annotations
@@ -138,13 +145,22 @@ class Runner(object):
         self.collections = collection_tree(workdir)
         self.count = 0
 
-    def env(self):
+    def env(self, bytecode=True):
+        """The environment of one ansible-playbook run. ``bytecode``: Python's bytecode cache on, as it is by
+        default where users run it, in a folder of this run (``PYTHONPYCACHEPREFIX``) that the first runs fill.
+        Without it (``PYTHONDONTWRITEBYTECODE=1``, which some machines set) every run compiles the collections'
+        Python again, while ansible-core's comes compiled with its wheel: the floor would not pay what the
+        collection pays."""
         self.count += 1
         folder = self.workdir / "run{0}".format(self.count)
         folder.mkdir()
         env = dict(os.environ)
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
             env.pop(name, None)
+        if bytecode:
+            env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.update(
             ANSIBLE_COLLECTIONS_PATH=str(self.collections), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false",
             ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_LOCAL_TEMP=str(folder / "tmp"),
@@ -160,9 +176,9 @@ class Runner(object):
                 "-e", "herd_upgrade_artifact_repository={0}".format(self.endpoints["maven_repository_url"]),
                 "-e", "herd_version=0.176.0"]
 
-    def run(self, args, memory=False):
+    def run(self, args, memory=False, bytecode=True):
         """ansible-playbook with ``args``: (wall seconds, peak MB or None, output)."""
-        env, _folder = self.env()
+        env, _folder = self.env(bytecode)
         started = time.monotonic()
         process = subprocess.Popen(["ansible-playbook"] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         sampler = None
@@ -213,11 +229,13 @@ UPGRADE_SPREAD = 5.0  # codedeploy_wait's default poll_interval: the upgrades' e
 def floor_and_noop(runner, repeats, upgrades):
     ping = runner.play(PING, "ping.yml")
     caller = runner.play(ONE_CALLER_INFO, "one-caller.yml")
+    for play in (ping, caller):  # not timed: the first runs fill the bytecode cache (see Runner.env)
+        runner.run(["-i", "localhost,", play])
     floors, callers = [], []
     for _ in range(repeats):  # interleaved, so that a busy moment weighs on both
         floors.append(runner.run(["-i", "localhost,", ping])[0])
         callers.append(runner.run(["-i", "localhost,", caller])[0])
-    walls, overheads = [], []
+    upgrade_walls, overheads = [], []
     entry = None
     lengths = [UPGRADE_LENGTH + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
     for n, seconds in enumerate(lengths):
@@ -225,19 +243,25 @@ def floor_and_noop(runner, repeats, upgrades):
         wall, _mb, _out = runner.run(["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
                                       "-e", "mdl_environment=DEV"] + runner.upgrade_args())
         deployment = runner.deployment_seconds(entry)
-        walls.append(wall)
+        upgrade_walls.append(wall)
         overheads.append(wall - deployment)
-    noops, processes = [], []
-    for _ in range(repeats):  # interleaved: as users run it (the module in a fork of the worker), and in module processes
-        for walls, extra in ((noops, []), (processes, ["-e", "mdl_herd_module_process=true"])):
-            wall, _mb, output = runner.run(["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
-                                            "-e", "mdl_environment=DEV"] + runner.upgrade_args() + extra)
+    noop = ["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
+            "-e", "mdl_environment=DEV"] + runner.upgrade_args()
+    runner.run(noop + ["-e", "mdl_herd_module_process=true"])  # not timed: fills the bytecode cache of that path
+    noops, processes, compiled = [], [], []
+    # interleaved: as users run it (the modules in a fork of the worker), in module processes, and compiling
+    # the collections' Python at every run (no bytecode cache)
+    for _ in range(repeats):
+        for walls, extra, bytecode in ((noops, [], True), (processes, ["-e", "mdl_herd_module_process=true"], True),
+                                       (compiled, [], False)):
+            wall, _mb, output = runner.run(noop + extra, bytecode=bytecode)
             if "already_served" not in output:
                 raise RuntimeError("the no-op run did something:\n" + output[-3000:])
             walls.append(wall)
     return {"floor": median(floors), "floors": floors, "one_aws_task": median(callers), "one_aws_tasks": callers,
             "noop": median(noops), "noops": noops, "noop_process": median(processes), "noop_processes": processes,
-            "upgrade_walls": walls, "upgrade_lengths": lengths, "overhead": median(overheads), "overheads": overheads}
+            "noop_no_bytecode": median(compiled), "noop_no_bytecodes": compiled,
+            "upgrade_walls": upgrade_walls, "upgrade_lengths": lengths, "overhead": median(overheads), "overheads": overheads}
 
 
 def fleet(runner, sizes, seconds):
@@ -302,6 +326,10 @@ def table(d, n, f, c):
     row("2'' context: the no-op with mdl_herd_module_process=true (module processes) vs ping play",
         "{0:.2f} s".format(n["noop_process"]), "{0:.2f} s".format(n["floor"]),
         "{0:.2f}x, fork saves {1:.2f} s".format(n["noop_process"] / n["floor"], n["noop_process"] - n["noop"]), "(none)", None)
+    row("2''' context: the no-op without a bytecode cache (PYTHONDONTWRITEBYTECODE=1) vs ping play",
+        "{0:.2f} s".format(n["noop_no_bytecode"]), "{0:.2f} s".format(n["floor"]),
+        "{0:.2f}x, the cache saves {1:.2f} s".format(n["noop_no_bytecode"] / n["floor"], n["noop_no_bytecode"] - n["noop"]),
+        "(none)", None)
     row("3 full upgrade overhead (wall - deployment vs ping play)", "{0:.2f} s".format(n["overhead"]), "{0:.2f} s".format(n["floor"]),
         "{0:.2f}x, floor {1:+.2f} s".format(n["overhead"] / n["floor"], n["overhead"] - n["floor"]), "<= floor + 1.5 s",
         n["overhead"] - n["floor"] <= 1.5)
@@ -336,7 +364,7 @@ def main():
             print("5: the follower on a virtual clock...", flush=True)
             c = calls_per_minute()
             print("2, 3: floor, full upgrades, no-ops...", flush=True)
-            n = floor_and_noop(runner, 3 if args.quick else 5, 2 if args.quick else 4)
+            n = floor_and_noop(runner, 3 if args.quick else 9, 2 if args.quick else 4)
             print("4: fleets...", flush=True)
             f = fleet(runner, [1, 5] if args.quick else [1, 5, 20], 60.0)
     print("1: detection latency (benchmarks/codedeploy_wait.py)...", flush=True)

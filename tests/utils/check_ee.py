@@ -4,7 +4,8 @@
 
 Run by ``make build-check`` after the tarball is built: the EE file names the tarball of the
 version in galaxy.yml, and the context holds it, the Containerfile, amazon.aws among the Galaxy
-requirements and the Python libraries the modules import.
+requirements and the Python libraries the modules import, and the final image compiles the
+installed collections' Python once (a job's container, and the bytecode it writes, is thrown away).
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ def main(context: Path) -> int:
     python = (build / "requirements.txt").read_text()
     for library in ("boto3", "botocore", "requests"):
         assert library in python, "{0} missing from the EE's Python requirements".format(library)
-    print("execution environment: the build context holds {0}, amazon.aws and boto3/botocore/requests".format(tarball))
+    # Job containers are thrown away: the collections' bytecode is written once, in the image, after they are in it.
+    steps = (context / "Containerfile").read_text().splitlines()
+    final = steps[max(n for n, text in enumerate(steps) if text.startswith("FROM ")):]
+    copied = [n for n, text in enumerate(final) if text.startswith("COPY --from=galaxy /usr/share/ansible ")]
+    compiled = [n for n, text in enumerate(final) if "-m compileall" in text and "/usr/share/ansible/collections" in text]
+    assert copied and compiled and compiled[0] > copied[0], "the final image does not compile the collections it installs"
+    print("execution environment: the build context holds {0}, amazon.aws and boto3/botocore/requests;"
+          " the image compiles the collections' Python".format(tarball))
     return 0
 
 
