@@ -18,7 +18,8 @@ times here are noise):
    modules in processes of their own (2''), and without a bytecode cache (2''', see below);
    the median of 9 runs of each, interleaved;
 3. the overhead of a full upgrade: playbook wall time minus the sandbox deployment's own
-   duration (create to complete), against the same floor; the median of upgrades of about a
+   duration (create to complete), each against the floor of its own minute (the mean of a ping
+   play just before it and one just after it), the median of the differences; upgrades of about a
    minute (the fleets' length: each step lasts seconds, as it lasts minutes on AWS) whose lengths
    are spread over one poll_interval (60-63.75 s), so that their ends fall at every phase of the
    wait's polling, as in figure 1;
@@ -235,16 +236,21 @@ def floor_and_noop(runner, repeats, upgrades):
     for _ in range(repeats):  # interleaved, so that a busy moment weighs on both
         floors.append(runner.run(["-i", "localhost,", ping])[0])
         callers.append(runner.run(["-i", "localhost,", caller])[0])
-    upgrade_walls, overheads = [], []
+    upgrade_walls, overheads, upgrade_floors = [], [], []
     entry = None
     lengths = [UPGRADE_LENGTH + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
     for n, seconds in enumerate(lengths):
         entry = runner.stack("bnop{0}x{1}".format(n, os.getpid() % 1000), seconds)
+        before = runner.run(["-i", "localhost,", ping])[0]
         wall, _mb, _out = runner.run(["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
                                       "-e", "mdl_environment=DEV"] + runner.upgrade_args())
+        after = runner.run(["-i", "localhost,", ping])[0]
         deployment = runner.deployment_seconds(entry)
         upgrade_walls.append(wall)
         overheads.append(wall - deployment)
+        # each upgrade against the floor of its own minute (a ping play just before it and just after it): the
+        # speed of this machine drifts over minutes, and a floor measured earlier would not pay the same
+        upgrade_floors.append((before + after) / 2.0)
     noop = ["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
             "-e", "mdl_environment=DEV"] + runner.upgrade_args()
     runner.run(noop + ["-e", "mdl_herd_module_process=true"])  # not timed: fills the bytecode cache of that path
@@ -261,7 +267,9 @@ def floor_and_noop(runner, repeats, upgrades):
     return {"floor": median(floors), "floors": floors, "one_aws_task": median(callers), "one_aws_tasks": callers,
             "noop": median(noops), "noops": noops, "noop_process": median(processes), "noop_processes": processes,
             "noop_no_bytecode": median(compiled), "noop_no_bytecodes": compiled,
-            "upgrade_walls": upgrade_walls, "upgrade_lengths": lengths, "overhead": median(overheads), "overheads": overheads}
+            "upgrade_walls": upgrade_walls, "upgrade_lengths": lengths, "overhead": median(overheads), "overheads": overheads,
+            "upgrade_floors": upgrade_floors, "upgrade_floor": median(upgrade_floors),
+            "overhead_above_floor": median([o - f for o, f in zip(overheads, upgrade_floors)])}
 
 
 def fleet(runner, sizes, seconds):
@@ -330,9 +338,10 @@ def table(d, n, f, c):
         "{0:.2f} s".format(n["noop_no_bytecode"]), "{0:.2f} s".format(n["floor"]),
         "{0:.2f}x, the cache saves {1:.2f} s".format(n["noop_no_bytecode"] / n["floor"], n["noop_no_bytecode"] - n["noop"]),
         "(none)", None)
-    row("3 full upgrade overhead (wall - deployment vs ping play)", "{0:.2f} s".format(n["overhead"]), "{0:.2f} s".format(n["floor"]),
-        "{0:.2f}x, floor {1:+.2f} s".format(n["overhead"] / n["floor"], n["overhead"] - n["floor"]), "<= floor + 1.5 s",
-        n["overhead"] - n["floor"] <= 1.5)
+    row("3 full upgrade overhead (wall - deployment vs ping plays around each upgrade)", "{0:.2f} s".format(n["overhead"]),
+        "{0:.2f} s".format(n["upgrade_floor"]),
+        "{0:.2f}x, floor {1:+.2f} s".format(n["overhead"] / n["upgrade_floor"], n["overhead_above_floor"]), "<= floor + 1.5 s",
+        n["overhead_above_floor"] <= 1.5)
     sizes = sorted(f["walls"])
     small, large = sizes[0], sizes[-1]
     row("4a fleet wall time, {0} stacks vs {1} ({2})".format(large, small, ", ".join("{0}: {1} s".format(s, f["walls"][s]) for s in sizes)),
