@@ -16,7 +16,7 @@ times here are noise):
    amazon.aws.aws_caller_info task against the same floor: what any module task that calls AWS
    costs (a Python process that imports boto3 and builds a client); the same no-op with its
    modules in processes of their own (2''), and without a bytecode cache (2''', see below);
-   the median of 9 runs of each, interleaved;
+   the median of 9 runs of each, all five interleaved;
 3. the overhead of a full upgrade: playbook wall time minus the sandbox deployment's own
    duration (create to complete), each against the floor of its own minute (the mean of a ping
    play just before it and one just after it), the median of the differences; upgrades of about a
@@ -232,10 +232,6 @@ def floor_and_noop(runner, repeats, upgrades):
     caller = runner.play(ONE_CALLER_INFO, "one-caller.yml")
     for play in (ping, caller):  # not timed: the first runs fill the bytecode cache (see Runner.env)
         runner.run(["-i", "localhost,", play])
-    floors, callers = [], []
-    for _ in range(repeats):  # interleaved, so that a busy moment weighs on both
-        floors.append(runner.run(["-i", "localhost,", ping])[0])
-        callers.append(runner.run(["-i", "localhost,", caller])[0])
     upgrade_walls, overheads, upgrade_floors = [], [], []
     entry = None
     lengths = [UPGRADE_LENGTH + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
@@ -254,10 +250,13 @@ def floor_and_noop(runner, repeats, upgrades):
     noop = ["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
             "-e", "mdl_environment=DEV"] + runner.upgrade_args()
     runner.run(noop + ["-e", "mdl_herd_module_process=true"])  # not timed: fills the bytecode cache of that path
-    noops, processes, compiled = [], [], []
-    # interleaved: as users run it (the modules in a fork of the worker), in module processes, and compiling
-    # the collections' Python at every run (no bytecode cache)
+    floors, callers, noops, processes, compiled = [], [], [], [], []
+    # All interleaved, so that a busy moment, or the drift of this machine's speed over minutes, weighs on the
+    # floor as on the rest: the floor, one amazon.aws task, the no-op as users run it (the modules in a fork of
+    # the worker), in module processes, and compiling the collections' Python at every run (no bytecode cache).
     for _ in range(repeats):
+        floors.append(runner.run(["-i", "localhost,", ping])[0])
+        callers.append(runner.run(["-i", "localhost,", caller])[0])
         for walls, extra, bytecode in ((noops, [], True), (processes, ["-e", "mdl_herd_module_process=true"], True),
                                        (compiled, [], False)):
             wall, _mb, output = runner.run(noop + extra, bytecode=bytecode)
