@@ -67,3 +67,22 @@ def test_a_no_op_after_an_upgrade_in_the_same_play_reports_its_own_outcome_only(
         "already_served", False, None, None, None)
     assert after["zero_downtime"] == {}
     assert after["message"] == "{0}/DEV: HERD already serves 0.176.0; nothing to do.".format(entry["mdl_instance_name"])
+
+
+def test_the_role_itself_fails_when_herd_kept_its_version_after_a_successful_deployment(sandbox, make_stack, playbook, tmp_path):
+    """Without upgrade_herd.yml's own last task, the role's "Say what happened" fails the play; the fact is kept."""
+    entry = make_stack(current_version="0.170.0", faults={"herd_stale_version": True})
+    endpoints = sandbox.endpoints()
+    out = tmp_path / "result.json"
+    play = larger_playbook(entry, endpoints, out)[0]
+    play["tasks"][0]["vars"]["herd_upgrade_verify_retries"] = 1
+    play["tasks"][1] = dict(play["tasks"][1], name="Keep it after the failure")
+    path = tmp_path / "stale.yml"
+    play["tasks"] = [{"name": "Upgrade, and keep what happened", "block": [play["tasks"][0]], "always": [play["tasks"][1]]}]
+    path.write_text(yaml.safe_dump([play]))
+    run = playbook(entry, name=str(path))
+    assert run.finish() != 0
+    said = run.output.split("TASK [mdl.herd.herd_upgrade : Say what happened]", 1)[-1].split("TASK [", 1)[0]
+    assert "fatal: [localhost]: FAILED!" in said and "but HERD reports 0.170.0, not 0.176.0" in said, run.output
+    result = json.loads(out.read_text())
+    assert (result["outcome"], result["status"], result["to_version"]) == ("failed", "Succeeded", "0.170.0")
