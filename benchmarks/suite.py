@@ -232,15 +232,19 @@ def floor_and_noop(runner, repeats, upgrades):
     caller = runner.play(ONE_CALLER_INFO, "one-caller.yml")
     for play in (ping, caller):  # not timed: the first runs fill the bytecode cache (see Runner.env)
         runner.run(["-i", "localhost,", play])
+
+    def floor():
+        return runner.run(["-i", "localhost,", ping])[0]
+
     upgrade_walls, overheads, upgrade_floors = [], [], []
     entry = None
     lengths = [UPGRADE_LENGTH + UPGRADE_SPREAD * k / upgrades for k in range(upgrades)]
     for n, seconds in enumerate(lengths):
         entry = runner.stack("bnop{0}x{1}".format(n, os.getpid() % 1000), seconds)
-        before = runner.run(["-i", "localhost,", ping])[0]
+        before = floor()
         wall, _mb, _out = runner.run(["mdl.herd.upgrade_herd", "-e", "mdl_instance_name={0}".format(entry["mdl_instance_name"]),
                                       "-e", "mdl_environment=DEV"] + runner.upgrade_args())
-        after = runner.run(["-i", "localhost,", ping])[0]
+        after = floor()
         deployment = runner.deployment_seconds(entry)
         upgrade_walls.append(wall)
         overheads.append(wall - deployment)
@@ -255,7 +259,7 @@ def floor_and_noop(runner, repeats, upgrades):
     # floor as on the rest: the floor, one amazon.aws task, the no-op as users run it (the modules in a fork of
     # the worker), in module processes, and compiling the collections' Python at every run (no bytecode cache).
     for _ in range(repeats):
-        floors.append(runner.run(["-i", "localhost,", ping])[0])
+        floors.append(floor())
         callers.append(runner.run(["-i", "localhost,", caller])[0])
         for walls, extra, bytecode in ((noops, [], True), (processes, ["-e", "mdl_herd_module_process=true"], True),
                                        (compiled, [], False)):
