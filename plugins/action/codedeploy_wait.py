@@ -36,6 +36,8 @@ from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork
 
 display = Display()
 
+_module_fork.preload()  # in ansible-playbook's own process, where the strategy imports this plugin (see _module_fork)
+
 SLICE = "_slice"
 PROBE_PASSWORD = "probe_password"
 STREAM_READ_INTERVAL = 0.25  # how often the progress file is read while the module runs

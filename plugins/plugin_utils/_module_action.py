@@ -10,6 +10,8 @@ from ansible.utils.vars import merge_hash
 
 from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork
 
+_module_fork.preload()  # in ansible-playbook's own process, where the strategy imports this plugin (see _module_fork)
+
 
 class ModuleAction(ActionBase):
     """Runs the module ``MODULE`` of mdl.herd: in a fork of the worker when it runs on the controller

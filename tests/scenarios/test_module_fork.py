@@ -6,6 +6,8 @@ FORKED = "running mdl.herd.herd_upgrade_invoke in a fork of this worker"
 PAYLOAD = "AnsiballZ_herd_upgrade_invoke"
 WAIT_FORKED = "running mdl.herd.codedeploy_wait in a fork of this worker"
 WAIT_PAYLOAD = "AnsiballZ_codedeploy_wait"
+# ansible-playbook's own process imported the action plugins, so the modules' imports and service models
+PRELOADED = "imports and AWS service models inherited from process"
 
 
 def test_on_the_controller_herd_upgrade_invoke_and_codedeploy_wait_run_in_a_fork_of_the_worker(sandbox, make_stack, playbook):
@@ -16,6 +18,11 @@ def test_on_the_controller_herd_upgrade_invoke_and_codedeploy_wait_run_in_a_fork
     for forked, payload in ((FORKED, PAYLOAD), (WAIT_FORKED, WAIT_PAYLOAD)):
         assert forked in run.output, run.output
         assert payload not in run.output  # no AnsiballZ payload was written for it
+    # every forked module inherits boto3, amazon.aws and the service models from ansible-playbook's own process
+    # (the strategy imported the action plugins there), never the worker's: not loaded once per task
+    forked_lines = [line for line in run.output.splitlines() if "in a fork of this worker" in line]
+    assert len(forked_lines) >= 2 and all(PRELOADED in line for line in forked_lines), forked_lines
+    assert len(set(line.split(PRELOADED)[1].split()[0] for line in forked_lines)) == 1, forked_lines
     # the progress lines still show while the module runs in the fork, the probe's report with them
     assert "step 4/4 Terminating original instances" in run.output, run.output
     assert "zero_downtime" in run.output

@@ -228,3 +228,98 @@ def test_a_worker_that_runs_threads_does_not_fork():
     finally:
         stop.set()
         thread.join()
+
+
+# -- what the controller loads once for every module it forks ---------------------------------------
+
+def _module_util_imports(path):
+    """The module_utils (``ansible_collections.*`` and ``ansible.module_utils.*``) a module file imports at its top."""
+    import ast
+    import importlib.util
+
+    def is_module(name):
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a name imported from a module, not a module
+            return False
+
+    names = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            candidates = [node.module] + ["{0}.{1}".format(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        names.update(name for name in candidates if ".module_utils." in name and is_module(name))
+    return names
+
+
+def test_the_preload_imports_every_module_util_a_module_of_the_collection_imports():
+    modules = os.path.join(os.path.dirname(_module_fork.__file__), "..", "modules")
+    files = [os.path.join(modules, name) for name in os.listdir(modules) if name.endswith(".py") and name != "__init__.py"]
+    assert len(files) >= 4
+    script = ("import json, sys\n"
+              "from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork\n"
+              "before = set(sys.modules)\n"
+              "done = _module_fork.preload()\n"
+              "print(json.dumps({'done': done, 'modules': sorted(sys.modules)}))\n")
+    loaded = _run_python(script)
+    assert loaded["done"] is True
+    for path in files:
+        for name in _module_util_imports(path):
+            assert name in loaded["modules"], "{0} imports {1}, which the preload does not load".format(os.path.basename(path), name)
+
+
+def _run_python(script):
+    """Run ``script`` in a new Python with this one's sys.path: its last output line, as JSON."""
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("plugin", ["herd_upgrade_invoke", "codedeploy_wait", "herd_buildinfo_check", "herd_rollback_plan"])
+def test_importing_an_action_plugin_preloads_the_modules_imports_and_the_service_models_once_and_freezes_them(plugin):
+    # what happens in ansible-playbook's own process when the strategy loads the action plugin's class
+    script = ("import gc, json, sys\n"
+              "import botocore.loaders\n"
+              "reads = []\n"
+              "load_file = botocore.loaders.JSONFileLoader.load_file\n"
+              "botocore.loaders.JSONFileLoader.load_file = lambda self, path, *a, **k: reads.append(path) or load_file(self, path, *a, **k)\n"
+              "import ansible_collections.mdl.herd.plugins.action.PLUGIN\n"
+              "from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork\n"
+              "from ansible_collections.mdl.herd.plugins.module_utils import _aws\n"
+              "preloaded = len(reads)\n"
+              "result = {'boto3': 'boto3' in sys.modules, 'requests': 'requests' in sys.modules,\n"
+              "          'frozen': gc.get_freeze_count(), 'preloaded_reads': preloaded, 'phrase': _module_fork.preloaded_from()}\n"
+              "core = _aws._new_session(None)._session\n"
+              "for service in _aws.PRELOADED_SERVICES:\n"
+              "    core.create_client(service, region_name='eu-west-1', aws_access_key_id='a', aws_secret_access_key='b')\n"
+              "result['reads_after'] = reads[preloaded:]\n"
+              "print(json.dumps(result))\n").replace("PLUGIN", plugin)
+    found = _run_python(script)
+    assert found["boto3"] and found["requests"]
+    assert found["frozen"] > 10000  # ansible's objects and the preloaded ones, out of the cyclic collector's reach
+    assert found["preloaded_reads"] > len(_aws_services())  # models, endpoint rules, partitions ...
+    assert found["reads_after"] == []  # a module's clients of those services parse nothing again
+    assert found["phrase"] == "imports and AWS service models loaded in this process"
+
+
+def _aws_services():
+    from ansible_collections.mdl.herd.plugins.module_utils import _aws
+    return _aws.PRELOADED_SERVICES
+
+
+def test_without_boto3_the_preload_leaves_the_module_to_say_what_is_missing():
+    script = ("import json, sys\n"
+              "sys.modules['boto3'] = None\n"
+              "from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork\n"
+              "print(json.dumps({'done': _module_fork.preload(), 'phrase': _module_fork.preloaded_from()}))\n")
+    assert _run_python(script) == {"done": False, "phrase": "the module imports them itself"}
+
+
+def test_a_fork_says_it_inherited_the_preload_from_the_process_that_ran_it(monkeypatch):
+    monkeypatch.setattr(_module_fork, "_preloaded", {"done": True, "pid": os.getpid() + 100000})
+    assert _module_fork.preloaded_from() == "imports and AWS service models inherited from process {0}".format(os.getpid() + 100000)
