@@ -3,8 +3,9 @@
 With MDL_HERD_IMPORT_WATCH set to a file name, an ``ansible-playbook`` process (the controller and
 its forked workers, not the module processes, nor a module run in a fork of a worker: its
 ``sys.argv[0]`` is the module's file by then) that imports botocore or boto3 writes to that file
-the process id and the stack of the import: a test then tells whether the controller loaded the
-AWS libraries, which costs each worker that does about 45 MB held for the rest of its task.
+the process id and the stack of the import: a test then tells which process loaded the AWS
+libraries, and from where. Each process reports its own first import; a fork that inherits them
+from its parent imports nothing.
 """
 
 import os
@@ -16,11 +17,11 @@ _REPORT = os.environ.get("MDL_HERD_IMPORT_WATCH")
 
 
 class _ImportWatch:
-    seen = False
+    seen_by = None  # the process that reported (a fork starts with its parent's)
 
     def find_spec(self, name, path=None, target=None):
-        if not _ImportWatch.seen and name in WATCHED and _is_ansible_playbook():
-            _ImportWatch.seen = True
+        if _ImportWatch.seen_by != os.getpid() and name in WATCHED and _is_ansible_playbook():
+            _ImportWatch.seen_by = os.getpid()
             with open(_REPORT, "a", encoding="utf-8") as report:
                 report.write("process {0} imported {1}:\n".format(os.getpid(), name))
                 report.write("".join(traceback.format_stack()))
