@@ -127,7 +127,7 @@ def preload():
 def preloaded_from():
     """Where this process got its modules' imports and service models: a phrase for -vvv."""
     if not _preloaded.get("done"):
-        return "the module imports them itself"
+        return "the module imports its libraries and loads the AWS service models itself"
     if _preloaded["pid"] == os.getpid():
         return "imports and AWS service models loaded in this process"
     return "imports and AWS service models inherited from process {0}".format(_preloaded["pid"])

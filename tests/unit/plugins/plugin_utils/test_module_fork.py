@@ -316,7 +316,7 @@ def test_without_boto3_the_preload_leaves_the_module_to_say_what_is_missing():
               "sys.modules['boto3'] = None\n"
               "from ansible_collections.mdl.herd.plugins.plugin_utils import _module_fork\n"
               "print(json.dumps({'done': _module_fork.preload(), 'phrase': _module_fork.preloaded_from()}))\n")
-    assert _run_python(script) == {"done": False, "phrase": "the module imports them itself"}
+    assert _run_python(script) == {"done": False, "phrase": "the module imports its libraries and loads the AWS service models itself"}
 
 
 def test_a_fork_says_it_inherited_the_preload_from_the_process_that_ran_it(monkeypatch):
