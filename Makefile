@@ -25,7 +25,7 @@ TARGETS   ?=
 .PHONY: help venv tree sanity units compat-oldest compat-newest integration molecule lint scenarios reliability-doc sandbox sandbox-test test build build-check bench demo clean
 
 help:
-	@echo "make test          everything below, from scratch (venv, dependencies, sandbox)"
+	@echo "make test          everything below, from scratch (venv, dependencies, sandbox), in two lanes side by side"
 	@echo "make sanity        ansible-test sanity (all tests, no ignore files)"
 	@echo "make units         ansible-test units"
 	@echo "make compat-oldest sanity and units on the oldest claimed pair: ansible-core 2.17, amazon.aws 9.x"
@@ -150,9 +150,15 @@ demo: tree
 	      -e herd_upgrade_ca_path=$$ca -e herd_upgrade_artifact_repository=$$maven; \
 	  done'
 
-SUITES := sanity units compat-oldest compat-newest lint build-check sandbox-test scenarios integration molecule
-test: venv
-	bash tests/utils/run_suites.sh $(SUITES)
+# Two lanes side by side (2 cores): ansible-test's suites are mostly one busy process, the playbook suites
+# mostly wait for sandbox deployments.  `make test LANES=1`: every suite in turn, output as it comes.
+LANE_1 := sanity units compat-oldest compat-newest
+LANE_2 := sandbox-test scenarios integration molecule lint build-check
+SUITES := $(LANE_1) $(LANE_2)
+LANES  ?= 2
+test: venv $(GET_PIP)
+	@if [ "$(LANES)" = 1 ]; then bash tests/utils/run_suites.sh $(SUITES); \
+	else bash tests/utils/run_suites.sh --build $(BUILD) --logs $(ROOT)/.cache/test-logs --lane "$(LANE_1)" --lane "$(LANE_2)"; fi
 
 clean:
 	rm -rf build dist .cache tests/output
