@@ -151,9 +151,10 @@ demo: tree
 	  done'
 
 # Two lanes side by side (2 cores): ansible-test's suites are mostly one busy process, the playbook suites
-# mostly wait for sandbox deployments.  `make test LANES=1`: every suite in turn, output as it comes.
-LANE_1 := sanity units compat-oldest compat-newest
-LANE_2 := sandbox-test scenarios integration molecule lint build-check
+# (scenarios, integration, molecule) mostly wait for sandbox deployments; the lanes take about as long as
+# each other.  `make test LANES=1`: every suite in turn, output as it comes.
+LANE_1 := sanity units compat-oldest compat-newest sandbox-test lint build-check
+LANE_2 := scenarios integration molecule
 SUITES := $(LANE_1) $(LANE_2)
 LANES  ?= 2
 test: venv $(GET_PIP)
