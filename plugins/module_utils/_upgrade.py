@@ -41,7 +41,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
 from ansible_collections.mdl.herd.plugins.module_utils._stack import FILLED_LATER, FUNCTION_NAME_RE, InputError, MdlStack
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
-from ansible_collections.mdl.herd.plugins.module_utils._version import compare as compare_versions
+from ansible_collections.mdl.herd.plugins.module_utils._version import comparable, compare as compare_versions
 
 # The line of the upgrade Lambda's log that names the deployment it created.
 DEPLOYMENT_ID_LINE_RE = re.compile(r"Deployment id is: '(d-[A-Z0-9]{9})'")
@@ -499,7 +499,19 @@ class UpgradeInvocation(object):
         return result
 
     def refuse_downgrade(self, served_version, allow_downgrade=False):
-        """Raise when ``requested_version`` is older than the version HERD serves, unless allowed."""
+        """Raise when ``requested_version`` is older than the version HERD serves, or cannot be compared with it, unless allowed."""
+        if served_version is not None and not comparable(served_version):
+            self.downgrade = False
+            if allow_downgrade:
+                return
+            raise UpgradeFailure(
+                "Stack {0}: HERD's buildInfo reports build number {1!r}, which is not a HERD version, so whether {2} is "
+                "an upgrade or a downgrade cannot be told; nothing was invoked, and running this again refuses again. "
+                "Check which HERD the stack serves; to deploy {2} in any case, set allow_downgrade to true (in the role "
+                "and the playbook: herd_upgrade_allow_downgrade=true) and run again.".format(
+                    self.stack, served_version, self.requested_version),
+                served_version=served_version, **self._base_details()
+            )
         self.downgrade = served_version is not None and compare_versions(self.requested_version, served_version) < 0
         if allow_downgrade or not self.downgrade:
             return

@@ -16,9 +16,16 @@ HERD is released as Maven artifacts, so its build numbers follow Maven's rules:
   below one after ``.`` (``1.0-1 < 1.0.1``).
 
 Written from Maven's documented rules (``ComparableVersion``), without depending on Java.
+
+Maven ranks any text, but only a version of HERD's grammar (``_stack.VERSION_RE``) ranks where a
+person expects it: ``garbage`` and ``${buildNumber}`` (a build whose version was never filled in)
+rank below every release, ``0.176.0 (build 7)`` above 0.176.0. ``comparable`` tells them apart,
+and ``compare_strict`` refuses to order them (:class:`IncomparableVersion`).
 """
 
 from __future__ import annotations
+
+from ansible_collections.mdl.herd.plugins.module_utils._stack import VERSION_GRAMMAR, is_version
 
 COMPARE_CHOICES = ("equal", "at_least")
 
@@ -153,6 +160,29 @@ def _compare_lists(left, right):
 def compare(left, right):
     """-1, 0 or 1 as version ``left`` ranks below, equal to or above version ``right``."""
     return _compare_lists(parse(left), parse(right))
+
+
+class IncomparableVersion(ValueError):
+    """A version that is not of HERD's grammar, so that no order with another version means anything."""
+
+    def __init__(self, version):
+        super(IncomparableVersion, self).__init__(
+            "{0!r} is not a HERD version ({1}): whether another version is older or newer cannot be told".format(
+                version, VERSION_GRAMMAR))
+        self.version = version
+
+
+def comparable(version):
+    """True when ``version`` is text of HERD's version grammar, which ``compare`` orders as a person would."""
+    return is_version(version)
+
+
+def compare_strict(left, right):
+    """``compare(left, right)``, or IncomparableVersion naming the first of them that is not of HERD's grammar."""
+    for version in (left, right):
+        if not comparable(version):
+            raise IncomparableVersion(version)
+    return compare(left, right)
 
 
 def satisfies(actual, expected, how="equal"):

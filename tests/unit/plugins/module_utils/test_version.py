@@ -7,7 +7,7 @@ import functools
 
 import pytest
 
-from ansible_collections.mdl.herd.plugins.module_utils._version import compare, satisfies
+from ansible_collections.mdl.herd.plugins.module_utils._version import IncomparableVersion, comparable, compare, compare_strict, satisfies
 
 # Each version ranks strictly below the next one.
 ASCENDING = [
@@ -100,3 +100,22 @@ def test_satisfies(actual, expected, how, result):
 def test_satisfies_refuses_an_unknown_comparison():
     with pytest.raises(ValueError, match="compare must be one of equal, at_least"):
         satisfies("1", "1", "greater")
+
+
+# Build numbers HERD may report that are not versions: Maven would still rank them, by accident.
+NOT_VERSIONS = ["garbage", "${buildNumber}", "0.176.0 (build 7)", "", " 0.176.0", "latest", "0.18 ", None, 0.18, 176]
+
+
+@pytest.mark.parametrize("build_number", NOT_VERSIONS)
+def test_a_build_number_that_is_not_a_version_cannot_be_compared(build_number):
+    assert not comparable(build_number)
+    for left, right in ((build_number, "0.176.0"), ("0.176.0", build_number)):
+        with pytest.raises(IncomparableVersion, match="is not a HERD version") as refused:
+            compare_strict(left, right)
+        assert refused.value.version == build_number
+
+
+@pytest.mark.parametrize("lower, higher", [("0.176.0-SNAPSHOT", "0.176.0"), ("0.170.0", "0.176.0"), ("0.9.0", "0.10.0")])
+def test_versions_of_the_grammar_compare_strictly_as_maven_does(lower, higher):
+    assert comparable(lower) and comparable(higher)
+    assert compare_strict(lower, higher) == -1 and compare_strict(higher, lower) == 1
