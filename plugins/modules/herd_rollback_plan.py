@@ -12,14 +12,19 @@ short_description: Find the HERD version a rollback brings an MDL stack back to,
 version_added: 1.0.0
 description:
   - Reads the history of SSM C(/app/MDL/{instance}/{environment}/HERD/CurrentVersion), where the bundle's smoke test
-    writes the version of each successful Blue/Green deployment, and returns the version the stack served before the
-    last entry naming O(served_version) (what buildInfo reports now, which guards against a deployment that failed after
-    its smoke test).
+    writes the version of each Blue/Green deployment it validated, leaves out the entries written while a deployment
+    ran that then ended C(Failed) or C(Stopped) (upgrades that failed after their smoke test), and returns the entry
+    before the last run of entries naming O(served_version) (what buildInfo reports now) when it is older.
+  - A rollback never goes to O(served_version), to a newer version, nor to a version whose upgrade failed. When the
+    served version came after a newer one (the stack was rolled back already, or its upgrade failed), returns
+    RV(rollback_needed=false) with RV(reason=follows_newer) and a RV(message) that says so; this is also what a rollback
+    interrupted before its record was written finds when run again.
   - Once a rollback succeeded, O(record) writes C(HERD/RollbackRecord) (JSON with the two versions, the deployment and
     the time). A later plan for a stack serving the recorded version, with no other version written since, returns
     RV(rollback_needed=false), since a rollback is not an upgrade, and running it twice changes nothing.
-  - Fails, naming it, while a deployment is under way in the stack's group, and when nothing records a version before
-    the one served (give O(requested_version)).
+  - Fails, naming it, while a deployment is under way in the stack's group; when nothing records a version before the
+    one served, or it or the served one is not a HERD version (give O(requested_version)); and when
+    O(requested_version) is newer than O(served_version).
   - Used by the playbook C(mdl.herd.rollback_herd); it changes nothing unless O(record) is given.
   - O(mdl_instance_name) and O(mdl_environment) are required.
 author:
@@ -38,7 +43,8 @@ options:
     type: dict
 notes:
   - "AWS permissions: C(ssm:GetParameterHistory) on C(HERD/CurrentVersion), C(ssm:GetParameter) (and, with O(record),
-    C(ssm:PutParameter)) on C(HERD/RollbackRecord), C(codedeploy:ListDeployments)."
+    C(ssm:PutParameter)) on C(HERD/RollbackRecord), C(codedeploy:ListDeployments), and C(codedeploy:BatchGetDeployments)
+    (the times of the failed deployments, read when the history names a version other than the served one)."
 seealso:
   - module: mdl.herd.herd_upgrade_invoke
     description: Starts the deployment of the version found here (the rollback goes the same Blue/Green way).
@@ -88,10 +94,23 @@ rollback_needed:
   type: bool
   sample: true
 reason:
-  description: V(previous) (from the history), V(requested) (O(requested_version)), V(already_rolled_back) or V(recorded).
+  description:
+    - V(previous) (from the history), V(requested) (O(requested_version)), V(recorded) (O(record) written),
+      V(already_rolled_back) (the record names the served version, and nothing else was written since), or
+      V(follows_newer) (the served version came after a newer one: rolled back already, or its upgrade failed).
   returned: success
   type: str
   sample: previous
+previous_version:
+  description: With RV(reason=follows_newer), the newer version the served one came after.
+  returned: when RV(reason) is V(follows_newer)
+  type: str
+  sample: 0.176.0
+message:
+  description: Why nothing is to be rolled back, naming the stack (V(null) when a rollback is needed).
+  returned: success, without O(record)
+  type: str
+  sample: "Stack mdl/DEV serves HERD 0.170.0, which came after 0.176.0 in SSM ... nothing to roll back, and running this again changes nothing."
 history:
   description: The values of C(HERD/CurrentVersion), oldest first.
   returned: success, without O(record)

@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import datetime
+
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.mdl.herd.plugins.module_utils import _aws
-from ansible_collections.mdl.herd.plugins.module_utils._rollback import RollbackPlan, rollback_target
+from ansible_collections.mdl.herd.plugins.module_utils._rollback import RollbackError, RollbackPlan, rollback_target
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack
 
 REGION = "us-east-1"
@@ -37,3 +41,118 @@ def test_no_history_and_no_record_when_the_parameters_do_not_exist():
     plan = RollbackPlan(STACK, client("ssm"), client("codedeploy"))
     assert plan.history() == []
     assert plan.record() is None
+
+
+# --- plan(): the failed deployments of the group, the rules, the messages ----------------------------------
+
+
+class FailedDeployments(object):
+    """A CodeDeploy client that lists the group's Failed and Stopped deployments, with their times."""
+
+    def __init__(self, deployments=(), active=None):
+        self.deployments = list(deployments)  # deploymentInfo dicts
+        self.active = active
+        self.batches = []
+        self.listed = []
+
+    def list_deployments(self, aws_retry=False, **kwargs):  # the check for an active deployment
+        assert aws_retry and kwargs["includeOnlyStatuses"] == ["Created", "Queued", "InProgress", "Baking", "Ready"]
+        return {"deployments": [self.active] if self.active else []}
+
+    def get_paginator(self, name):
+        from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
+
+        return paginator("codedeploy", name, self._list_page)
+
+    def _list_page(self, **kwargs):
+        self.listed.append(kwargs)
+        assert sorted(kwargs["includeOnlyStatuses"]) == ["Failed", "Stopped"]
+        return {"deployments": [d["deploymentId"] for d in self.deployments]}
+
+    def batch_get_deployments(self, deploymentIds, aws_retry=False):
+        assert aws_retry and len(deploymentIds) <= 25
+        self.batches.append(list(deploymentIds))
+        return {"deploymentsInfo": [d for d in self.deployments if d["deploymentId"] in deploymentIds]}
+
+
+T0 = datetime.datetime(2026, 12, 1, 9, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+class HistorySsm(object):
+    """An SSM client whose HERD/CurrentVersion history holds ``values``, written a minute apart; no record."""
+
+    def __init__(self, values):
+        self.times = [T0 + datetime.timedelta(minutes=i) for i in range(len(values))]
+        self.parameters = [{"Name": STACK.current_version_parameter, "Value": value, "Version": i + 1, "LastModifiedDate": time}
+                           for i, (value, time) in enumerate(zip(values, self.times))]
+
+    def get_paginator(self, name):
+        from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
+
+        return paginator("ssm", name, lambda **kwargs: {"Parameters": list(self.parameters)})
+
+    def get_parameter(self, Name, aws_retry=False):
+        raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "no " + Name}}, "GetParameter")
+
+
+def during(time):
+    """A deployment that failed around ``time`` (its smoke test wrote the entry of that time)."""
+    return {"createTime": time - datetime.timedelta(seconds=20), "completeTime": time + datetime.timedelta(seconds=20)}
+
+
+def test_the_issue_scenario_plans_nothing_and_says_so():
+    ssm = HistorySsm(["0.170.0", "0.176.0", "0.170.0", "0.177.0"])
+    failed = dict(during(ssm.times[3]), deploymentId="d-FAILED0001", status="Failed")
+    codedeploy = FailedDeployments([failed])
+    result = RollbackPlan(STACK, ssm, codedeploy).plan("0.170.0")
+    assert result["rollback_needed"] is False and result["target_version"] == "0.170.0"
+    assert result["reason"] == "follows_newer" and result["previous_version"] == "0.176.0"
+    message = result["message"]
+    assert message.startswith("Stack mdl/DEV serves HERD 0.170.0, which came after 0.176.0")
+    assert "0.170.0, 0.176.0, 0.170.0, 0.177.0 (failed)" in message
+    assert "running this again changes nothing" in message and "-e herd_version=X" in message
+    assert codedeploy.batches == [["d-FAILED0001"]]
+
+
+def test_a_failed_upgrade_between_two_good_ones_is_skipped():
+    ssm = HistorySsm(["0.170.0", "0.176.0", "0.177.0"])
+    failed = dict(during(ssm.times[1]), deploymentId="d-FAILED0001", status="Failed")
+    result = RollbackPlan(STACK, ssm, FailedDeployments([failed])).plan("0.177.0")
+    assert (result["target_version"], result["reason"], result["rollback_needed"]) == ("0.170.0", "previous", True)
+
+
+def test_the_failed_deployments_are_read_in_batches_of_25():
+    ssm = HistorySsm(["0.170.0", "0.176.0"])
+    failed = [dict(during(ssm.times[0]), deploymentId="d-FAILED{0:04d}".format(i), status="Stopped") for i in range(60)]
+    codedeploy = FailedDeployments(failed)
+    with pytest.raises(RollbackError, match="does not record a version before it"):
+        RollbackPlan(STACK, ssm, codedeploy).plan("0.176.0")  # 0.170.0 was written during a failed deployment
+    assert [len(batch) for batch in codedeploy.batches] == [25, 25, 10]
+
+
+def test_only_the_served_version_in_the_history_reads_no_deployments():
+    ssm = HistorySsm(["0.170.0"])
+    codedeploy = FailedDeployments()
+    with pytest.raises(RollbackError) as refused:
+        RollbackPlan(STACK, ssm, codedeploy).plan("0.170.0")
+    assert "Stack mdl/DEV serves HERD 0.170.0" in refused.value.msg and "nothing was changed" in refused.value.msg
+    assert codedeploy.listed == [] and codedeploy.batches == []
+
+
+def test_a_requested_version_newer_than_the_served_one_is_refused():
+    ssm = HistorySsm(["0.170.0", "0.176.0"])
+    with pytest.raises(RollbackError) as refused:
+        RollbackPlan(STACK, ssm, FailedDeployments()).plan("0.170.0", requested_version="0.176.0")
+    assert "Stack mdl/DEV serves HERD 0.170.0, and 0.176.0 is newer: a rollback never goes to a newer version" in refused.value.msg
+    assert "running this again refuses again" in refused.value.msg
+    # older, or a served build number that is not a version (the rollback's confirmation allows any direction): planned
+    assert RollbackPlan(STACK, ssm, FailedDeployments()).plan("0.176.0", requested_version="0.170.0")["rollback_needed"]
+    assert RollbackPlan(STACK, ssm, FailedDeployments()).plan("garbage", requested_version="0.176.0")["rollback_needed"]
+
+
+def test_a_served_build_number_that_is_not_a_version_asks_for_the_version():
+    ssm = HistorySsm(["0.170.0", "0.176.0"])
+    with pytest.raises(RollbackError) as refused:
+        RollbackPlan(STACK, ssm, FailedDeployments()).plan("${buildNumber}")
+    assert "serves HERD ${buildNumber}, and that build number is not a HERD version" in refused.value.msg
+    assert "-e herd_version=X" in refused.value.msg
