@@ -39,9 +39,18 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     paginate,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
-from ansible_collections.mdl.herd.plugins.module_utils._stack import FILLED_LATER, FUNCTION_NAME_RE, InputError, MdlStack
+from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, when
+from ansible_collections.mdl.herd.plugins.module_utils._stack import (
+    ACTIVE_STATUSES,
+    FILLED_LATER,
+    FUNCTION_NAME_RE,
+    TERMINAL_STATUSES,
+    InputError,
+    MdlStack,
+)
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import comparable, compare as compare_versions
+from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
 # The line of the upgrade Lambda's log that names the deployment it created.
 DEPLOYMENT_ID_LINE_RE = re.compile(r"Deployment id is: '(d-[A-Z0-9]{9})'")
@@ -272,6 +281,15 @@ class UpgradeInvocation(object):
         self.now = now or utcnow
         self.warn = warn or (lambda message: None)
         self.downgrade = False  # set by refuse_downgrade
+        # How far the run got, for the message of a run stopped half-way (see ``interruption``)
+        self.stage = None  # None, "lock_wait", "locked", "invoking", "invoked", "joining"
+        self.lock = None  # the _lock.UpgradeLock of this run, once built
+        self.lock_outcome = None  # what became of it: "released", "marked", "left", "not_held", or a failure's words
+        self.interrupted_holder = None  # the lock of an interrupted Invoke this run found
+        self.invoke_in_flight = False
+        self.invoke_sent = False
+        self.invoke_began = None
+        self.started_deployment_id = None  # the deployment id the Invoke's log named
 
     @property
     def region(self):
@@ -419,6 +437,27 @@ class UpgradeInvocation(object):
         except (ClientError, BotoCoreError):  # cannot tell: the version stays uncertain
             return False
         return bool(found) and RESTORE_MARK in (found[0].get("Description") or "")
+
+    def deployment_since(self, since):
+        """The newest deployment of the stack's group that the upgrade Lambda (or anyone, not CodeDeploy itself)
+        created at ``since`` or later (less CLOCK_SKEW), in any status; its deploymentInfo, or None."""
+        start = as_utc(since) - CLOCK_SKEW
+        try:
+            ids = paginate(self.codedeploy, "list_deployments", applicationName=self.stack.codedeploy_application,
+                           deploymentGroupName=self.stack.deployment_group,
+                           createTimeRange={"start": start}).get("deployments") or []
+        except (ClientError, BotoCoreError) as e:
+            raise AwsFailure("Could not list the deployments of CodeDeploy group {0}{1}".format(self._group, self._where), e,
+                             **self._base_details())
+        newest = None
+        for deployment_id in ids:
+            info = self._get_deployment(deployment_id) or {}
+            created = as_utc(info.get("createTime"))
+            if (info.get("creator") or "user") != "user" or created is None or created < start:
+                continue
+            if newest is None or created > as_utc(newest.get("createTime")):
+                newest = info
+        return newest
 
     def attach(self, active, on_active_deployment="attach"):
         """The result for an active deployment of the requested version; raises when it is for another or unknown version."""
@@ -569,23 +608,35 @@ class UpgradeInvocation(object):
 
     # -- 4. the invoke ----------------------------------------------------------------------
 
-    def invoke(self, previous, invoke_began):
+    def invoke(self, previous, invoke_began, before_send=None):
         """Invoke the function once and return the result with the new deployment's id.
 
         ``previous`` is the value of HERD/MostRecentDeploymentId read just before, ``invoke_began``
-        the AWS time of that read.
+        the AWS time of that read. ``before_send()`` is called just before the Invoke is sent (the
+        lock says then that an Invoke is under way). ``invoke_in_flight`` is True from the moment
+        the Invoke may have been sent until its answer (or error) came back: a run interrupted
+        meanwhile (a KeyboardInterrupt, such as ``_watch.Interrupted``) leaves it True.
         """
         details = self._base_details()
         details["previous_deployment_id"] = previous
         read_timeout = invoke_read_timeout(self.function_timeout)
         client = self.invoke_client(read_timeout)
+        if before_send is not None:
+            before_send()
+        self.invoke_began = invoke_began
+        self.invoke_sent = self.invoke_in_flight = True
         try:
-            response = client.invoke(
-                FunctionName=self.function_ref,
-                InvocationType="RequestResponse",
-                LogType="Tail",
-                Payload=build_payload(self.requested_version),
-            )
+            try:
+                response = client.invoke(
+                    FunctionName=self.function_ref,
+                    InvocationType="RequestResponse",
+                    LogType="Tail",
+                    Payload=build_payload(self.requested_version),
+                )
+            except Exception:  # an answer, an error or a timeout: the Invoke is over (an interruption is not an Exception)
+                self.invoke_in_flight = False
+                raise
+            self.invoke_in_flight = False
         except HTTPClientError as e:
             details.update(changed=True, deployment_id=None)
             raise AwsFailure(
@@ -627,6 +678,7 @@ class UpgradeInvocation(object):
         # Lambda answers with the request id of the invocation; the log's lines name it too.
         request_id = log.request_id or (response.get("ResponseMetadata") or {}).get("RequestId")
         details.update(log_lines=lines, request_id=request_id, deployment_id=log.deployment_id)
+        self.started_deployment_id = log.deployment_id
         see_log = "See log_lines, or the log group {0} (request id {1}).".format(self._log_group, request_id)
 
         payload = read_payload(response) if response.get("FunctionError") else None
@@ -767,23 +819,52 @@ def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active
     Otherwise: join (or refuse) an active deployment; refuse a downgrade; run the preflight checks
     (an ``_preflight.Preflight``, or None for none); take the lock (waiting
     up to ``lock_wait`` s for another run's invoke), look again for a deployment under way (the
-    other run's), and invoke once; the lock is released in every outcome. ``lock(stale_after)``
-    builds an ``_lock.UpgradeLock`` for the invoke's read timeout; None runs without one.
+    other run's), and invoke once. ``lock(stale_after)`` builds an ``_lock.UpgradeLock`` for the
+    invoke's read timeout; None runs without one.
+
+    The lock is released in every outcome, a stop of the run (a KeyboardInterrupt, such as
+    ``_watch.Interrupted``) included, but one: stopped while its Invoke is under way (the function
+    goes on in AWS), the run leaves the lock, marked ``interrupted`` with the version and the time.
+    A later run for that version joins the deployment of that Invoke as soon as it appears (and
+    removes the lock); a run for another version is refused, naming it, until that deployment has
+    ended or the lock is stale. ``interruption(upgrade, reason)`` words what a stopped run did.
     """
     warn = warn or (lambda message: None)
     if same_version(served_version, upgrade.requested_version) and upgrade.stack is not None:
         # Nothing to invoke: only a deployment of that version still under way is worth following.
-        return upgrade.already_served(served_version, upgrade.active_deployment(), on_active_deployment)
+        active = upgrade.active_deployment()
+        return _joined(upgrade, upgrade.already_served(served_version, active, on_active_deployment), active, lock,
+                       check_mode, warn)
     upgrade.resolve_function()
     active = upgrade.active_deployment()
     if same_version(served_version, upgrade.requested_version):
-        return upgrade.already_served(served_version, active, on_active_deployment)
+        return _joined(upgrade, upgrade.already_served(served_version, active, on_active_deployment), active, lock,
+                       check_mode, warn)
     if active is not None:
-        return upgrade.attach(active, on_active_deployment)
+        return _joined(upgrade, upgrade.attach(active, on_active_deployment), active, lock, check_mode, warn)
     upgrade.refuse_downgrade(served_version, allow_downgrade)
     report = preflight.run() if preflight is not None else {}
     result = _invoke_once(upgrade, check_mode, lock, lock_wait, warn, on_active_deployment)
     result["preflight"] = report
+    return result
+
+
+def _joined(upgrade, result, active, lock, check_mode, warn):
+    """``result`` of a run that joined ``active``; the lock left by an interrupted Invoke of that deployment goes."""
+    if active is None or lock is None or check_mode:
+        return result
+    held = lock(invoke_read_timeout(upgrade.function_timeout))
+    try:
+        holder = held.read()
+        if (holder is None or not holder.interrupted_invoke or not same_version(holder.version, upgrade.requested_version)
+                or active.create_time is None or active.create_time < holder.invoke_time - CLOCK_SKEW):
+            return result
+        removed = held.remove(holder)
+    except LockError as e:  # joined all the same; the lock goes stale
+        warn("Could not remove the upgrade lock SSM {0} of stack {1} left by the interrupted Invoke of HERD {2} ({3}); "
+             "it is taken over once stale.".format(held.name, upgrade.stack, upgrade.requested_version, e))
+        return result
+    result["interrupted_invoke"] = dict(holder.as_dict(), deployment_id=active.deployment_id, lock_removed=removed)
     return result
 
 
@@ -794,35 +875,225 @@ def _invoke_once(upgrade, check_mode, lock, lock_wait, warn, on_active_deploymen
         return upgrade.would_invoke(previous)
     if lock is None:
         previous, invoke_began = upgrade.previous_deployment_id()
-        return upgrade.invoke(previous, invoke_began)
+        upgrade.stage = "invoking"
+        result = upgrade.invoke(previous, invoke_began)
+        upgrade.stage = "invoked"
+        return result
 
-    held = lock(invoke_read_timeout(upgrade.function_timeout))
-    acquired, holder = held.acquire(lock_wait)
+    held = upgrade.lock = lock(invoke_read_timeout(upgrade.function_timeout))
+    upgrade.stage = "lock_wait"
+    stopped = None
     try:
+        acquired, holder = held.acquire(lock_wait)
+        if not acquired and holder is not None and holder.interrupted_invoke:
+            upgrade.interrupted_holder = holder
+            result = _after_interrupted_invoke(upgrade, held, holder, warn, on_active_deployment)
+            if result is not None:
+                result["lock_waited_seconds"] = round(held.waited, 1)
+                return result
+            # taken over (its deployment ended, or it went stale), or removed meanwhile: take it as usual
+            upgrade.stage = "lock_wait"
+            acquired, holder = (True, None) if held.held else held.acquire(lock_wait)
+        upgrade.stage = "locked" if acquired else "lock_wait"
         active = upgrade.active_deployment()  # the other run's deployment, once it invoked
         if active is not None:
             result = upgrade.attach(active, on_active_deployment)
         elif not acquired:
+            if holder is not None and holder.interrupted_invoke:
+                raise _refused_for_interrupted(upgrade, held, holder, None)
             raise UpgradeFailure(
-                "The upgrade lock SSM {0} of stack {1} is {2}, and it was not released within lock_wait ({3} s); no "
-                "deployment is under way, so nothing was invoked. Run this task again: it waits for the lock again and "
-                "takes it over once it is older than {4:.0f} s (the invoke's read timeout), when no invoke can still be "
-                "running.".format(held.name, upgrade.stack, holder.describe() if holder else "held", lock_wait,
-                                  held.stale_after),
+                "The upgrade lock SSM {0} of stack {1} is {2}, and it was not released within lock_wait ({3} s; "
+                "herd_upgrade_lock_wait in the role); no deployment is under way, so nothing was invoked. Running this "
+                "task again waits for it again; {4}, and a run then goes ahead. If you know that run is gone, remove the "
+                "lock by hand: {5}".format(held.name, upgrade.stack, holder.describe() if holder else "held", lock_wait,
+                                           held.stale_sentence(holder), held.removal_command()),
                 lock=holder.as_dict() if holder else None, **upgrade._base_details()
             )
         else:
             if held.taken_over is not None:
-                warn("Took over the upgrade lock SSM {0} of stack {1}, {2}: older than the invoke's read timeout, "
-                     "so no invoke of it can still be running.".format(held.name, upgrade.stack, held.taken_over.describe()))
+                warn(_taken_over_sentence(upgrade, held))
             previous, invoke_began = upgrade.previous_deployment_id()
-            result = upgrade.invoke(previous, invoke_began)
+            upgrade.stage = "invoking"
+            result = upgrade.invoke(previous, invoke_began, before_send=lambda: held.mark_invoking(invoke_began, previous))
+            upgrade.stage = "invoked"
         result["lock_waited_seconds"] = round(held.waited, 1)
         return result
+    except KeyboardInterrupt as e:  # _watch.Interrupted: the run was stopped (not an Exception: nothing above caught it)
+        stopped = getattr(e, "reason", None) or "interrupted"
+        raise
     finally:
-        if acquired:
-            try:
-                held.release()
-            except Exception as e:  # the task's outcome matters more; a lock left behind goes stale
-                warn("Could not release the upgrade lock SSM {0} of stack {1} ({2}); it goes stale after {3:.0f} s.".format(
-                    held.name, upgrade.stack, e, held.stale_after))
+        _leave_lock(upgrade, held, stopped, warn)
+
+
+def _leave_lock(upgrade, held, stopped, warn):
+    """Release the lock, or, stopped while the Invoke was under way, leave it marked ``interrupted``."""
+    if stopped is not None and upgrade.invoke_in_flight:
+        try:
+            held.mark_interrupted(stopped)
+            upgrade.lock_outcome = "marked"
+        except Exception as e:  # it stays in phase "invoking": a re-run on this host treats it the same way
+            upgrade.lock_outcome = "could not be marked ({0}); it still says that an Invoke is under way".format(e)
+        return
+    try:
+        upgrade.lock_outcome = "released" if held.release(force=stopped is not None) else "not_held"
+    except Exception as e:  # the task's outcome matters more; a lock left behind goes stale
+        upgrade.lock_outcome = "could not be released ({0})".format(e)
+        warn("Could not release the upgrade lock SSM {0} of stack {1} ({2}); {3}. If no run of this stack is under way, "
+             "remove it by hand: {4}".format(held.name, upgrade.stack, e, held.stale_sentence(held.read_quietly()),
+                                              held.removal_command()))
+
+
+def _taken_over_sentence(upgrade, held):
+    holder = held.taken_over
+    if holder.dead and (holder.age is None or holder.age <= held.stale_after):
+        return ("Took over the upgrade lock SSM {0} of stack {1} at once, {2}: that process ran on this host and no longer "
+                "exists (killed before it invoked, so it could not release the lock), and nothing of it can still be "
+                "running.".format(held.name, upgrade.stack, holder.describe()))
+    return ("Took over the upgrade lock SSM {0} of stack {1}, {2}: older than the invoke's read timeout ({3:.0f} s), so no "
+            "invoke of it can still be running.".format(held.name, upgrade.stack, holder.describe(), held.stale_after))
+
+
+def _after_interrupted_invoke(upgrade, held, holder, warn, on_active_deployment):
+    """The lock says the Invoke of ``holder.version`` was interrupted: join its deployment, or refuse another version.
+
+    Returns the result, or None once this run holds the lock (the deployment of that Invoke ended, for another
+    version; the lock went stale) or the lock is gone: then the caller goes on as usual.
+    """
+    since = holder.invoke_time
+    if not same_version(holder.version, upgrade.requested_version):
+        deployment = upgrade.deployment_since(since)
+        if deployment is not None and deployment.get("status") in TERMINAL_STATUSES:
+            if held.take_over(holder):
+                warn("Took over the upgrade lock SSM {0} of stack {1}, left by a run stopped during its Invoke of HERD {2} "
+                     "(sent at {3}): the deployment of that Invoke, {4}, has ended ({5}).".format(
+                         held.name, upgrade.stack, holder.version, when(since), deployment.get("deploymentId"),
+                         deployment.get("status")))
+            return None
+        raise _refused_for_interrupted(upgrade, held, holder, deployment)
+
+    # The same version: join the deployment of that Invoke as soon as it appears, for as long as the Invoke can run.
+    upgrade.stage = "joining"
+    remaining = max(0.0, held.stale_after - (holder.age or 0.0))
+
+    def look():
+        deployment = upgrade.deployment_since(since)
+        if deployment is not None:
+            return True, deployment
+        current = held.read()
+        if current is None or current.owner != holder.owner:  # removed, or taken over, meanwhile
+            return True, None
+        return False, None
+
+    outcome = Waiter(timeout=remaining, interval=held.poll, clock=held.clock, sleep=held.sleep).wait(look)
+    held.waited += outcome.elapsed
+    deployment = outcome.state
+    if deployment is None:
+        return None
+    result = _join_deployment_of_interrupted(upgrade, deployment, on_active_deployment)
+    try:
+        removed = held.remove(holder)
+    except LockError as e:
+        removed = False
+        warn("Could not remove the upgrade lock SSM {0} of stack {1} left by the interrupted Invoke ({2}); it is taken "
+             "over once stale.".format(held.name, upgrade.stack, e))
+    result["interrupted_invoke"] = dict(holder.as_dict(), deployment_id=deployment.get("deploymentId"),
+                                        waited_seconds=round(outcome.elapsed, 1), lock_removed=removed)
+    return result
+
+
+def _join_deployment_of_interrupted(upgrade, info, on_active_deployment):
+    """The result for the deployment an interrupted Invoke started: attached while it runs, reported once it ended."""
+    if info.get("status") in ACTIVE_STATUSES:
+        active = upgrade.active_deployment()
+        if active is not None and active.deployment_id == info.get("deploymentId"):
+            return upgrade.attach(active, on_active_deployment)
+        info = upgrade._get_deployment(info.get("deploymentId"))  # it ended in between
+    result = upgrade._result(changed=False, attached=True, deployment_id=info.get("deploymentId"),
+                             deployment_id_source="interrupted_invoke", deployment_status=info.get("status"),
+                             deployment_create_time=iso(info.get("createTime")))
+    return result
+
+
+def _refused_for_interrupted(upgrade, held, holder, deployment):
+    if deployment is not None:
+        state = "deployment {0} of it is {1} (created {2})".format(
+            deployment.get("deploymentId"), deployment.get("status"), when(deployment.get("createTime")))
+    else:
+        state = "no deployment of it has appeared yet in group {0}".format(upgrade._group)
+    return UpgradeFailure(
+        "Stack {0}: the upgrade lock SSM {1} says that a run was stopped during its Invoke of {2} for HERD {3}, sent at "
+        "{4} (stopped at {5}): the function goes on in AWS, and {6}. Nothing was invoked for HERD {7}. Running this task "
+        "again for {7} is refused the same way until that deployment has ended, or until the lock is taken over at {8} "
+        "(once older than the invoke's read timeout, {9:.0f} s); a run for {3} joins that deployment. If you know that "
+        "Invoke started nothing, remove the lock by hand: {10}".format(
+            upgrade.stack, held.name, upgrade.function_name, holder.version, when(holder.invoke_time),
+            when(holder.interrupted_at or holder.written), state, upgrade.requested_version,
+            when(holder.stale_at(held.stale_after)), held.stale_after, held.removal_command()),
+        lock=holder.as_dict(), interrupted_version=holder.version,
+        deployment_id=deployment.get("deploymentId") if deployment else None, **upgrade._base_details()
+    )
+
+
+def interruption(upgrade, reason):
+    """The UpgradeFailure for a run stopped (``reason``: why, in words) at the point ``upgrade`` had reached."""
+    held = upgrade.lock
+    stack = upgrade.stack or upgrade.function_name
+    version = upgrade.requested_version
+    details = upgrade._base_details()
+    details.update(interrupted=True, interrupted_reason=reason, changed=False, deployment_id=None,
+                   lock_outcome=upgrade.lock_outcome)
+    stopped = "Stack {0}: the run was stopped ({1})".format(stack, reason)
+    lock_failed = held is not None and upgrade.lock_outcome not in (None, "released", "marked", "not_held")
+    lock_words = ""
+    if held is not None:
+        if lock_failed:
+            lock_words = " The upgrade lock SSM {0} {1}: {2}; or remove it by hand: {3}.".format(
+                held.name, upgrade.lock_outcome, held.stale_sentence(held.read_quietly()), held.removal_command())
+        elif upgrade.lock_outcome == "released":
+            lock_words = " The upgrade lock SSM {0} was released.".format(held.name)
+    if upgrade.invoke_in_flight:
+        details.update(changed=True)
+        sent = when(upgrade.invoke_began) or "an unknown time"
+        msg = ("{0} during the invoke of {1} for HERD {2}, sent at {3}: the function goes on running in AWS and probably "
+               "starts a deployment of {2}. Do not invoke the function by hand.".format(stopped, upgrade.function_name,
+                                                                                          version, sent))
+        if held is None:
+            msg += (" Run this task again after {0} s (the function's timeout): it joins that deployment if the function "
+                    "started one.".format(upgrade.function_timeout or DEFAULT_FUNCTION_TIMEOUT))
+        elif upgrade.lock_outcome == "marked":
+            msg += (" The upgrade lock SSM {0} stays, saying so. Running this task again for HERD {1} joins that deployment "
+                    "as soon as it appears, without waiting out lock_wait (herd_upgrade_lock_wait in the role); a run for "
+                    "another version is refused, naming {1}, until that deployment has ended, or until the lock is taken "
+                    "over, {2:.0f} s after now (the invoke's read timeout).".format(held.name, version, held.stale_after))
+        else:
+            msg += (" The upgrade lock SSM {0} {1}. Running this task again on this host joins that deployment as soon as "
+                    "it appears; elsewhere, once the lock is taken over ({2:.0f} s after it was written).".format(
+                        held.name, upgrade.lock_outcome, held.stale_after))
+        return UpgradeFailure(msg, **details)
+    if upgrade.invoke_sent:
+        details.update(changed=True, deployment_id=upgrade.started_deployment_id)
+        started = " (it started deployment {0})".format(upgrade.started_deployment_id) if upgrade.started_deployment_id else ""
+        return UpgradeFailure("{0} after the invoke of {1} for HERD {2} returned{3}.{4} {5}".format(
+            stopped, upgrade.function_name, version, started, lock_words,
+            upgrade._rerun_sentence(upgrade.started_deployment_id)), **details)
+    if upgrade.stage in ("locked", "invoking"):
+        return UpgradeFailure("{0} while it held the upgrade lock SSM {1}, before the invoke: nothing was invoked.{2} Running "
+                              "this task again starts the upgrade to HERD {3} (or joins a deployment of it under way)."
+                              "".format(stopped, held.name, lock_words, version), **details)
+    if upgrade.stage == "joining":
+        holder = upgrade.interrupted_holder
+        return UpgradeFailure(
+            "{0} while waiting for the deployment of an earlier run's interrupted Invoke of HERD {1} (sent at {2}) to "
+            "appear: nothing was invoked, and the upgrade lock SSM {3} was left as it was. Running this task again joins "
+            "that deployment as soon as it appears.".format(stopped, version, when(holder.invoke_time) if holder else "?",
+                                                             held.name), **details)
+    if upgrade.stage == "lock_wait":
+        holder = held.last_holder
+        return UpgradeFailure(
+            "{0} while waiting for the upgrade lock SSM {1}{2}: nothing was invoked, and that lock was left as it was.{3} "
+            "Running this task again waits for it again (up to lock_wait, herd_upgrade_lock_wait in the role), then "
+            "joins the deployment of HERD {4} that run started, or starts the upgrade.".format(
+                stopped, held.name, ", " + holder.describe() if holder else "", lock_words if lock_failed else "", version),
+            **details)
+    return UpgradeFailure("{0} before anything was invoked for HERD {1}. Running this task again starts over: it joins a "
+                          "deployment of {1} under way, or starts the upgrade.".format(stopped, version), **details)

@@ -328,7 +328,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment, upgrade_request
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HAS_REQUESTS
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
@@ -403,12 +403,19 @@ def main():
     except ValueError as e:  # locate()'s, and InputError, a ValueError
         module.fail_json(msg=str(e))
 
-    result = read_served(module, stack, params, location, verify, expected_version=params["expected_version"],
-                         compare=params["compare"], wait_for_match=params["on_mismatch"] == "fail")
-    if params["report_active_deployment"]:
-        result["active_deployment"] = deployment_under_way(module, stack)
-    if params["report_upgrade_request"]:
-        result["upgrade_request"] = stack_upgrade_request(module, stack)
+    try:
+        with _watch.guarded():  # a stop of the run raises _watch.Interrupted here
+            result = read_served(module, stack, params, location, verify, expected_version=params["expected_version"],
+                                 compare=params["compare"], wait_for_match=params["on_mismatch"] == "fail")
+            if params["report_active_deployment"]:
+                result["active_deployment"] = deployment_under_way(module, stack)
+            if params["report_upgrade_request"]:
+                result["upgrade_request"] = stack_upgrade_request(module, stack)
+    except _watch.Interrupted as e:
+        where = "Stack {0}".format(stack) if stack is not None else "HERD at {0}".format(params["url"])
+        module.fail_json(msg="{0}: reading the HERD version served was stopped ({1}); nothing was changed (this task only "
+                             "reads). Running this task again reads it again.".format(where, e.reason),
+                         interrupted=True, interrupted_reason=e.reason)
     module.exit_json(changed=False, **result)
 
 

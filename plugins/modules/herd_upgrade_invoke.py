@@ -447,12 +447,18 @@ HAS_REQUESTS = requests is not None
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
-from ansible_collections.mdl.herd.plugins.module_utils._upgrade import AwsFailure, UpgradeFailure, UpgradeInvocation, start_or_join
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (
+    AwsFailure,
+    UpgradeFailure,
+    UpgradeInvocation,
+    interruption,
+    start_or_join,
+)
 
 
 def main():
@@ -499,13 +505,8 @@ def main():
     if "published" in module.params["preflight"] and not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
 
-    served = None
-    if buildinfo is not None:
-        # before anything else: nothing is invoked when HERD cannot be read
-        served = read_served(module, stack, buildinfo, location, verify)
-        served_version = served.get("build_number")
-
-    # Built on first use: the no-op (HERD already serves the version) needs CodeDeploy only.
+    # Built before the run is watched, without any AWS call: the no-op (HERD already serves the version) needs
+    # CodeDeploy only, and each client is built on first use.
     ssm = _aws.lazy_client(module, "ssm")
     upgrade = UpgradeInvocation(
         requested_version,
@@ -527,22 +528,37 @@ def main():
                               repository=module.params["artifact_repository"],
                               username=module.params["artifact_repository_username"],
                               password=module.params["artifact_repository_password"], warn=module.warn)
-    known = {"served": served} if served is not None else {}  # returned by every failure too
-    try:
-        result = start_or_join(
-            upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
-            on_active_deployment=module.params["on_active_deployment"], check_mode=module.check_mode,
-            lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn, preflight=preflight,
-        )
-    except LockError as e:
-        module.fail_json_aws(e.exception, msg="{0} of stack {1}; nothing was invoked. Run this task again.".format(e.msg, upgrade.stack),
-                             **known)
-    except AwsFailure as e:
-        module.fail_json_aws(e.exception, msg=e.msg, **dict(e.details, **known))
-    except UpgradeFailure as e:
-        module.fail_json(msg=e.msg, **dict(e.details, **known))
+    known = {}  # what HERD answered, returned by every outcome, failures included
 
-    module.exit_json(**dict(result, **known))
+    def run():
+        """The run's work; a stop of the run raises _watch.Interrupted in it."""
+        served_version = module.params["served_version"]
+        if buildinfo is not None:
+            # before anything else: nothing is invoked when HERD cannot be read
+            known["served"] = read_served(module, stack, buildinfo, location, verify)
+            served_version = known["served"].get("build_number")
+        try:
+            result = start_or_join(
+                upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
+                on_active_deployment=module.params["on_active_deployment"], check_mode=module.check_mode,
+                lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn, preflight=preflight,
+            )
+        except LockError as e:
+            return lambda e=e: module.fail_json_aws(
+                e.exception, msg="{0} of stack {1}; nothing was invoked. Run this task again.".format(e.msg, upgrade.stack), **known)
+        except AwsFailure as e:
+            return lambda e=e: module.fail_json_aws(e.exception, msg=e.msg, **dict(e.details, **known))
+        except UpgradeFailure as e:
+            return lambda e=e: module.fail_json(msg=e.msg, **dict(e.details, **known))
+        return lambda: module.exit_json(**dict(result, **known))
+
+    try:
+        with _watch.guarded():
+            end = run()
+    except _watch.Interrupted as e:  # the lock was released, or left marked, on the way out
+        failure = interruption(upgrade, e.reason)
+        module.fail_json(msg=failure.msg, **dict(failure.details, **known))
+    end()
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ def test_a_lock_held_past_lock_wait_is_not_taken_and_names_its_holder():
     assert not acquired
     assert (holder.owner, holder.version, holder.host) == ("t-other", "0.177.0", "ctl-1")
     assert holder.age == pytest.approx(10)  # AWS's clock: LastModifiedDate against the answer's Date
-    assert "held by ctl-1 for HERD 0.177.0" in holder.describe()
+    assert "held by ctl-1 (process {0}) for HERD 0.177.0, written at 2024-05-02 14:00:00 UTC (10 s ago)".format(
+        holder.pid) in holder.describe()
     assert mine.release() is False
     assert json.loads(ssm.parameters[NAME][0])["owner"] == "t-other"
 

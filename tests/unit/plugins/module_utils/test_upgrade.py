@@ -612,6 +612,7 @@ class FakeLock(object):
         self.waited = 3.0
         self.released = 0
         self.waits = []
+        self.held = acquired
 
     def __call__(self, stale_after):
         self.stale_after = stale_after
@@ -623,9 +624,21 @@ class FakeLock(object):
             self.on_acquire()
         return self.acquired, self.holder
 
-    def release(self):
+    def release(self, force=False):  # as UpgradeLock.release: only a lock this run holds
+        if not (self.held or force):
+            return False
+        self.held = False
         self.released += 1
         return True
+
+    def mark_invoking(self, invoked_at, previous):
+        self.invoking = (invoked_at, previous)
+
+    def stale_sentence(self, holder):
+        return "it is taken over at (when)"
+
+    def removal_command(self):
+        return "aws ssm delete-parameter --name {0} --region us-east-1".format(self.name)
 
 
 def test_the_invoke_happens_under_the_lock_and_releases_it():
