@@ -163,8 +163,9 @@ class Holder(object):
         text = "held by {0} for HERD {1}, written at {2} ({3})".format(
             self.who(), self.version or "an unknown version", when(self.written) or "an unknown time", age)
         if self.phase == INTERRUPTED:
-            text += "; it says that run was stopped during its Invoke for HERD {0}, sent at {1}".format(
-                self.version or "an unknown version", when(self.invoke_time) or "an unknown time")
+            text += "; it says that run was stopped at {0}, during its Invoke for HERD {1}, sent at {2}".format(
+                when(self.written) or "an unknown time", self.version or "an unknown version",
+                when(self.invoke_time) or "an unknown time")
         elif self.phase == INVOKING:
             text += "; its Invoke was sent at {0}".format(when(self.invoke_time) or "an unknown time")
             if self.dead:

@@ -39,7 +39,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     paginate,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
-from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, when
+from ansible_collections.mdl.herd.plugins.module_utils._lock import INTERRUPTED, LockError, when
 from ansible_collections.mdl.herd.plugins.module_utils._stack import (
     ACTIVE_STATUSES,
     FILLED_LATER,
@@ -973,7 +973,7 @@ def _after_interrupted_invoke(upgrade, held, holder, warn, on_active_deployment)
 
     # The same version: join the deployment of that Invoke as soon as it appears, for as long as the Invoke can run.
     upgrade.stage = "joining"
-    remaining = max(0.0, held.stale_after - (holder.age or 0.0))
+    remaining = max(0.0, held.stale_after - (holder.age or 0.0)) + held.poll  # then it is stale, and taken over
 
     def look():
         deployment = upgrade.deployment_since(since)
@@ -1022,12 +1022,13 @@ def _refused_for_interrupted(upgrade, held, holder, deployment):
         state = "no deployment of it has appeared yet in group {0}".format(upgrade._group)
     return UpgradeFailure(
         "Stack {0}: the upgrade lock SSM {1} says that a run was stopped during its Invoke of {2} for HERD {3}, sent at "
-        "{4} (stopped at {5}): the function goes on in AWS, and {6}. Nothing was invoked for HERD {7}. Running this task "
+        "{4} ({5}): the function goes on in AWS, and {6}. Nothing was invoked for HERD {7}. Running this task "
         "again for {7} is refused the same way until that deployment has ended, or until the lock is taken over at {8} "
         "(once older than the invoke's read timeout, {9:.0f} s); a run for {3} joins that deployment. If you know that "
         "Invoke started nothing, remove the lock by hand: {10}".format(
             upgrade.stack, held.name, upgrade.function_name, holder.version, when(holder.invoke_time),
-            when(holder.interrupted_at or holder.written), state, upgrade.requested_version,
+            "stopped at {0}".format(when(holder.written)) if holder.phase == INTERRUPTED
+            else "its process on {0} no longer exists".format(holder.host), state, upgrade.requested_version,
             when(holder.stale_at(held.stale_after)), held.stale_after, held.removal_command()),
         lock=holder.as_dict(), interrupted_version=holder.version,
         deployment_id=deployment.get("deploymentId") if deployment else None, **upgrade._base_details()
