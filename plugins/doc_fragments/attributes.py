@@ -9,15 +9,6 @@ class ModuleDocFragment(object):
     # Attributes every module of the collection shares.
     DOCUMENTATION = r"""
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-    details:
-      - On the controller (local connection, no become, not async, C(ansible_python_interpreter) the Python that runs
-        ansible-playbook) the module runs in a fork of the task's worker, without an AnsiballZ payload or a new
-        interpreter; C(mdl_herd_module_process=true) gives it a module process of its own, as anywhere else.
-      - M(mdl.herd.codedeploy_wait) prints its progress lines from its action plugin while its module runs, in the
-        same fork there (its probe of HERD, a thread of the plugin, starts once the module runs), else in a process.
   action_group:
     description:
       - Use C(group/mdl.herd.herd) (this collection's modules) or C(group/mdl.herd.aws) (these and every module of

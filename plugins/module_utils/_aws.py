@@ -8,20 +8,12 @@ credentials, region, endpoint and ``aws_config``). Reads are retried with jitter
 backoff on throttling and transient errors when called with ``aws_retry=True``. The
 upgrade Lambda's Invoke gets a client of its own that never retries: a retried Invoke
 would start a second deployment.
-
-``preload()`` parses, once, the botocore data that building a client reads (service models,
-endpoint rules, partitions) into a data loader that every session built here shares. The
-controller calls it before it forks a task's worker (``plugin_utils/_module_fork.preload``):
-each worker, and each module forked from one, inherits what was parsed instead of parsing it
-again.
 """
 
 from __future__ import annotations
 
 try:
     import boto3
-    import botocore.loaders
-    import botocore.session
     from botocore.config import Config
     # ClientError and HTTPClientError: for the module_utils that catch them, with the stand-ins below
     from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError  # pylint: disable=unused-import
@@ -109,51 +101,6 @@ def read_retry(retries=READ_RETRIES, delay=READ_DELAY, max_delay=READ_MAX_DELAY)
 
 _SESSIONS = {}  # profile -> boto3 Session: one module runs per process
 
-# The services whose clients every run of this collection's modules builds, the idempotent no-op
-# included (CloudFormation to find HERD, SSM for its credentials and the stack's parameters,
-# CodeDeploy for a deployment under way). Lambda and S3, used only when an upgrade starts, load
-# in the module that uses them.
-PRELOADED_SERVICES = ("cloudformation", "ssm", "codedeploy")
-
-_LOADER = None  # botocore's data loader, filled by preload(): every session built here reads through it
-
-
-def preload(services=PRELOADED_SERVICES):
-    """Parse what building a client of each of ``services`` reads, once, into the data loader that
-    every session built here shares; return it, or None when it cannot be filled.
-
-    botocore caches what it parses on its data loader, and amazon.aws builds a session (so a loader)
-    per client: every module process parses the same JSON again (py-spy: a quarter of a module run
-    of herd_upgrade_invoke, most of it ``json.loads``). Filled in the process that forks the modules'
-    processes, it is parsed once for all of them. Best effort: on any error, clients load as before.
-    """
-    global _LOADER  # pylint: disable=global-statement
-    if _LOADER is not None or Config is None:
-        return _LOADER
-    try:
-        loader = botocore.loaders.create_loader()
-        session = botocore.session.Session()
-        session.register_component("data_loader", loader)
-        for service in services:
-            # A client with made-up keys reads exactly what a real one reads, resolves no credentials
-            # and sends nothing; only its parsed data is kept.
-            session.create_client(service, region_name="us-east-1", aws_access_key_id="preload",
-                                  aws_secret_access_key="preload")
-    except Exception:  # pylint: disable=broad-exception-caught  # an unusable AWS configuration: the module reports it
-        return None
-    _LOADER = loader
-    return loader
-
-
-def _new_session(profile):
-    """A boto3 session for ``profile`` that reads botocore's data through the preloaded loader, if any."""
-    if _LOADER is None:
-        return boto3.session.Session(profile_name=profile)
-    core = botocore.session.Session()
-    core.register_component("data_loader", _LOADER)
-    return boto3.session.Session(profile_name=profile, botocore_session=core)
-
-
 def _build(module, service, **extra):
     """A boto3 client as amazon.aws's ``module.client()`` builds it (credentials, region, endpoint,
     aws_config, user agent, placebo), but from one boto3 session per profile: a session of its own
@@ -170,7 +117,7 @@ def _build(module, service, **extra):
     try:
         session = _SESSIONS.get(profile)
         if session is None:
-            session = _SESSIONS[profile] = _new_session(profile)
+            session = _SESSIONS[profile] = boto3.session.Session(profile_name=profile)
             enable_placebo(session)
         return session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
     except NoRegionError:

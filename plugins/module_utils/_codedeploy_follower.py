@@ -6,8 +6,7 @@
 :class:`Follower` polls through ``_waiter.Waiter`` (the only place that sleeps), decides when
 the instances are worth reading again, says one progress line per status change, step start
 and lifecycle event, and shapes the result. Its lines go to ``on_line`` as they are said (the
-action plugin streams them while the module runs) and, run in slices, they end the slice with
-the state to carry to the next run.
+module appends them to the progress file the action plugin relays while the module runs).
 
 The pace (see ``_phase`` and ``_schedule``): ``poll_interval`` where a line is due soon (the
 deployment has not started, the last event of step 2 runs, the termination wait runs),
@@ -98,16 +97,14 @@ class Outcome(object):
     """How a run of the module ends.
 
     ``kind``: ``done`` (the awaited state was reached), ``ended`` (Failed or Stopped),
-    ``timeout``, ``slice`` (sliced run: progress to show, state to carry to the next run),
-    ``checked`` (check mode: one look).
+    ``timeout``, ``checked`` (check mode: one look).
     """
 
-    def __init__(self, kind, result, message=None, carry=None, lines=None):
+    def __init__(self, kind, result, message=None, lines=None):
         self.kind = kind
         self.result = result
         self.message = message
-        self.carry = carry
-        self.lines = lines or []
+        self.lines = lines or []  # every progress line said, in order
 
     @property
     def failed(self):
@@ -117,18 +114,12 @@ class Outcome(object):
 class Follower(object):
     """Follows one deployment: polls, derives the steps, says the progress lines, shapes the result.
 
-    ``carry`` is the state a previous slice handed over (None for a fresh wait); ``sliced``
-    makes :meth:`follow` return as soon as there is a new progress line, with the state to
-    carry. ``on_line`` receives each line as it is said. ``wall`` is the wall clock (POSIX
-    seconds), shared by every slice; ``clock`` and ``sleep`` go to the Waiter. Tests inject all three.
+    ``on_line`` receives each line as it is said. ``wall`` is the wall clock (POSIX seconds);
+    ``clock`` and ``sleep`` go to the Waiter. Tests inject all three.
     """
 
-    CARRY_VERSION = 2
-    CARRIED = ("started_at", "next_poll_at", "target_ids", "targets_read_at", "targets_signature", "instances",
-               "observed", "last", "announced", "statuses_seen", "warnings", "errors_seen", "throttled", "phase", "read_once")
-
     def __init__(self, reader, deployment_id, wait_timeout, poll_interval=DEFAULT_POLL_INTERVAL, wait_for="success",
-                 on_timeout="fail", carry=None, sliced=False, on_line=None, wall=None, clock=None, sleep=None):
+                 on_timeout="fail", on_line=None, wall=None, clock=None, sleep=None):
         self.reader = reader
         self.deployment_id = deployment_id
         self.wait_timeout = float(wait_timeout)
@@ -136,39 +127,28 @@ class Follower(object):
         self.wait_for = wait_for
         self.on_line = on_line
         self.on_timeout = on_timeout
-        self.sliced = sliced
         self.wall = wall or time.time
         self.clock = clock
         self.sleep = sleep or time.sleep
-        carry = carry if carry and carry.get("version") == self.CARRY_VERSION else {}
-        self.started_at = carry.get("started_at", self.wall())
-        self.next_poll_at = carry.get("next_poll_at", 0.0)
-        self.target_ids = list(carry.get("target_ids", []))
-        self.targets_read_at = carry.get("targets_read_at")
-        self.targets_signature = carry.get("targets_signature")
-        self.instances = list(carry.get("instances", []))
-        self.observed = dict(carry.get("observed", {}))
-        self.last = carry.get("last")  # {"status", "steps": {number: status}} of the last look
-        self.announced = [list(k) for k in carry.get("announced", [])]  # [instance id, event name] already said
-        self.statuses_seen = list(carry.get("statuses_seen", []))  # statuses no step tells: Queued, Ready, Baking
-        self.warnings = list(carry.get("warnings", []))
-        self.errors_seen = dict(carry.get("errors_seen", {}))
-        self.throttled = carry.get("throttled", 0)
-        self.phase = carry.get("phase")
-        self.read_once = bool(carry.get("read_once"))
-        if carry.get("calls"):
-            for name, count in carry["calls"].items():
-                self.reader.calls[name] = self.reader.calls.get(name, 0) + count
+        self.started_at = self.wall()
+        self.next_poll_at = 0.0
+        self.target_ids = []
+        self.targets_read_at = None
+        self.targets_signature = None
+        self.instances = []
+        self.observed = {}
+        self.last = None  # {"status", "steps": {number: status}} of the last look
+        self.announced = []  # [instance id, event name] already said
+        self.statuses_seen = []  # statuses no step tells: Queued, Ready, Baking
+        self.warnings = []
+        self.errors_seen = {}
+        self.throttled = 0
+        self.phase = None
+        self.read_once = False
         self.deployment_read_at = None
         self.view = None
-        self.pending_lines = []
+        self.said = []  # every line said, in order
         self.last_error = None
-
-    # -- state handed between slices --
-    def carry(self):
-        state = dict((name, getattr(self, name)) for name in self.CARRIED)
-        state.update(version=self.CARRY_VERSION, calls=self.reader.calls)
-        return state
 
     @property
     def deadline(self):
@@ -355,7 +335,7 @@ class Follower(object):
                 if e["status"] in EVENT_STARTED and e["start_time"] is not None and (i["instance_id"], e["name"]) not in said]
 
     def _say(self, text):
-        self.pending_lines.append(text)
+        self.said.append(text)
         if self.on_line is not None:
             self.on_line(text)
 
@@ -457,32 +437,21 @@ class Follower(object):
         self._schedule(view, now)
         if self.reached(view) or self.ended(view):
             return True, view
-        if self.sliced and self.pending_lines:
-            return True, view
         return False, view
 
     def follow(self):
-        """Wait for the goal, the end, the timeout, or (sliced) the next progress line."""
-        due = min(self.next_poll_at, self.deadline) - self.wall()
-        if due > 0:  # a slice that starts before the next poll is due
-            self.sleep(due)
+        """Wait for the goal, the end or the timeout."""
         Waiter(timeout=max(0.0, self.deadline - self.wall()), interval=self.interval, clock=self.clock,
                sleep=self.sleep).wait(self.check)
         view = self.view
         if view is not None and (self.reached(view) or self.ended(view)):
             return self.finish()
-        if self.sliced and self.pending_lines and self.wall() < self.deadline:
-            return Outcome("slice", None, carry=self.carry(), lines=self._take_lines())
         return self.time_out()
 
     def look_once(self):
         """Check mode: one look, no waiting, nothing stopped."""
         self.look()
         return self.finish(checked=True)
-
-    def _take_lines(self):
-        lines, self.pending_lines = self.pending_lines, []
-        return lines
 
     # -- the result --
     def _rollback_status(self, view):
@@ -588,12 +557,11 @@ class Follower(object):
         view = self.view
         rollback_status = self._rollback_status(view)
         result = self.result(view, rollback_status)
-        lines = self._take_lines()
         if self.reached(view):
-            return Outcome("checked" if checked else "done", result, lines=lines)
+            return Outcome("checked" if checked else "done", result, lines=self.said)
         if self.ended(view):
-            return Outcome("ended", result, message=deployment_failure_message(view, rollback_status), lines=lines)
-        return Outcome("checked", result, lines=lines)
+            return Outcome("ended", result, message=deployment_failure_message(view, rollback_status), lines=self.said)
+        return Outcome("checked", result, lines=self.said)
 
     def time_out(self):
         """wait_timeout is over: stop or roll back if asked, then report the last known state."""
@@ -602,7 +570,7 @@ class Follower(object):
             reason = " (last error: {0})".format(self.last_error) if self.last_error else ""
             message = "Could not read deployment {0} within {1:g} s (wait_timeout){2}.".format(
                 self.deployment_id, self.wait_timeout, reason)
-            return Outcome("timeout", self.result(None, timed_out=True), message=message, lines=self._take_lines())
+            return Outcome("timeout", self.result(None, timed_out=True), message=message, lines=self.said)
         stale = self.targets_read_at is None or self.targets_read_at < view["now"]
         if stale and view["deployment"]["status"] not in NOT_STARTED:
             try:  # report the instances as they are now, not as the last read saw them
@@ -630,7 +598,7 @@ class Follower(object):
         if rollback_status and self.on_timeout == "rollback":
             message += " Rollback deployment {0} is {1}.".format(view["deployment"]["rollback_info"]["rollback_deployment_id"], rollback_status)
         result = self.result(view, rollback_status, timed_out=True, stop=stop)
-        return Outcome("timeout", result, message=message, lines=self._take_lines())
+        return Outcome("timeout", result, message=message, lines=self.said)
 
     def _where(self, view):
         deployment = view["deployment"]

@@ -14,10 +14,10 @@ to the next good answer), when the version served switched, and every version se
 Two versions answering in turn during the switch is what a load balancer does while both
 target groups serve: it is reported as alternation, not as an outage.
 
-ansible's own HTTP client (it runs in the action plugin, on the controller); the clock and the
-fetch function are injectable for tests. ``stop()`` never waits for an answer: a request still
-under way when the wait ends (HERD hanging) is left to its timeout, its answer is not recorded,
-and no request starts after ``stop()``.
+It runs in a thread of codedeploy_wait's module process, beside the wait, with ansible's own
+HTTP client; the clock and the fetch function are injectable for tests. ``stop()`` never waits
+for an answer: a request still under way when the wait ends (HERD hanging) is left to its
+timeout, its answer is not recorded, and no request starts after ``stop()``.
 """
 
 from __future__ import annotations
@@ -39,15 +39,8 @@ CUT_CONNECTION = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 XML_BUILD_NUMBER_RE = re.compile(r"<buildNumber>\s*([^\s<]+)\s*</buildNumber>")
 # How long stop() gives the thread to end: it never waits for a request under way.
 STOP_JOIN_SECONDS = 0.1
-
-
-def display_url(buildinfo_url):
-    """The displayBuildInfo page beside a REST buildInfo URL (or the URL itself when it is that page)."""
-    if not buildinfo_url:
-        return None
-    if "/herd-app/rest/buildInfo" in buildinfo_url:
-        return buildinfo_url.replace("/herd-app/rest/buildInfo", "/herd-app/displayBuildInfo")
-    return buildinfo_url
+# The shortest interval between two probes.
+MIN_PROBE_INTERVAL = 0.2
 
 
 def build_number(body):
@@ -102,7 +95,7 @@ class Probe(threading.Thread):
                  username=None, password=None):
         super(Probe, self).__init__(name="mdl-herd-probe", daemon=True)
         self.url = url
-        self.interval = max(0.2, float(interval))
+        self.interval = max(MIN_PROBE_INTERVAL, float(interval))
         self.timeout = timeout
         self.authenticated = username is not None
         self.fetch = fetch or (lambda: http_fetch(url, timeout, cafile=cafile, verify=verify,
@@ -181,6 +174,11 @@ def summarize(samples, url=None):
     }
 
 
+def not_probed(url, why):
+    """The report of a probe that did not run, and why."""
+    return dict(summarize([], url), probed=False, not_probed_reason=why)
+
+
 def _iso(moment):
     if moment is None:
         return None
@@ -189,6 +187,8 @@ def _iso(moment):
 
 def sentence(report):
     """The report in one sentence, for the summary line."""
+    if report and report.get("not_probed_reason"):
+        return "HERD was not probed: {0}.".format(report["not_probed_reason"])
     if not report or not report.get("requests"):
         return "HERD was not probed."
     outage = report["longest_outage_seconds"]

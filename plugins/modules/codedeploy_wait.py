@@ -124,9 +124,17 @@ options:
     type: str
   probe_password:
     description:
-      - The password of O(probe_username). Never returned or logged, also at C(-vvv); the action plugin keeps it on the
-        controller (where the probe runs) and does not pass it to the module.
+      - The password of O(probe_username). Never returned or logged, also at C(-vvv).
     type: str
+  probe_credentials_from_ssm:
+    description:
+      - Probe with the stack's HERD admin user, read from SSM (C(/app/MDL/{instance}/{environment}/LDAP/User/HerdAdminUsername)
+        and C(.../LDAP/Password/HerdAdminPassword), decrypted) with this module's AWS credentials and region.
+      - Needs O(mdl_instance_name) and O(mdl_environment). Cannot be used with O(probe_username).
+      - When they cannot be read, the wait goes on without the probe, and RV(zero_downtime) says why it did not run.
+    type: bool
+    default: false
+    version_added: 1.1.0
   probe_interval:
     description: Seconds between two probes of O(probe_url) (at least 0.2).
     type: float
@@ -147,24 +155,17 @@ options:
       - Ignored without O(probe_url).
     type: str
     version_added: 1.1.0
-  _slice:
-    description:
-      - Internal, set by the action plugin of this module to print the progress lines while the
-        module runs. Do not set it.
-    type: dict
 notes:
   - >-
-    An action plugin of the same name prints the progress lines while the module runs. When the
-    module runs on the controller (C(connection: local), C(delegate_to: localhost), the usual way
-    for AWS modules, and AWX), it runs once for the whole wait and writes each line to a file the
-    plugin reads. Elsewhere, or with C(become), it runs once per progress line, handing the state
-    of the wait from one run to the next. The timeout, check mode and result are the same either way.
-    With C(async), the module runs once and prints no progress lines.
+    An action plugin of the same name prints the progress lines while the module runs on the controller
+    (C(connection: local) or C(delegate_to: localhost), the usual way for AWS modules, and AWX). Run on
+    another host, with C(become) or with C(async), the module prints no progress lines; its result is the same.
   - The result's RV(api_calls) counts the requests sent to CodeDeploy, retries included.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - mdl.herd.stack
   - mdl.herd.attributes
   - mdl.herd.attributes.check_mode_full
 attributes:
@@ -421,6 +422,14 @@ zero_downtime:
       description: O(probe_url).
       type: str
       sample: https://herd.example.com/herd-app/displayBuildInfo
+    probed:
+      description: Whether the probe ran; V(false) in check mode or when its credentials could not be read.
+      type: bool
+      sample: true
+    not_probed_reason:
+      description: Why the probe did not run, or V(null).
+      type: str
+      sample: null
     requests:
       description: Requests sent.
       type: int
@@ -560,6 +569,8 @@ stop:
       sample: true
 """
 
+import os
+
 try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
@@ -576,7 +587,14 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_follower impo
     check_wait_options,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import DeploymentMissing, DeploymentReader, poll_retry
-from ansible_collections.mdl.herd.plugins.module_utils._stack import check_deployment_id, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, read_credentials
+from ansible_collections.mdl.herd.plugins.module_utils._probe import MIN_PROBE_INTERVAL, Probe, not_probed
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_deployment_id, check_version
+from ansible_collections.mdl.herd.plugins.module_utils._version import satisfies
+from ansible_collections.mdl.herd.plugins.module_utils import _watch
+
+# The progress file the action plugin of this module relays (see plugins/action/codedeploy_wait.py).
+PROGRESS_FILE_VARIABLE = "MDL_HERD_PROGRESS_FILE"
 
 
 def argument_spec():
@@ -587,15 +605,26 @@ def argument_spec():
         wait_for=dict(type="str", choices=list(WAIT_FOR_CHOICES), default="success"),
         on_timeout=dict(type="str", choices=list(ON_TIMEOUT_CHOICES), default="fail"),
         label=dict(type="str"),
+        mdl_instance_name=dict(type="str"),
+        mdl_environment=dict(type="str"),
         probe_url=dict(type="str"),
         probe_username=dict(type="str"),
         probe_password=dict(type="str", no_log=True),
+        probe_credentials_from_ssm=dict(type="bool", default=False),
         probe_interval=dict(type="float", default=1.0),
         probe_ca_path=dict(type="path"),
         probe_validate_certs=dict(type="bool", default=True),
         expected_version=dict(type="str"),
-        _slice=dict(type="dict"),
     )
+
+
+def progress_sink():
+    """The progress file the action plugin relays while the module runs (its path in the module's
+    environment), or None: the lines then go nowhere but the result's timeline."""
+    path = os.environ.get(PROGRESS_FILE_VARIABLE)
+    if not path:
+        return None
+    return open(path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
 
 
 def _writer(sink):
@@ -605,51 +634,118 @@ def _writer(sink):
     return write
 
 
+def probe_credentials(module, params):
+    """``(username, password, None)`` for the probe, or ``(None, None, why)`` when they could not be read."""
+    if not params["probe_credentials_from_ssm"]:
+        return params["probe_username"], params["probe_password"], None
+    stack = MdlStack(params["mdl_instance_name"], params["mdl_environment"])
+    try:
+        found = read_credentials(_aws.client(module, "ssm"), stack)
+    except DiscoveryError as e:
+        return None, None, str(e)
+    except (BotoCoreError, ClientError) as e:
+        return None, None, "the HERD admin credentials of {0} could not be read from SSM: {1}".format(stack, e)
+    module.no_log_values.add(found.password)
+    return found.username, found.password, None
+
+
+def start_probe(module, params):
+    """The probe, started, or None; and why it did not start (None when it did or was not asked for)."""
+    if not params["probe_url"]:
+        return None, None
+    if module.check_mode:
+        return None, "check mode: nothing was deployed to probe"
+    username, password, why = probe_credentials(module, params)
+    if why is not None:
+        module.warn("The zero-downtime probe did not run: {0}. The wait goes on without it.".format(why))
+        return None, why
+    probe = Probe(params["probe_url"], interval=params["probe_interval"], cafile=params["probe_ca_path"],
+                  verify=params["probe_validate_certs"], username=username, password=password)
+    probe.start()
+    return probe, None
+
+
+def probe_result(probe, why, params, succeeded):
+    """What the module returns about the probe: the zero-downtime report, and the version served at the end."""
+    if probe is None:
+        return {"zero_downtime": not_probed(params["probe_url"], why)} if params["probe_url"] else {}
+    probe.stop()
+    result = {"zero_downtime": dict(probe.report(), probed=True, not_probed_reason=None)}
+    if params["expected_version"] and succeeded:
+        result.update(served_at_end(probe, params["expected_version"]))
+    return result
+
+
+def served_at_end(probe, expected_version):
+    """The version HERD serves once the deployment has succeeded: one more read by the probe, compared Maven-style."""
+    kind, version = probe.read_once()
+    if kind != "ok" or not version:
+        return {"served_version": None, "served_matches": False}
+    try:
+        matches = satisfies(version, expected_version)
+    except ValueError:  # a build number that is not a version: the role's own check then says so
+        matches = False
+    return {"served_version": version, "served_matches": matches}
+
+
+def check_options(params):
+    deployment_id = check_deployment_id(params["deployment_id"])
+    check_wait_options(params["wait_timeout"], params["poll_interval"])
+    if params["expected_version"] is not None:
+        check_version(params["expected_version"], option="expected_version")
+    if params["probe_interval"] < MIN_PROBE_INTERVAL:
+        raise ValueError("probe_interval must be at least {0} seconds; got {1}".format(MIN_PROBE_INTERVAL, params["probe_interval"]))
+    if params["mdl_instance_name"] is not None:
+        MdlStack(params["mdl_instance_name"], params["mdl_environment"])
+    return deployment_id
+
+
 def main():
-    module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec(), supports_check_mode=True,
+        required_together=[("mdl_instance_name", "mdl_environment"), ("probe_username", "probe_password")],
+        mutually_exclusive=[("probe_username", "probe_credentials_from_ssm")],
+        required_if=[("probe_credentials_from_ssm", True, ("mdl_instance_name", "mdl_environment"))],
+    )
     params = module.params
     try:
-        deployment_id = check_deployment_id(params["deployment_id"])
-        check_wait_options(params["wait_timeout"], params["poll_interval"])
-        if params["expected_version"] is not None:
-            check_version(params["expected_version"], option="expected_version")
+        deployment_id = check_options(params)
     except ValueError as e:
         module.fail_json(msg=str(e))
 
-    internal_args = params["_slice"] or {}
-    stream = internal_args.get("stream")
-    sliced = params["_slice"] is not None and not stream
     reader = DeploymentReader(_aws.client(module, "codedeploy", retry_decorator=poll_retry()))
-    sink = None
-    if stream:
-        # The action plugin reads this file while the module runs, and prints each line as it comes.
-        sink = open(stream, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+    sink = progress_sink()
     follower = Follower(
         reader, deployment_id,
         wait_timeout=params["wait_timeout"], poll_interval=params["poll_interval"],
-        wait_for=params["wait_for"], on_timeout=params["on_timeout"],
-        carry=internal_args.get("carry"), sliced=sliced, on_line=_writer(sink) if sink else None,
+        wait_for=params["wait_for"], on_timeout=params["on_timeout"], on_line=_writer(sink) if sink else None,
     )
+    probe = why = None
     try:
-        outcome = follower.look_once() if module.check_mode else follower.follow()
+        with _watch.guarded():
+            probe, why = start_probe(module, params)
+            outcome = follower.look_once() if module.check_mode else follower.follow()
+    except _watch.Interrupted as e:
+        module.fail_json(msg="Stopped following CodeDeploy deployment {0}: {1}. The deployment goes on in AWS; running this "
+                             "again joins it.".format(deployment_id, e), deployment_id=deployment_id, interrupted=True)
     except DeploymentMissing as e:
         module.fail_json(msg=str(e), deployment_id=deployment_id, api_calls=follower.api_calls())
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="Could not follow CodeDeploy deployment {0}".format(deployment_id),
                              deployment_id=deployment_id, api_calls=follower.api_calls())
     finally:
+        if probe is not None:
+            probe.stop()
         if sink is not None:
             sink.close()
 
-    internal = {"_slice": {"carry": outcome.carry, "lines": outcome.lines}} if sliced else {}
-    if outcome.kind == "slice":
-        module.exit_json(changed=False, **internal)
+    result = dict(outcome.result, **probe_result(probe, why, params, outcome.result.get("status") == "Succeeded" and not outcome.failed))
     for note in follower.all_warnings():
         module.warn(note)
     changed = bool(outcome.result.get("stop")) and not outcome.result["stop"].get("already_completed")
     if outcome.failed:
-        module.fail_json(msg=outcome.message, changed=changed, **dict(outcome.result, **internal))
-    module.exit_json(changed=changed, **dict(outcome.result, **internal))
+        module.fail_json(msg=outcome.message, changed=changed, **result)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

@@ -72,34 +72,3 @@ def test_the_transient_codes_are_those_amazon_aws_does_not_retry_by_itself():
     assert all(_aws.is_transient_error_code(code) for code in _aws.THROTTLING_ERROR_CODES)
     assert _aws.is_transient_error_code("ServiceUnavailable") and _aws.is_transient_error_code("InternalServerError")
     assert not _aws.is_transient_error_code("AccessDeniedException") and not _aws.is_transient_error_code(None)
-
-
-def test_after_the_preload_a_modules_clients_read_no_botocore_data_again(monkeypatch):
-    import botocore.loaders
-    monkeypatch.setattr(_aws, "_LOADER", None)
-    assert _aws.preload() is not None
-    monkeypatch.setattr(_aws, "_SESSIONS", {})
-    reads = []
-    load_file = botocore.loaders.JSONFileLoader.load_file
-    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", lambda self, path, *a, **k: reads.append(path) or load_file(self, path, *a, **k))
-    for service in _aws.PRELOADED_SERVICES:
-        built = _aws.client(FakeModule(), service)
-        assert built.client.meta.service_model.service_name == service
-    assert reads == []
-    _aws.client(FakeModule(), "lambda")  # not preloaded: read when a module needs it
-    assert any("lambda" in path for path in reads)
-
-
-def test_a_preload_that_fails_leaves_the_clients_as_they_were(monkeypatch):
-    import botocore.session
-
-    def broken(*args, **kwargs):
-        raise botocore.exceptions.ProfileNotFound(profile="missing")
-
-    monkeypatch.setattr(_aws, "_LOADER", None)
-    monkeypatch.setattr(botocore.session.Session, "create_client", broken)
-    assert _aws.preload() is None and _aws._LOADER is None  # pylint: disable=protected-access
-    monkeypatch.undo()
-    monkeypatch.setattr(_aws, "_LOADER", None)
-    monkeypatch.setattr(_aws, "_SESSIONS", {})
-    assert _aws.client(FakeModule(), "ssm").client.meta.service_model.service_name == "ssm"

@@ -9,7 +9,6 @@ client, checked against botocore's service model; time is a fake clock, so nothi
 from __future__ import annotations
 
 import datetime
-import json
 import types
 
 import pytest
@@ -670,64 +669,6 @@ def test_poll_interval_sets_the_pace(clock):
     fake = FakeCodeDeploy(clock, [blue_green_story()])
     follower_for(fake, clock, poll_interval=10, wait_timeout=200).follow()
     assert set(intervals(fake)[2:10]) == {10 * cd_follower.RUNNING_FACTOR}
-
-
-# --- slices: the same wait, cut into runs -------------------------------------------------------
-def run_in_slices(make_story, **kwargs):
-    clock = FakeClock()
-    fake = FakeCodeDeploy(clock, make_story())
-    carry, lines, runs = None, [], 0
-    while True:
-        runs += 1
-        follower = cd_follower.Follower(reader_for(fake), DEPLOYMENT,
-                                        carry=carry, sliced=True, wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
-        outcome = follower.follow()
-        lines.extend(outcome.lines)
-        if outcome.kind != "slice":
-            return outcome, lines, fake, runs, follower
-        carry = json.loads(json.dumps(outcome.carry))  # as it travels through the module's arguments
-        clock.now += 0.7  # the next run of the module starts a little later
-
-
-def run_at_once(make_story, **kwargs):
-    clock = FakeClock()
-    fake = FakeCodeDeploy(clock, make_story())
-    follower = cd_follower.Follower(reader_for(fake), DEPLOYMENT,
-                                    wall=clock.time, clock=clock.monotonic, sleep=clock.sleep, **kwargs)
-    outcome = follower.follow()
-    return outcome, outcome.lines, fake, 1, follower
-
-
-@pytest.mark.parametrize("make_story, kwargs", [
-    (lambda: [blue_green_story()], {"wait_timeout": 3600}),
-    (lambda: [blue_green_story(fail_at="ValidateService"), rollback_story("d-RBCKE5678", DEPLOYMENT, 282)], {"wait_timeout": 3600}),
-    (lambda: [blue_green_story()], {"wait_timeout": 200, "on_timeout": "rollback"}),
-    (lambda: [blue_green_story()], {"wait_timeout": 3600, "wait_for": "traffic_rerouted"}),
-    (lambda: [blue_green_story(termination_wait_minutes=5)], {"wait_timeout": 3600}),
-    (lambda: [in_place_story(DEPLOYMENT)], {"wait_timeout": 3600}),
-], ids=["success", "failure", "timeout-rollback", "traffic-rerouted", "termination-wait", "in-place"])
-def test_slices_end_exactly_as_one_run(make_story, kwargs):
-    whole, whole_lines, whole_fake, _runs, _f = run_at_once(make_story, **kwargs)
-    sliced, sliced_lines, sliced_fake, runs, _f = run_in_slices(make_story, **kwargs)
-    assert runs > 5
-    assert sliced.kind == whole.kind
-    assert sliced.message == whole.message
-    assert sliced_lines == whole_lines
-    for key in ("status", "steps", "instances", "timeline", "rollback_info", "error_information", "timed_out", "stop"):
-        assert sliced.result.get(key) == whole.result.get(key), key
-    # The same polls at the same moments: slicing costs no extra call.
-    assert sliced.result["api_calls"] == whole.result["api_calls"]
-    assert [round(t, 1) for t, _op, _p in sliced_fake.requests] == [round(t, 1) for t, _op, _p in whole_fake.requests]
-
-
-def test_a_slice_returns_at_each_new_line_with_state_to_carry(clock):
-    fake = FakeCodeDeploy(clock, [blue_green_story()])
-    outcome = cd_follower.Follower(reader_for(fake), DEPLOYMENT, wait_timeout=3600, sliced=True, wall=clock.time, clock=clock.monotonic,
-                                   sleep=clock.sleep).follow()
-    assert outcome.kind == "slice" and not outcome.failed
-    assert outcome.lines == ["d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"]
-    assert json.loads(json.dumps(outcome.carry)) == outcome.carry
-    assert outcome.carry["started_at"] == EPOCH0
 
 
 # --- small helpers ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from ansible_collections.mdl.herd.plugins.module_utils._probe import (
-    Probe, build_number, display_url, http_fetch, sentence, summarize)
+    Probe, build_number, http_fetch, not_probed, sentence, summarize)
 
 
 def test_a_clean_switch():
@@ -48,7 +48,6 @@ def test_pages_and_urls():
     assert build_number(b"<p>Build Number: 0.176.0</p><p>Build User: x</p>") == "0.176.0"
     assert build_number(b'{"buildNumber": "0.176.0"}') == "0.176.0"
     assert build_number(b"<html>nothing</html>") is None
-    assert display_url("https://h/herd-app/rest/buildInfo") == "https://h/herd-app/displayBuildInfo"
 
 
 def test_the_thread_probes_until_stopped_and_survives_a_failing_fetch():
@@ -171,3 +170,9 @@ def test_kinds_of_answers(answering):
     # throttling is a failed answer, counted with the other kinds the report does not name
     assert http_fetch(answering(429, b"slow down", [("Retry-After", "1")]), timeout=2) == ("other", None)
     assert http_fetch(answering(200, b"<html>no build number</html>"), timeout=2) == ("other", None)
+
+
+def test_a_probe_that_did_not_run_says_why():
+    report = not_probed("https://h/herd-app/displayBuildInfo", "check mode: nothing was deployed to probe")
+    assert report["probed"] is False and report["requests"] == 0 and report["url"] == "https://h/herd-app/displayBuildInfo"
+    assert sentence(report) == "HERD was not probed: check mode: nothing was deployed to probe."

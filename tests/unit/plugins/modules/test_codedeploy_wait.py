@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""codedeploy_wait as Ansible runs it: arguments, results, failures, check mode, slices.
+"""codedeploy_wait as Ansible runs it: arguments, results, failures, check mode, progress lines.
 
 CodeDeploy is the scripted one of codedeploy_story.py behind a real botocore client; the
 clocks of the module (wall, monotonic, sleep) are a fake clock, so nothing sleeps.
@@ -9,19 +9,15 @@ clocks of the module (wall, monotonic, sleep) are a fake clock, so nothing sleep
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
 
-
-from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_follower, _waiter
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_follower
 from ansible_collections.mdl.herd.plugins.modules import codedeploy_wait
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import (
     EPOCH0,
-    FakeClock,
     FakeCodeDeploy,
     blue_green_story,
     in_place_story,
@@ -30,16 +26,6 @@ from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_sto
 
 DEPLOYMENT = "d-ABCDE1234"
 GREEN = "i-0bbbbbbbbbbbbbbb2"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = FakeClock()
-    fake_time = types.SimpleNamespace(time=clock.time, monotonic=clock.monotonic, sleep=clock.sleep)
-    monkeypatch.setattr(_codedeploy_follower, "time", fake_time)
-    monkeypatch.setattr(_waiter, "time", fake_time)
-    monkeypatch.setattr(cloud, "time", fake_time)
-    return clock
 
 
 @pytest.fixture
@@ -61,21 +47,6 @@ def run(monkeypatch, check_mode=False, **args):
     params = dict(region="us-east-1", access_key="testing", secret_key="testing")
     params.update(args)
     return run_module(monkeypatch, codedeploy_wait.main, params, check_mode=check_mode)
-
-
-def run_sliced(monkeypatch, clock, **args):
-    """Run the module the way its action plugin does: once per progress line, state carried along."""
-    lines, carry, runs = [], None, 0
-    while True:
-        runs += 1
-        failed, result = run(monkeypatch, _slice={"carry": carry} if carry else {}, **args)
-        state = result.pop("_slice")
-        lines.extend(state["lines"])
-        carry = state.get("carry")
-        if not carry or failed:
-            return failed, result, lines, runs
-        carry = json.loads(json.dumps(carry))
-        clock.now += 0.8  # a new run of the module starts a moment later
 
 
 # --- input is checked before any AWS call --------------------------------------------------------
@@ -111,7 +82,6 @@ def test_success_returns_the_deployment_its_steps_and_timeline(monkeypatch, aws,
     assert result["start_time"] == "2026-11-26T13:00:02.000+00:00"
     assert result["timeline"][-1] == {"time": "2026-11-26T13:06:30.000+00:00", "status": "Succeeded", "message": "deployment Succeeded"}
     assert result["api_calls"]["total"] == len(aws.requests)
-    assert "_slice" not in result
     assert aws.clients == ["codedeploy"]
     json.dumps(result)  # everything is plain data
 
@@ -177,47 +147,23 @@ def test_an_unknown_deployment_is_named(monkeypatch, aws, clock):
 
 
 # --- slices (the action plugin's way) give the same task -----------------------------------------
-@pytest.mark.parametrize("stories, args", [
-    (lambda: [blue_green_story()], {}),
-    (lambda: [blue_green_story(fail_at="ValidateService"), rollback_story("d-RBCKE5678", DEPLOYMENT, 282)], {}),
-    (lambda: [blue_green_story()], {"wait_timeout": 100, "on_timeout": "stop"}),
-], ids=["success", "failure", "timeout-stop"])
-def test_sliced_runs_end_with_the_same_result_as_one_run(monkeypatch, clock, stories, args):
-    fake = FakeCodeDeploy(clock, stories())
-    monkeypatch.setattr(codedeploy_wait._aws, "client", lambda module, service, retry_decorator=None:
-                        RetryingBotoClientWrapper(fake.client, retry_decorator))
-    once_failed, once = run(monkeypatch, deployment_id=DEPLOYMENT, **args)
-    once_requests = [(round(t, 1), op) for t, op, _p in fake.requests]
-
-    clock.now = EPOCH0
-    fake2 = FakeCodeDeploy(clock, stories())
-    monkeypatch.setattr(codedeploy_wait._aws, "client", lambda module, service, retry_decorator=None:
-                        RetryingBotoClientWrapper(fake2.client, retry_decorator))
-    sliced_failed, sliced, lines, runs = run_sliced(monkeypatch, clock, deployment_id=DEPLOYMENT, **args)
-    assert runs >= 3
-    assert sliced_failed == once_failed
-    assert sliced.get("msg") == once.get("msg")
-    assert [(round(t, 1), op) for t, op, _p in fake2.requests] == once_requests
-    for key in ("status", "steps", "instances", "timeline", "rollback_info", "api_calls", "timed_out", "changed", "stop"):
-        assert sliced.get(key) == once.get(key), key
-    assert lines[0] == "d-ABCDE1234 Created: waiting for CodeDeploy to start it (0s)"
-    assert lines[-1].startswith("d-ABCDE1234 ")
-
-
-def test_check_mode_in_slices_is_one_run(monkeypatch, aws, clock):
+def test_check_mode_reads_once_and_says_what_already_happened(monkeypatch, aws, clock, tmp_path):
+    progress = tmp_path / "lines"
+    progress.write_text("")
+    monkeypatch.setenv(codedeploy_wait.PROGRESS_FILE_VARIABLE, str(progress))
     aws.add(blue_green_story())
     clock.now = EPOCH0 + 100
-    failed, result, lines, runs = run_sliced(monkeypatch, clock, check_mode=True, deployment_id=DEPLOYMENT)
-    assert (failed, runs) == (False, 1)
+    failed, result = run(monkeypatch, check_mode=True, deployment_id=DEPLOYMENT)
+    assert not failed
     # A first look in the middle of a deployment tells what already happened, each event once.
-    assert lines == ["d-ABCDE1234 step 1/4 Deploying replacement instances: " + text for text in (
+    assert progress.read_text().splitlines() == ["d-ABCDE1234 step 1/4 Deploying replacement instances: " + text for text in (
         "provisioning replacement instances (0s)", "ApplicationStop on {0}, Succeeded (38s)".format(GREEN),
         "DownloadBundle on {0}, Succeeded (43s)".format(GREEN), "BeforeInstall on {0} (58s)".format(GREEN))]
     assert result["status"] == "InProgress"
 
 
 def test_streamed_lines_are_written_as_they_are_said_and_not_returned(monkeypatch, aws, clock, tmp_path):
-    """On the controller, the module runs once and appends each line to the file its action plugin reads."""
+    """The module appends each line to the file its action plugin reads (named in its environment)."""
     stream = tmp_path / "lines"
     stream.write_text("")
     aws.add(blue_green_story())
@@ -229,10 +175,10 @@ def test_streamed_lines_are_written_as_they_are_said_and_not_returned(monkeypatc
         real_sleep(seconds)
 
     monkeypatch.setattr(_codedeploy_follower.time, "sleep", sleep)
-    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT, _slice={"stream": str(stream)})
+    monkeypatch.setenv(codedeploy_wait.PROGRESS_FILE_VARIABLE, str(stream))
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT)
     lines = stream.read_text().splitlines()
     assert not failed and result["status"] == "Succeeded"
-    assert "_slice" not in result
     assert len(lines) == 18 and lines[-1] == "d-ABCDE1234 Succeeded (6m28s)"
     # Written while the wait went on, not at its end.
     assert seen[0] == 1 and 1 < seen[len(seen) // 2] < 18
