@@ -1043,7 +1043,7 @@ def interruption(upgrade, reason):
     details = upgrade._base_details()
     details.update(interrupted=True, interrupted_reason=reason, changed=False, deployment_id=None,
                    lock_outcome=upgrade.lock_outcome)
-    stopped = "Stack {0}: the run was stopped ({1})".format(stack, reason)
+    stopped = "Stack {0}: {1}".format(stack, reason)  # "the run was stopped (SIGTERM)", or why it is over
     lock_failed = held is not None and upgrade.lock_outcome not in (None, "released", "marked", "not_held")
     lock_words = ""
     if held is not None:

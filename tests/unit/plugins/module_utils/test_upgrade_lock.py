@@ -177,7 +177,7 @@ def test_stopped_while_waiting_for_the_lock_leaves_the_other_runs_lock_and_says_
     assert ssm.parameters[NAME] == before  # not ours: left as it was
     assert run.lambda_client.invokes == []
     failure = interruption(run.upgrade, STOPPED)
-    assert failure.msg.startswith("Stack mdl/DEV: the run was stopped (the run was stopped (SIGTERM)) while waiting for "
+    assert failure.msg.startswith("Stack mdl/DEV: the run was stopped (SIGTERM) while waiting for "
                                   "the upgrade lock SSM {0}, held by ctl-1".format(NAME)), failure.msg
     assert "for HERD 0.177.0" in failure.msg and "nothing was invoked, and that lock was left as it was" in failure.msg
     assert "Running this task again waits for it again" in failure.msg
@@ -264,7 +264,7 @@ def test_stopped_before_the_lock_says_nothing_was_invoked():
     ssm, codedeploy = stack()
     run = Run(ssm, codedeploy)
     failure = interruption(run.upgrade, STOPPED)
-    assert failure.msg == ("Stack mdl/DEV: the run was stopped ({0}) before anything was invoked for HERD 0.176.0. Running "
+    assert failure.msg == ("Stack mdl/DEV: {0} before anything was invoked for HERD 0.176.0. Running "
                            "this task again starts over: it joins a deployment of 0.176.0 under way, or starts the "
                            "upgrade.".format(STOPPED))
 
