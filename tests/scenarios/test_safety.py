@@ -147,3 +147,97 @@ def test_a_private_mirror_is_checked_with_its_credentials_which_never_show(sandb
     assert '"published": "ok"' in ok.output
     assert endpoints["maven_password"] not in ok.output + refused.output
     assert invocations(sandbox, entry) == 1
+
+
+# --- issue 27, item 2: a version that YAML or JSON turned into a number ---------------------------------------
+
+ROLE_PLAY = """
+- name: The role on its own, as a larger playbook includes it
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+  tasks:
+    - name: Include the role's {entry_point} entry point
+      ansible.builtin.include_role:
+        name: mdl.herd.herd_upgrade
+        tasks_from: {entry_point}
+      vars:
+        herd_upgrade_mdl_instance_name: "{{{{ mdl_instance_name }}}}"
+        herd_upgrade_mdl_environment: "{{{{ mdl_environment }}}}"
+        herd_upgrade_allow_downgrade: true
+        herd_upgrade_version: {version}
+"""
+
+
+@pytest.mark.parametrize("source, number", [("vars_file", "0.180"), ("json", "0.18"), ("vars_file", "1")])
+@pytest.mark.parametrize("name", ["mdl.herd.upgrade_herd", "mdl.herd.rollback_herd"])
+def test_a_version_that_is_a_number_is_refused_before_any_aws_call(sandbox, make_stack, playbook, tmp_path, source, number, name):
+    entry = make_stack(current_version="0.176.0")
+    if source == "vars_file":
+        path = tmp_path / "versions.yml"
+        path.write_text("herd_version: {0}\n".format(number))  # unquoted: YAML reads a number
+        args = ["-e", "@{0}".format(path)]
+    else:
+        args = ["-e", '{{"herd_version": {0}}}'.format(number)]
+    run = playbook(entry, *args, name=name, herd_upgrade_allow_downgrade="true")
+    assert run.finish() != 0
+    fatal = [line for line in run.output.splitlines() if "must be text" in line]
+    assert fatal, run.output
+    kind = "int" if number == "1" else "float"
+    said = {"mdl.herd.upgrade_herd": "herd_version must be text",
+            "mdl.herd.rollback_herd": "herd_version (the version to roll back to) must be text"}[name]
+    assert said in fatal[0], fatal[0]
+    assert "must be text, but it is the {0} {1}".format(kind, float(number) if kind == "float" else 1) in fatal[0]
+    assert 'quote it, for example herd_version: "0.1' in fatal[0]
+    assert "{0}/DEV: nothing was read or changed in AWS".format(entry["mdl_instance_name"]) in fatal[0]
+    assert "run again" in fatal[0]
+    assert aws_calls(sandbox, entry) == {}
+
+
+@pytest.mark.parametrize("entry_point", ["main", "rollback"])
+def test_the_role_refuses_a_version_that_is_a_number_in_its_own_variable(sandbox, make_stack, playbook, tmp_path, entry_point):
+    entry = make_stack(current_version="0.176.0")
+    path = tmp_path / "role.yml"
+    path.write_text(ROLE_PLAY.format(entry_point=entry_point, version="0.180"))
+    run = playbook(entry, name=str(path))
+    assert run.finish() != 0
+    assert "herd_upgrade_version" in run.output and "must be text, but it is the float 0.18" in run.output, run.output
+    assert 'herd_upgrade_version: "0.1' in run.output
+    assert "nothing was read or changed in AWS" in run.output
+    assert aws_calls(sandbox, entry) == {}
+
+
+def test_a_version_given_with_e_is_text_and_is_not_refused_as_a_number(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.170.0")
+    run = playbook(entry, herd_version="0.18")  # -e herd_version=0.18: the string "0.18", an older version
+    assert run.finish() != 0
+    assert "must be text" not in run.output
+    assert "serves HERD 0.170.0, and the requested 0.18 is older" in run.output, run.output
+    assert invocations(sandbox, entry) == 0
+
+
+# --- issue 27, item 3: a build number that is not a version cannot be compared ---------------------------------
+
+@pytest.mark.parametrize("build_number", ["garbage", "${buildNumber}", "0.176.0 (build 7)"])
+def test_a_build_number_that_is_not_a_version_is_refused_unless_any_direction_is_allowed(sandbox, make_stack, playbook,
+                                                                                         build_number):
+    entry = make_stack(current_version="0.170.0")
+    sandbox.stack(entry["mdl_instance_name"], entry["mdl_environment"]).web.set_version(build_number)
+    refused = playbook(entry, herd_version="0.176.0")
+    assert refused.finish() != 0
+    assert "Stack {0}/DEV: HERD's buildInfo reports build number {1!r}, which is not a HERD version".format(
+        entry["mdl_instance_name"], build_number) in refused.output, refused.output
+    assert "nothing was invoked, and running this again refuses again" in refused.output
+    assert invocations(sandbox, entry) == 0 and user_deployments(sandbox, entry) == []
+    allowed = playbook(entry, herd_version="0.176.0", herd_upgrade_allow_downgrade="true")
+    assert allowed.finish() == 0, allowed.output
+    assert invocations(sandbox, entry) == 1 and served_version(sandbox, entry) == "0.176.0"
+
+
+def test_a_snapshot_to_its_release_is_an_upgrade(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.176.0-SNAPSHOT")
+    run = playbook(entry, herd_version="0.176.0")
+    assert run.finish() == 0, run.output
+    assert "HERD upgraded from 0.176.0-SNAPSHOT to 0.176.0" in run.output
