@@ -1,8 +1,8 @@
 """Loaded by Python at start-up when this directory is on PYTHONPATH (tests only).
 
 With MDL_HERD_IMPORT_WATCH set to a file name, an ``ansible-playbook`` process (the controller and
-its forked workers, not the module processes, nor a module run in a fork of a worker: its
-``sys.argv[0]`` is the module's file by then) that imports botocore or boto3 writes to that file
+its forked workers, not the module processes: their ``sys.argv[0]`` is the module's file) that
+imports botocore or boto3 writes to that file
 the process id and the stack of the import: a test then tells which process loaded the AWS
 libraries, and from where. Each process reports its own first import; a fork that inherits them
 from its parent imports nothing.
