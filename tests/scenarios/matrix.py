@@ -100,6 +100,26 @@ ROWS += [
         "the re-run joins the deployment and follows it to its end", 1, 1),
     Row("sigkill-rerun", "interruption", "the whole run is killed (SIGKILL) during the wait, then runs again",
         "the re-run joins the deployment and follows it to its end", 1, 1),
+    Row("stop-waiting-for-lock", "interruption",
+        "SIGINT, then SIGTERM, then SIGKILL to the whole process tree of a run waiting for another run's lock",
+        "each run's processes are gone within 5 s; the other run's lock is left as it was and nothing is invoked; once "
+        "that run released it, a re-run upgrades", 1, 1),
+    Row("stop-holding-lock", "interruption",
+        "SIGINT, then SIGTERM, then SIGKILL to the whole process tree of a run holding the lock before its Invoke "
+        "(a slow SSM read under the lock)",
+        "SIGINT and SIGTERM: the lock is released, nothing invoked; SIGKILL: the lock stays, naming this host and the "
+        "killed process; the re-run on this host takes it over at once (a warning names it) and upgrades", 1, 1),
+    Row("stop-during-invoke", "interruption",
+        "SIGINT to the whole process tree during the Invoke of 0.176.0 (a slow Lambda), then SIGTERM during the Invoke "
+        "of 0.177.0",
+        "the lock stays, saying which version's Invoke was interrupted and when; a run for another version is refused "
+        "at once, naming it; a re-run for that version joins the deployment as soon as it appears (not after "
+        "`herd_upgrade_lock_wait`), removes the lock and succeeds", 2, 2),
+    Row("sigkill-during-invoke", "interruption",
+        "SIGKILL to the whole process tree during the Invoke (a slow Lambda)",
+        "the lock stays in phase `invoking`, naming this host and the killed process; on this host, a run for another "
+        "version is refused at once, naming it; a re-run for that version joins the deployment as soon as it appears",
+        1, 1),
     Row("concurrent-same", "concurrency", "two runs at once for the same version",
         "one invokes, the other joins; both succeed", 1, 1),
     Row("concurrent-different", "concurrency", "two runs at once for different versions",

@@ -5,16 +5,22 @@ operator would and checks the outcome; ``test_fault`` then checks the row's coun
 calls, deployments) and that no secret shows up in any output or file of the row's runs.
 """
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from moto.ssm.models import ssm_backends
 
 import conftest
 from conftest import invocations, kill_tree, served_version, stack_key, user_deployments
 from matrix import GREEN_EVENTS, ROWS, markdown
+from mdl_sandbox import upgrade_lambda
 
 ROOT = Path(__file__).resolve().parents[2]
 D = 5.0  # seconds a deployment of the matrix's stacks takes (rollbacks: half)
@@ -352,6 +358,236 @@ def _interrupted(how):
 
 for _how in ("sigint", "sigterm", "sigkill"):
     runs(_how + "-rerun")(_interrupted(_how))
+
+
+# -- stopped while waiting for the lock, holding it, during the Invoke ---------------------------------------
+STOPS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
+
+
+def stop_tree(run, how):
+    """Send ``how`` to every process of the run (ansible-playbook, its workers in their own sessions, the module);
+    SIGKILL as a lost controller loses them. Then no process of it may run for more than 5 s."""
+    if how == "SIGKILL":
+        kill_tree(run)
+        return
+    table = conftest._process_table()
+    tree = conftest._tree(run.process.pid, table)
+    for pid in tree:
+        try:
+            os.kill(pid, STOPS[how])
+        except ProcessLookupError:
+            pass
+    stopped = time.monotonic()
+    run.finish(timeout=30)
+    while True:
+        table = conftest._process_table()
+        alive = [p for p in tree if p in table and not table[p][1].startswith("Z")]
+        if not alive:
+            return
+        assert time.monotonic() - stopped < 5, "still running 5 s after {0}: {1}".format(how, alive)
+        time.sleep(0.05)
+
+
+def until(condition, what, timeout=120.0):
+    """Poll ``condition()`` until it is true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "no {0} after {1} s".format(what, timeout)
+        time.sleep(0.05)
+
+
+class Lock:
+    """The stack's upgrade lock, as the sandbox holds it, and the calls made on it."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.name = "/app/MDL/{0}/{1}/HERD/UpgradeLock".format(ctx.entry["mdl_instance_name"], ctx.entry["mdl_environment"])
+        self.ssm = ctx.sandbox.client("ssm", ctx.entry["aws_region"])
+
+    def value(self):
+        try:
+            return json.loads(self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"])
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+
+    def reads(self):
+        snapshot = self.ctx.sandbox.calls.snapshot()
+        return snapshot["parameters_read"].get(stack_key(self.ctx.entry), {}).get(self.name, 0)
+
+    def creates(self):
+        return self.ctx.sandbox.calls.snapshot()["stacks"].get(stack_key(self.ctx.entry), {}).get("ssm:PutParameter", 0)
+
+
+class Gate:
+    """Holds one kind of request of the stack where it stands (``arm``), until ``open``: a slow AWS answer."""
+
+    def __init__(self):
+        self.reached, self.go = threading.Event(), threading.Event()
+        self.armed = False
+
+    def arm(self):
+        self.reached.clear()
+        self.go.clear()
+        self.armed = True
+
+    def hold_here(self):
+        if self.armed:
+            self.armed = False
+            self.reached.set()
+            self.go.wait(120)
+
+    def wait_reached(self, timeout=120):
+        assert self.reached.wait(timeout), "the run never reached the gate"
+
+    def open(self):
+        self.go.set()
+
+
+@contextlib.contextmanager
+def slow_read_under_the_lock(ctx, lock):
+    """The read of HERD/MostRecentDeploymentId (the last one before the Invoke) is held while the lock exists."""
+    gate = Gate()
+    calls = ctx.sandbox.calls
+    original = calls.record
+    name = lock.name.replace("HERD/UpgradeLock", "HERD/MostRecentDeploymentId")
+    backend = ssm_backends[ctx.sandbox.account_id][ctx.entry["aws_region"]]
+
+    def record(call, key):
+        original(call, key)
+        if (not call.internal and call.key == "ssm:GetParameter" and call.params.get("Name") == name
+                and backend.get_parameter(lock.name) is not None):
+            gate.hold_here()
+
+    calls.record = record
+    try:
+        yield gate
+    finally:
+        calls.record = original
+        gate.open()
+
+
+@contextlib.contextmanager
+def slow_lambda(ctx):
+    """The stack's upgrade Lambda waits at its start until the gate opens (the Invoke is under way meanwhile)."""
+    gate = Gate()
+    original = upgrade_lambda._UpgradeRun.handler
+    instance = ctx.entry["mdl_instance_name"]
+
+    def handler(self, event):
+        if self.instance_name == instance:
+            gate.hold_here()
+        return original(self, event)
+
+    upgrade_lambda._UpgradeRun.handler = handler
+    try:
+        yield gate
+    finally:
+        upgrade_lambda._UpgradeRun.handler = original
+        gate.open()
+
+
+@runs("stop-waiting-for-lock")
+def stop_waiting_for_lock(ctx):
+    ctx.stack()
+    lock = Lock(ctx)
+    other = {"owner": "t-other-run", "host": "another-controller", "pid": 4242, "version": "0.177.0", "phase": "held",
+             "by": "mdl.herd"}
+    lock.ssm.put_parameter(Name=lock.name, Value=json.dumps(other), Type="String")
+    for how in ("SIGINT", "SIGTERM", "SIGKILL"):
+        reads = lock.reads()
+        run = ctx.start()
+        until(lambda: lock.reads() > reads, "read of the lock by the run")  # it found the lock held: it waits
+        stop_tree(run, how)
+        assert lock.value() == other, how
+        assert invocations(ctx.sandbox, ctx.entry) == 0
+    lock.ssm.delete_parameter(Name=lock.name)  # the other run released it
+    succeeded(ctx, ctx.run())
+    assert lock.value() is None
+
+
+@runs("stop-holding-lock")
+def stop_holding_lock(ctx):
+    ctx.stack()
+    lock = Lock(ctx)
+    with slow_read_under_the_lock(ctx, lock) as gate:
+        for how in ("SIGINT", "SIGTERM", "SIGKILL"):
+            gate.arm()
+            run = ctx.start()
+            gate.wait_reached()
+            held = lock.value()
+            assert held["phase"] == "held" and held["version"] == VERSION
+            stop_tree(run, how)
+            gate.open()
+            assert invocations(ctx.sandbox, ctx.entry) == 0
+            if how != "SIGKILL":
+                assert lock.value() is None, how
+    left = lock.value()  # SIGKILL: no clean-up could run
+    assert (left["phase"], left["host"], left["pid"]) == ("held", socket.gethostname(), held["pid"])
+    rerun = ctx.run(herd_upgrade_lock_wait="600")
+    succeeded(ctx, rerun)
+    said = "Took over the upgrade lock SSM {0} of stack {1} at once, held by {2} (process {3})".format(
+        lock.name, stack_key(ctx.entry), socket.gethostname(), held["pid"])
+    assert "".join(said.split()) in "".join(rerun.output.split())  # however the warning was wrapped
+    assert task_result(rerun, "Read the version HERD serves now")["lock_waited_seconds"] < 2  # not one poll (2 s)
+    assert lock.value() is None
+
+
+def _interrupt_invoke(ctx, lock, how, version):
+    """A run for ``version`` stopped by ``how`` while its Invoke is held in the Lambda; returns the Lambda's gate."""
+    gate_context = slow_lambda(ctx)
+    gate = gate_context.__enter__()
+    gate.arm()
+    run = ctx.start(herd_version=version)
+    gate.wait_reached()
+    stop_tree(run, how)
+    return gate_context, gate
+
+
+def _rerun_joins(ctx, lock, gate_context, gate, version):
+    """A re-run for ``version`` while the interrupted Invoke's function still runs: joins its deployment once it appears."""
+    reads = lock.reads()
+    rerun = ctx.start(herd_version=version, herd_upgrade_lock_wait="600")
+    until(lambda: lock.reads() > reads, "read of the lock by the re-run")  # it found the interrupted Invoke's lock
+    gate.open()  # the function goes on, and creates its deployment
+    gate_context.__exit__(None, None, None)
+    rerun.code = rerun.finish()
+    succeeded(ctx, rerun, version)
+    assert "(joined)" in rerun.output
+    invoke = task_result(rerun, "Read the version HERD serves now")
+    assert invoke["attached"] is True and invoke["interrupted_invoke"]["lock_removed"] is True, invoke
+    assert invoke["lock_waited_seconds"] < 60, invoke
+    assert lock.value() is None
+
+
+@runs("stop-during-invoke")
+def stop_during_invoke(ctx):
+    ctx.stack()
+    lock = Lock(ctx)
+    for how, version, other in (("SIGINT", VERSION, "0.177.0"), ("SIGTERM", "0.177.0", None)):
+        gate_context, gate = _interrupt_invoke(ctx, lock, how, version)
+        left = lock.value()
+        assert (left["phase"], left["version"], left["reason"]) == ("interrupted", version,
+                                                                    "the run was stopped ({0})".format(how)), left
+        assert left["invoked_at"] and left["interrupted_at"]
+        if other:
+            refused = ctx.run(herd_version=other)
+            failed(ctx, refused, "says that a run was stopped during its Invoke",
+                   "for HERD {0}, sent at ".format(version), "Nothing was invoked for HERD {0}".format(other),
+                   "aws ssm delete-parameter --name {0}".format(lock.name))
+        _rerun_joins(ctx, lock, gate_context, gate, version)
+
+
+@runs("sigkill-during-invoke")
+def sigkill_during_invoke(ctx):
+    ctx.stack()
+    lock = Lock(ctx)
+    gate_context, gate = _interrupt_invoke(ctx, lock, "SIGKILL", VERSION)
+    left = lock.value()
+    assert (left["phase"], left["version"], left["host"]) == ("invoking", VERSION, socket.gethostname()), left
+    refused = ctx.run(herd_version="0.177.0")
+    failed(ctx, refused, "says that a run was stopped during its Invoke", "for HERD {0}".format(VERSION),
+           "its process on {0} no longer exists".format(socket.gethostname()))
+    _rerun_joins(ctx, lock, gate_context, gate, VERSION)
 
 
 @runs("concurrent-same", "concurrent-different")
