@@ -73,3 +73,18 @@ def test_a_rerun_for_another_version_is_refused_naming_both(sandbox, make_stack,
 
     sandbox.release(stack_key(entry))
     assert len(user_deployments(sandbox, entry)) == 1
+
+
+def test_check_mode_during_the_upgrade_would_join_and_changes_nothing(sandbox, make_stack, playbook):
+    """--check while the deployment of the same version runs: would_join, naming it and its status; rc 0, nothing changed."""
+    entry = make_stack()
+    deployment_id = lose_first_run(sandbox, playbook, entry, "ValidateService")
+    check = playbook(entry, "--check", herd_version=VERSION)
+    code = check.finish()
+    assert code == 0, check.output
+    assert "check mode: would join deployment {0} (InProgress)".format(deployment_id) in check.output, check.output
+    assert "nothing was changed" in check.output and "did not succeed" not in check.output
+    assert "changed=0" in check.output and "failed=0" in check.output
+    sandbox.release(stack_key(entry))
+    assert invocations(sandbox, entry) == 1
+    assert [d["deployment_id"] for d in user_deployments(sandbox, entry)] == [deployment_id]
