@@ -131,7 +131,7 @@ served_version:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws
+from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._rollback import RollbackError, RollbackPlan
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, MdlStack, check_deployment_id, check_version
 
@@ -164,17 +164,32 @@ def main():
 
     plan = RollbackPlan(stack, _aws.client(module, "ssm"), _aws.client(module, "codedeploy"))
     try:
+        with _watch.guarded():  # a stop of the run raises _watch.Interrupted here
+            try:
+                if record is not None:
+                    written = record if module.check_mode else plan.write_record(
+                        record["from_version"], record["to_version"], record["deployment_id"])
+                    result = dict(changed=True, target_version=record["to_version"], rollback_needed=False,
+                                  reason="recorded", record=written, served_version=params["served_version"])
+                else:
+                    result = dict(plan.plan(params["served_version"], params["requested_version"]), changed=False)
+            except RollbackError as e:
+                failure = e
+            else:
+                failure = None
+    except _watch.Interrupted as e:
         if record is not None:
-            written = record if module.check_mode else plan.write_record(
-                record["from_version"], record["to_version"], record["deployment_id"])
-            module.exit_json(changed=True, target_version=record["to_version"], rollback_needed=False, reason="recorded",
-                             record=written, served_version=params["served_version"])
-        result = plan.plan(params["served_version"], params["requested_version"])
-    except RollbackError as e:
-        if e.exception is not None:
-            module.fail_json_aws(e.exception, msg=e.msg, **e.details)
-        module.fail_json(msg=e.msg, **e.details)
-    module.exit_json(changed=False, **result)
+            done = ("the record of the rollback to HERD {0} (SSM {1}) may or may not have been written. Running this task "
+                    "again writes it again, the same".format(record["to_version"], plan.record_name))
+        else:
+            done = "nothing was changed (the plan only reads). Running this task again plans again"
+        module.fail_json(msg="Stack {0}: the rollback plan was stopped ({1}); {2}.".format(stack, e.reason, done),
+                         interrupted=True, interrupted_reason=e.reason, served_version=params["served_version"])
+    if failure is not None:
+        if failure.exception is not None:
+            module.fail_json_aws(failure.exception, msg=failure.msg, **failure.details)
+        module.fail_json(msg=failure.msg, **failure.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -162,10 +162,29 @@ options:
         at once. The lock is the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/UpgradeLock), created with
         C(Overwrite=false) (which only one run can do), its value JSON with a random owner token, the controller's host
         name, the version and the time.
+      - The value also names the process of the module holding it and its phase (C(held), then C(invoking), written
+        just before the Invoke is sent).
       - It is held only for the invoke, released in every outcome (deleted after reading back that the token is ours),
-        and taken over when older than the invoke's read timeout (the function's timeout plus 60 s), on AWS's clock.
+        a stop of the run (SIGINT, SIGTERM, SIGHUP, or the run's controller process gone, as when AWX or ansible-runner
+        cancel a job) before or after the Invoke included; and taken over when older than the invoke's read timeout
+        (the function's timeout plus 60 s), on AWS's clock.
+      - Stopped while its Invoke is under way (the function goes on running in AWS), the run leaves the lock, marked
+        C(interrupted) with the version and the times. A run for that version then joins the deployment of that Invoke
+        as soon as it appears (or reports it, when it already ended), without waiting out O(lock_wait), and removes the
+        lock; a run for another version fails at once, naming that version and when, until that deployment has ended
+        or the lock is taken over.
+      - A module killed with SIGKILL runs no clean-up. Its lock, when it was taken before the Invoke was sent, is taken
+        over at once by a run on the same host (same host name, boot and process namespace) that finds its process gone,
+        with a warning naming it; a run on another host (another controller, another container) cannot tell, and
+        waits for it to be taken over once stale. Killed during the Invoke, its lock (phase C(invoking)) counts as
+        interrupted on the same host, and elsewhere is taken over once stale.
+      - Two runs taking over the same lock at once are arbitrated by a second create-only parameter,
+        C(HERD/UpgradeLock.takeover-{token}) (SSM has no conditional delete): exactly one replaces the lock; it deletes
+        that parameter afterwards.
       - A run that finds it held waits up to O(lock_wait) seconds, then joins the deployment of O(requested_version)
-        that the other run started, or fails naming both versions when it deploys another one.
+        that the other run started, or fails naming both versions when it deploys another one. The failure gives the
+        holder, the time it was written (UTC), when it will be taken over, and the C(aws ssm delete-parameter) command
+        that removes it by hand.
       - V(false) turns it off (the module then needs no C(ssm:PutParameter) or C(ssm:DeleteParameter) on the lock).
     type: bool
     default: true
@@ -189,7 +208,9 @@ notes:
   - "AWS permissions: C(lambda:GetFunctionConfiguration) and C(lambda:InvokeFunction) on the function,
     C(codedeploy:ListDeployments) and C(codedeploy:GetDeployment), C(ssm:GetParameter) on the stack's
     C(HERD/RequestedVersion), C(HERD/CurrentVersion), C(HERD/DeploymentInvoked) and C(HERD/MostRecentDeploymentId);
-    for O(lock), C(ssm:PutParameter), C(ssm:GetParameter) and C(ssm:DeleteParameter) on C(HERD/UpgradeLock); to put
+    for O(lock), C(ssm:PutParameter), C(ssm:GetParameter) and C(ssm:DeleteParameter) on C(HERD/UpgradeLock) and
+    C(HERD/UpgradeLock.takeover-*) (a take-over), and C(codedeploy:ListDeployments) with a creation time range (after an
+    interrupted Invoke); to put
     back what a refused invoke overwrote, C(ssm:PutParameter) and C(ssm:DeleteParameter) on C(HERD/RequestedVersion)
     and C(HERD/DeploymentInvoked), and C(ssm:DescribeParameters) to recognise such a restore later; for the
     O(preflight) checks, C(codedeploy:GetDeploymentGroup), and C(s3:GetObject) (with C(s3:ListBucket) to tell a
@@ -199,6 +220,9 @@ notes:
     then reports C(changed=true) (it would invoke) or C(changed=false) (it would attach); it never invokes.
   - When the invoke gets no answer in time, whether a deployment started is unknown; the module says so and
     does not retry. Running the task again after the function's timeout attaches to that deployment if it exists.
+  - A stop of the run (SIGINT, SIGTERM, SIGHUP to the module, or the run's controller process gone) ends the module with
+    a failure that names the stack, says how far it got (nothing invoked, the Invoke under way, or returned) and what
+    a re-run does; see O(lock) for what becomes of the lock.
 seealso:
   - module: mdl.herd.codedeploy_wait
     description: Follow the deployment whose id this module returns to its end.
@@ -300,7 +324,8 @@ deployment_id_source:
   description:
     - Where RV(deployment_id) came from. V(log) is the function's log, V(ssm) the SSM parameter
       C(HERD/MostRecentDeploymentId) (when the log tail lost the line), V(active_deployment) the active
-      deployment attached to.
+      deployment attached to, V(interrupted_invoke) the deployment an earlier run's interrupted Invoke started,
+      found once it had ended (RV(deployment_status) says how).
     - V(null) in check mode when the module would invoke.
   returned: success
   type: str
@@ -422,6 +447,35 @@ served:
       description: How many times HERD was asked.
       type: int
       sample: 1
+interrupted_invoke:
+  description:
+    - The lock an earlier run left when it was stopped during its Invoke of this version, and what this run did with
+      it (joined the deployment of that Invoke, RV(interrupted_invoke.lock_removed)).
+  returned: when such a lock was found and its deployment joined
+  type: dict
+  version_added: 1.1.0
+  contains:
+    version:
+      description: The version of the interrupted Invoke.
+      type: str
+      sample: 0.176.0
+    invoked_at:
+      description: When that Invoke was sent (ISO 8601, UTC, AWS's clock).
+      type: str
+      sample: "2026-12-05T09:10:03.000+00:00"
+    deployment_id:
+      description: The deployment it started, joined by this run.
+      type: str
+      sample: d-ABCDE1234
+    lock_removed:
+      description: Whether this run removed that lock.
+      type: bool
+      sample: true
+lock_waited_seconds:
+  description: Seconds this run waited for the upgrade lock (another run's, or the deployment of an interrupted Invoke).
+  returned: when the module took the lock
+  type: float
+  sample: 0.0
 active_requested_version:
   description:
     - The version of the active deployment found, as SSM tells it (C(HERD/RequestedVersion), or C(HERD/CurrentVersion)

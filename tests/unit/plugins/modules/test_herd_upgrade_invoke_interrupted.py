@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """herd_upgrade_invoke stopped by a real signal (sent to this process while the module runs, against moto), at each
-moment of its work: what becomes of the upgrade lock, and what the module says."""
+moment of its work: what becomes of the upgrade lock, and what the module says; and herd_buildinfo_check and
+herd_rollback_plan stopped the same way."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +20,8 @@ moto = pytest.importorskip("moto")
 from moto.codedeploy.responses import CodeDeployResponse  # noqa: E402
 from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
+from ansible_collections.mdl.herd.plugins.modules import herd_buildinfo_check, herd_rollback_plan  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.test_herd_upgrade_invoke import (  # noqa: E402,F401
     PREFIX,
     deployments,
@@ -89,3 +94,69 @@ def test_stopped_before_the_lock_says_nothing_was_invoked(stack, monkeypatch):
     assert result["msg"].startswith("Stack mdl/DEV: the run was stopped (SIGHUP) before anything was "
                                     "invoked for HERD 0.176.0. Running this task again starts over")
     assert deployments() == {stack.previous: "Succeeded"}
+
+
+# --- the two other modules that call AWS or HERD: stopped, they say so and name the stack ------------------------
+
+
+class StoppingHerd(object):
+    """A HERD whose buildInfo answer never comes: the run is stopped while the module waits for it."""
+
+    def __init__(self, signum):
+        self.answer = threading.Event()
+        herd = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                try:
+                    stop(signum)
+                except AssertionError as e:
+                    herd.error = e
+                herd.answer.wait(30)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.error = None
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:{0}/herd-app/rest/buildInfo".format(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.answer.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_herd_buildinfo_check_stopped_while_reading_says_nothing_was_changed(monkeypatch):
+    with StoppingHerd(signal.SIGTERM) as herd:
+        failed, result = run_module(monkeypatch, herd_buildinfo_check.main, {"url": herd.url, "timeout": 20})
+    assert herd.error is None, herd.error
+    assert failed and result["interrupted"] is True
+    assert result["msg"] == ("HERD at {0}: reading the HERD version served was stopped (the run was stopped (SIGTERM)); "
+                             "nothing was changed (this task only reads). Running this task again reads it "
+                             "again.".format(herd.url))
+
+
+def test_herd_rollback_plan_stopped_says_what_a_rerun_does(stack, monkeypatch):
+    original = SimpleSystemManagerResponse.get_parameter_history
+
+    def get_parameter_history(self):
+        stop(signal.SIGINT)
+        return original(self)
+
+    monkeypatch.setattr(SimpleSystemManagerResponse, "get_parameter_history", get_parameter_history)
+    failed, result = run_module(monkeypatch, herd_rollback_plan.main, dict(
+        mdl_instance_name="mdl", mdl_environment="DEV", served_version="0.176.0", region="us-east-1",
+        access_key="testing", secret_key="testing"))
+    assert failed and result["interrupted"] is True
+    assert result["msg"] == ("Stack mdl/DEV: the rollback plan was stopped (the run was stopped (SIGINT)); nothing was "
+                             "changed (the plan only reads). Running this task again plans again.")
