@@ -1,6 +1,7 @@
 """playbooks/rollback_herd.yml: back to the version served before the last upgrade, the upgrade's way, once."""
 
 from conftest import invocations, served_version, stack_key, user_deployments
+from mdl_sandbox.spec import Faults
 
 FOLLOWING = r"TASK \[mdl\.herd\.herd_upgrade : Follow the Blue/Green deployment to the end\]"
 ROLLBACK = "mdl.herd.rollback_herd"
@@ -60,3 +61,69 @@ def test_a_rollback_while_the_upgrade_runs_is_refused_naming_it(sandbox, make_st
     sandbox.release(stack_key(entry))
     assert upgrade.finish() == 0
     assert invocations(sandbox, entry) == 1
+
+
+# --- issue 27, item 4: a rollback never upgrades, never goes to a failed upgrade, and never repeats ---------------
+
+def test_after_a_rollback_and_a_failed_upgrade_a_rollback_changes_nothing(sandbox, make_stack, playbook):
+    """The issue's run: 0.170 -> 0.176, rolled back to 0.170, then 0.177 failed at AllowTraffic after the smoke test had
+    written CurrentVersion=0.177.0. The history reads [0.170, 0.176, 0.170, 0.177] while HERD serves 0.170: a rollback
+    must not go to 0.176 (newer: an upgrade) nor to 0.177 (newer, and failed)."""
+    entry = make_stack(current_version="0.170.0")
+    stack = sandbox.stack(entry["mdl_instance_name"], entry["mdl_environment"])
+    assert playbook(entry, herd_version="0.176.0").finish() == 0
+    assert playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true").finish() == 0
+    stack.faults = Faults.from_dict({"fail_at_event": "AllowTraffic"})
+    assert playbook(entry, herd_version="0.177.0").finish() != 0
+    stack.faults = Faults()
+    live = sandbox.live_state(stack_key(entry))["live"]
+    assert (live["served_version"], live["ssm"]["HERD/CurrentVersion"]) == ("0.170.0", "0.177.0")
+    assert invocations(sandbox, entry) == 3
+    run = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    assert run.finish() == 0, run.output[-4000:]
+    said = [line for line in run.output.splitlines() if "msg" in line and "nothing to roll back" in line]
+    assert said, run.output[-4000:]
+    assert "Stack {0} serves HERD 0.170.0, which came after 0.176.0".format(stack_key(entry)) in said[0]
+    assert "0.170.0, 0.176.0, 0.170.0, 0.177.0 (failed)" in said[0]
+    assert "running this again changes nothing" in said[0]
+    assert invocations(sandbox, entry) == 3 and served_version(sandbox, entry) == "0.170.0"
+
+
+def test_a_rollback_cut_short_before_its_record_changes_nothing_when_run_again(sandbox, make_stack, playbook):
+    """The rollback deployed, but the run failed before its last task wrote the record (here: HERD was down longer than
+    herd_upgrade_max_downtime_seconds): the history [0.170, 0.176, 0.170] alone must keep the next run from going back
+    to 0.176."""
+    entry = make_stack(current_version="0.170.0", faults={"herd_refused_seconds": 3})
+    assert playbook(entry, herd_version="0.176.0").finish() == 0
+    cut = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true", herd_upgrade_max_downtime_seconds="1")
+    assert cut.finish() != 0
+    assert "more than herd_upgrade_max_downtime_seconds" in cut.output, cut.output[-4000:]
+    assert served_version(sandbox, entry) == "0.170.0" and invocations(sandbox, entry) == 2
+    again = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    assert again.finish() == 0, again.output[-4000:]
+    assert "which came after 0.176.0" in again.output and "nothing to roll back" in again.output
+    assert invocations(sandbox, entry) == 2 and served_version(sandbox, entry) == "0.170.0"
+
+
+def test_a_rollback_skips_a_version_whose_upgrade_failed(sandbox, make_stack, playbook):
+    """0.170 -> 0.176 failed at AllowTraffic after its smoke test (CurrentVersion=0.176.0, HERD kept 0.170), then
+    0.170 -> 0.177 succeeded: the history reads [0.170, 0.176, 0.177], and the rollback goes to 0.170."""
+    entry = make_stack(current_version="0.170.0")
+    stack = sandbox.stack(entry["mdl_instance_name"], entry["mdl_environment"])
+    stack.faults = Faults.from_dict({"fail_at_event": "AllowTraffic"})
+    assert playbook(entry, herd_version="0.176.0").finish() != 0
+    stack.faults = Faults()
+    assert sandbox.live_state(stack_key(entry))["live"]["ssm"]["HERD/CurrentVersion"] == "0.176.0"
+    assert playbook(entry, herd_version="0.177.0").finish() == 0
+    run = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    assert run.finish() == 0, run.output[-4000:]
+    assert "HERD downgraded from 0.177.0 to 0.170.0" in run.output
+    assert served_version(sandbox, entry) == "0.170.0"
+
+
+def test_a_rollback_to_a_newer_version_is_refused(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.170.0")
+    run = playbook(entry, name=ROLLBACK, herd_version="0.176.0", herd_upgrade_allow_downgrade="true")
+    assert run.finish() != 0
+    assert "serves HERD 0.170.0, and 0.176.0 is newer: a rollback never goes to a newer version" in run.output, run.output
+    assert invocations(sandbox, entry) == 0
