@@ -101,6 +101,7 @@ def read_retry(retries=READ_RETRIES, delay=READ_DELAY, max_delay=READ_MAX_DELAY)
 
 _SESSIONS = {}  # profile -> boto3 Session: one module runs per process
 
+
 def _build(module, service, **extra):
     """A boto3 client as amazon.aws's ``module.client()`` builds it (credentials, region, endpoint,
     aws_config, user agent, placebo), but from one boto3 session per profile: a session of its own
