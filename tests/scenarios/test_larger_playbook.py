@@ -86,3 +86,29 @@ def test_the_role_itself_fails_when_herd_kept_its_version_after_a_successful_dep
     assert "fatal: [localhost]: FAILED!" in said and "but HERD reports 0.170.0, not 0.176.0" in said, run.output
     result = json.loads(out.read_text())
     assert (result["outcome"], result["status"], result["to_version"]) == ("failed", "Succeeded", "0.170.0")
+
+
+def test_aws_settings_given_only_in_the_plays_environment_reach_the_probe(sandbox, make_stack, playbook, tmp_path):
+    """Region, endpoint and keys only in the play's ``environment:`` (none in the process, no module_defaults), with the
+    probe of buildInfo with the admin credentials: the wait's module reads them from SSM with that environment."""
+    from conftest import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+
+    entry = make_stack()
+    endpoints = sandbox.endpoints()
+    out = tmp_path / "result.json"
+    play = larger_playbook(entry, endpoints, out)[0]
+    del play["module_defaults"]
+    play["environment"] = {"AWS_REGION": entry["aws_region"], "AWS_ENDPOINT_URL": endpoints["aws_endpoint_url"],
+                           "AWS_ACCESS_KEY_ID": AWS_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": AWS_SECRET_ACCESS_KEY,
+                           "AWS_SESSION_TOKEN": AWS_SESSION_TOKEN}
+    play["tasks"][0]["vars"]["herd_upgrade_probe_auth"] = True
+    path = tmp_path / "environment.yml"
+    path.write_text(yaml.safe_dump([play]))
+    gone = {name: None for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    run = playbook(entry, name=str(path), env_overrides=gone)
+    assert run.finish() == 0, run.output
+    result = json.loads(out.read_text())
+    assert result["outcome"] == "upgraded", result
+    report = result["zero_downtime"]
+    assert report["probed"] is True and report["requests"] > 0 and report["url"].endswith("/herd-app/rest/buildInfo"), report
