@@ -97,7 +97,7 @@ reason:
   description:
     - V(previous) (from the history), V(requested) (O(requested_version)), V(recorded) (O(record) written),
       V(already_rolled_back) (the record names the served version, and nothing else was written since), or
-      V(follows_newer) (the served version came after a newer one: rolled back already, or its upgrade failed).
+      V(follows_newer) (the served version came after a newer one, so it was rolled back already or its upgrade failed).
   returned: success
   type: str
   sample: previous
