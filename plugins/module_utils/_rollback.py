@@ -21,6 +21,11 @@ record not written) changes nothing. When there is none, or it is not a HERD ver
 the target: the user gives it. A rollback never goes to S, to a version newer than S, nor to a
 version whose upgrade failed.
 
+A rollback run again while the deployment of an earlier, interrupted run goes on joins it (the
+upgrade's path attaches to a deployment of the same version, and invokes nothing): the deployment
+under way is a rollback when SSM says it installs a version older than the one served, or one that
+is served now and came after a newer one.
+
 Once done, a rollback writes ``HERD/RollbackRecord`` (JSON: from, to, the deployment, when): a later
 rollback finds the stack serving ``to`` with no other version written since, and says which
 deployment rolled it back.
@@ -33,7 +38,7 @@ import json
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import BotoCoreError, ClientError, paginate
-from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, ENDED_UNSUCCESSFULLY
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, ENDED_UNSUCCESSFULLY, FILLED_LATER
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import comparable, compare
 
@@ -46,6 +51,7 @@ FOLLOWS_NEWER = "follows_newer"  # the served version came after a newer one: ro
 NOT_RECORDED = "not_recorded"  # the history names no version before the served one
 NOT_COMPARABLE = "not_comparable"  # the served version, or the one before it, is not a HERD version
 PREVIOUS = "previous"
+UNDER_WAY = "under_way"  # a rollback (to an older version) is under way: a run cut short, run again, joins it
 
 
 class RollbackError(Exception):
@@ -156,6 +162,38 @@ class RollbackPlan(object):
         found = page.get("deployments") or []
         return found[0] if found else None
 
+    def version_under_way(self, served_version, history):
+        """``(version, from version)`` of the rollback under way, as SSM tells it, or ``(None, None)`` when it is not one.
+
+        Before its smoke test, the upgrade Lambda's HERD/RequestedVersion (HERD/DeploymentInvoked true) names what
+        the deployment installs; after it, HERD/CurrentVersion does (RequestedVersion FilledLater). It is a rollback
+        when that version is older than the served one (traffic not switched yet), or is the served one and came
+        after a newer one (switched: the original instances are being terminated).
+        """
+        names = [self.stack.requested_version_parameter, self.stack.deployment_invoked_parameter,
+                 self.stack.current_version_parameter]
+        try:
+            answer = self.ssm.get_parameters(Names=names, aws_retry=True)
+        except (ClientError, BotoCoreError) as e:
+            raise RollbackError("Could not read the SSM parameters of stack {0} that tell what its deployment under way "
+                                "installs; nothing was changed. Run this again".format(self.stack), e)
+        values = dict((p.get("Name"), p.get("Value")) for p in answer.get("Parameters") or [])
+        requested, invoked, current = (values.get(name) for name in names)
+        if invoked == "true" and requested != FILLED_LATER:
+            version = requested
+        elif requested == FILLED_LATER:
+            version = current
+        else:
+            return None, None
+        if not comparable(version) or not comparable(served_version):
+            return None, None
+        if compare(version, served_version) < 0:
+            return version, served_version
+        before = served_before(history, served_version) if compare(version, served_version) == 0 else None
+        if before is not None and comparable(before[0]) and compare(before[0], served_version) > 0:
+            return version, before[0]
+        return None, None
+
     def failed_windows(self):
         """(create time, complete time) of each deployment of the stack's group that ended Failed or Stopped."""
         why = ("Could not read the failed deployments of stack {0}, which tell the versions whose upgrade failed in SSM {1}; "
@@ -183,6 +221,12 @@ class RollbackPlan(object):
                     served_version=served_version)
         active = self.active_deployment_id()
         if active:
+            history = self.history()
+            joined, from_version = self.version_under_way(served_version, history)
+            if joined is not None and (not requested_version or _same(requested_version, joined)):
+                return dict(base, target_version=joined, from_version=from_version, reason=UNDER_WAY,
+                            active_deployment_id=active, history=[value for value, dummy in history], record=self.record(),
+                            rollback_needed=True, message=None)
             raise RollbackError(
                 "Stack {0} has deployment {1} under way: a rollback now would be refused by CodeDeploy (one active "
                 "deployment per group) and would not know what it rolls back. Wait for it to end (mdl.herd.codedeploy_wait "
@@ -198,8 +242,9 @@ class RollbackPlan(object):
                     "changed, and running this again refuses again; to upgrade, run mdl.herd.upgrade_herd with "
                     "-e herd_version={2}.".format(self.stack, served_version, requested_version),
                     requested_version=requested_version, history=recorded, **base)
-            return dict(base, target_version=requested_version, reason="requested", history=recorded, record=record,
-                        rollback_needed=not _same(requested_version, served_version), message=None)
+            return dict(base, target_version=requested_version, from_version=served_version, reason="requested",
+                        history=recorded, record=record, rollback_needed=not _same(requested_version, served_version),
+                        message=None)
         # the failed deployments matter only when there is an entry other than the served version
         windows = self.failed_windows() if any(not _same(value, served_version) for value in recorded) else []
         target, reason = rollback_target(history, served_version, record, windows)
@@ -234,8 +279,8 @@ class RollbackPlan(object):
                 "changed. Give it with -e herd_version=X (the rollback then brings the stack to X).".format(
                     self.stack, served_version, why),
                 history=recorded, reason=reason, **base)
-        return dict(base, target_version=target, reason=reason, history=recorded, record=record, rollback_needed=True,
-                    message=None)
+        return dict(base, target_version=target, from_version=served_version, reason=reason, history=recorded, record=record,
+                    rollback_needed=True, message=None)
 
     def write_record(self, from_version, to_version, deployment_id):
         value = json.dumps({"from_version": from_version, "to_version": to_version, "deployment_id": deployment_id,

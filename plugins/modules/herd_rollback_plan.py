@@ -22,7 +22,10 @@ description:
   - Once a rollback succeeded, O(record) writes C(HERD/RollbackRecord) (JSON with the two versions, the deployment and
     the time). A later plan for a stack serving the recorded version, with no other version written since, returns
     RV(rollback_needed=false), since a rollback is not an upgrade, and running it twice changes nothing.
-  - Fails, naming it, while a deployment is under way in the stack's group; when nothing records a version before the
+  - While a deployment is under way in the stack's group, returns it (RV(reason=under_way)) when SSM says it is a
+    rollback (it installs a version older than the served one, or the served one after a newer one), so that a rollback run
+    again after an interruption joins it. Any other deployment under way fails the plan, naming it.
+  - Fails when nothing records a version before the
     one served, or it or the served one is not a HERD version (give O(requested_version)); and when
     O(requested_version) is newer than O(served_version).
   - Used by the playbook C(mdl.herd.rollback_herd); it changes nothing unless O(record) is given.
@@ -44,7 +47,9 @@ options:
 notes:
   - "AWS permissions: C(ssm:GetParameterHistory) on C(HERD/CurrentVersion), C(ssm:GetParameter) (and, with O(record),
     C(ssm:PutParameter)) on C(HERD/RollbackRecord), C(codedeploy:ListDeployments), and C(codedeploy:BatchGetDeployments)
-    (the times of the failed deployments, read when the history names a version other than the served one)."
+    (the times of the failed deployments, read when the history names a version other than the served one); while a
+    deployment is under way, C(ssm:GetParameters) on C(HERD/RequestedVersion), C(HERD/DeploymentInvoked) and
+    C(HERD/CurrentVersion)."
 seealso:
   - module: mdl.herd.herd_upgrade_invoke
     description: Starts the deployment of the version found here (the rollback goes the same Blue/Green way).
@@ -97,10 +102,21 @@ reason:
   description:
     - V(previous) (from the history), V(requested) (O(requested_version)), V(recorded) (O(record) written),
       V(already_rolled_back) (the record names the served version, and nothing else was written since), or
-      V(follows_newer) (the served version came after a newer one, so it was rolled back already or its upgrade failed).
+      V(follows_newer) (the served version came after a newer one, so it was rolled back already or its upgrade failed),
+      or V(under_way) (a rollback to RV(target_version) is under way, RV(active_deployment_id); follow it to its end).
   returned: success
   type: str
   sample: previous
+from_version:
+  description: The version the rollback brings the stack back from (the served one, unless a rollback under way was switched to).
+  returned: when RV(rollback_needed) is V(true)
+  type: str
+  sample: 0.176.0
+active_deployment_id:
+  description: The rollback under way, with RV(reason=under_way) (or the deployment that fails the plan).
+  returned: when a deployment is under way
+  type: str
+  sample: d-ABCDE1234
 previous_version:
   description: With RV(reason=follows_newer), the newer version the served one came after.
   returned: when RV(reason) is V(follows_newer)

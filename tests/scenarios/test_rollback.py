@@ -1,6 +1,8 @@
 """playbooks/rollback_herd.yml: back to the version served before the last upgrade, the upgrade's way, once."""
 
-from conftest import invocations, served_version, stack_key, user_deployments
+import pytest
+
+from conftest import invocations, kill_tree, served_version, stack_key, user_deployments
 from mdl_sandbox.spec import Faults
 
 FOLLOWING = r"TASK \[mdl\.herd\.herd_upgrade : Follow the Blue/Green deployment to the end\]"
@@ -127,3 +129,28 @@ def test_a_rollback_to_a_newer_version_is_refused(sandbox, make_stack, playbook)
     assert run.finish() != 0
     assert "serves HERD 0.170.0, and 0.176.0 is newer: a rollback never goes to a newer version" in run.output, run.output
     assert invocations(sandbox, entry) == 0
+
+
+@pytest.mark.parametrize("held_at", ["ValidateService", "TerminationWait"])
+def test_a_rollback_killed_while_following_joins_its_deployment_when_run_again(sandbox, make_stack, playbook, held_at):
+    """The controller running a rollback dies while it follows the deployment (before the smoke test, or once traffic
+    reached the older version): the rollback run again joins that deployment, invokes nothing, and writes the record."""
+    entry = make_stack(current_version="0.170.0")
+    assert playbook(entry, herd_version="0.176.0").finish() == 0
+    sandbox.hold(stack_key(entry), held_at)
+    first = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    held = sandbox.wait_held(stack_key(entry), 120)
+    first.wait_for_line(FOLLOWING)
+    kill_tree(first)
+    assert served_version(sandbox, entry) == ("0.176.0" if held_at == "ValidateService" else "0.170.0")
+    again = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    again.wait_for_line(FOLLOWING)
+    sandbox.release(stack_key(entry))
+    assert again.finish() == 0, again.output[-4000:]
+    assert "(joined" in again.output, again.output[-4000:]
+    assert invocations(sandbox, entry) == 2 and len(user_deployments(sandbox, entry)) == 2
+    assert served_version(sandbox, entry) == "0.170.0"
+    third = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    assert third.finish() == 0, third.output[-4000:]
+    assert "rolled back from 0.176.0 by deployment {0}".format(held["deployment_id"]) in third.output, third.output[-4000:]
+    assert invocations(sandbox, entry) == 2

@@ -81,7 +81,8 @@ T0 = datetime.datetime(2026, 12, 1, 9, 0, 0, tzinfo=datetime.timezone.utc)
 class HistorySsm(object):
     """An SSM client whose HERD/CurrentVersion history holds ``values``, written a minute apart; no record."""
 
-    def __init__(self, values):
+    def __init__(self, values, herd=None):
+        self.herd = herd or {}  # HERD/RequestedVersion, HERD/DeploymentInvoked (and CurrentVersion: the last value)
         self.times = [T0 + datetime.timedelta(minutes=i) for i in range(len(values))]
         self.parameters = [{"Name": STACK.current_version_parameter, "Value": value, "Version": i + 1, "LastModifiedDate": time}
                            for i, (value, time) in enumerate(zip(values, self.times))]
@@ -93,6 +94,13 @@ class HistorySsm(object):
 
     def get_parameter(self, Name, aws_retry=False):
         raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "no " + Name}}, "GetParameter")
+
+    def get_parameters(self, Names, aws_retry=False):
+        assert aws_retry
+        values = dict(("{0}/{1}".format("/app/MDL/mdl/DEV", name), value) for name, value in self.herd.items())
+        if self.parameters:
+            values[STACK.current_version_parameter] = self.parameters[-1]["Value"]
+        return {"Parameters": [{"Name": name, "Value": values[name]} for name in Names if name in values]}
 
 
 def during(time):
@@ -156,3 +164,37 @@ def test_a_served_build_number_that_is_not_a_version_asks_for_the_version():
         RollbackPlan(STACK, ssm, FailedDeployments()).plan("${buildNumber}")
     assert "serves HERD ${buildNumber}, and that build number is not a HERD version" in refused.value.msg
     assert "-e herd_version=X" in refused.value.msg
+
+
+# --- a rollback under way (a run cut short, run again) is joined; any other deployment under way is refused -------
+
+BEFORE_SMOKE_TEST = {"HERD/RequestedVersion": "0.170.0", "HERD/DeploymentInvoked": "true"}
+AFTER_SMOKE_TEST = {"HERD/RequestedVersion": "FilledLater", "HERD/DeploymentInvoked": "false"}
+
+
+def test_a_rollback_under_way_before_its_smoke_test_is_joined():
+    ssm = HistorySsm(["0.170.0", "0.176.0"], herd=BEFORE_SMOKE_TEST)
+    result = RollbackPlan(STACK, ssm, FailedDeployments(active="d-ROLLBACK1")).plan("0.176.0")
+    assert (result["reason"], result["target_version"], result["from_version"], result["active_deployment_id"]) == (
+        "under_way", "0.170.0", "0.176.0", "d-ROLLBACK1")
+    assert result["rollback_needed"] is True
+
+
+def test_a_rollback_under_way_after_its_traffic_switch_is_joined_from_the_newer_version():
+    ssm = HistorySsm(["0.170.0", "0.176.0", "0.170.0"], herd=AFTER_SMOKE_TEST)
+    result = RollbackPlan(STACK, ssm, FailedDeployments(active="d-ROLLBACK1")).plan("0.170.0")
+    assert (result["reason"], result["target_version"], result["from_version"]) == ("under_way", "0.170.0", "0.176.0")
+
+
+@pytest.mark.parametrize("values, herd, served, requested", [
+    (["0.170.0"], {"HERD/RequestedVersion": "0.176.0", "HERD/DeploymentInvoked": "true"}, "0.170.0", None),  # an upgrade
+    (["0.170.0", "0.176.0"], AFTER_SMOKE_TEST, "0.170.0", None),  # an upgrade past its smoke test, not switched yet
+    (["0.160.0", "0.170.0"], AFTER_SMOKE_TEST, "0.170.0", None),  # an upgrade switched to what it serves now
+    (["0.170.0", "0.176.0"], BEFORE_SMOKE_TEST, "0.176.0", "0.160.0"),  # a rollback to another version than asked
+    (["0.170.0", "0.176.0"], {"HERD/RequestedVersion": "garbage", "HERD/DeploymentInvoked": "true"}, "0.176.0", None),
+])
+def test_any_other_deployment_under_way_is_refused_naming_it(values, herd, served, requested):
+    ssm = HistorySsm(values, herd=herd)
+    with pytest.raises(RollbackError) as refused:
+        RollbackPlan(STACK, ssm, FailedDeployments(active="d-UPGRADE01")).plan(served, requested_version=requested)
+    assert "Stack mdl/DEV has deployment d-UPGRADE01 under way" in refused.value.msg
