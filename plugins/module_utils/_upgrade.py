@@ -939,8 +939,8 @@ def _leave_lock(upgrade, held, stopped, warn):
     except Exception as e:  # the task's outcome matters more; a lock left behind goes stale
         upgrade.lock_outcome = "could not be released ({0})".format(e)
         warn("Could not release the upgrade lock SSM {0} of stack {1} ({2}); {3}. If no run of this stack is under way, "
-             "remove it by hand: {4}".format(held.name, upgrade.stack, e, held.stale_sentence(held.read_quietly()),
-                                              held.removal_command()))
+             "remove it by hand: {4}".format(
+                 held.name, upgrade.stack, e, held.stale_sentence(held.read_quietly()), held.removal_command()))
 
 
 def _taken_over_sentence(upgrade, held):
@@ -1056,8 +1056,8 @@ def interruption(upgrade, reason):
         details.update(changed=True)
         sent = when(upgrade.invoke_began) or "an unknown time"
         msg = ("{0} during the invoke of {1} for HERD {2}, sent at {3}: the function goes on running in AWS and probably "
-               "starts a deployment of {2}. Do not invoke the function by hand.".format(stopped, upgrade.function_name,
-                                                                                          version, sent))
+               "starts a deployment of {2}. Do not invoke the function by hand.".format(
+                   stopped, upgrade.function_name, version, sent))
         if held is None:
             msg += (" Run this task again after {0} s (the function's timeout): it joins that deployment if the function "
                     "started one.".format(upgrade.function_timeout or DEFAULT_FUNCTION_TIMEOUT))
@@ -1086,8 +1086,8 @@ def interruption(upgrade, reason):
         return UpgradeFailure(
             "{0} while waiting for the deployment of an earlier run's interrupted Invoke of HERD {1} (sent at {2}) to "
             "appear: nothing was invoked, and the upgrade lock SSM {3} was left as it was. Running this task again joins "
-            "that deployment as soon as it appears.".format(stopped, version, when(holder.invoke_time) if holder else "?",
-                                                             held.name), **details)
+            "that deployment as soon as it appears.".format(
+                stopped, version, when(holder.invoke_time) if holder else "?", held.name), **details)
     if upgrade.stage == "lock_wait":
         holder = held.last_holder
         return UpgradeFailure(

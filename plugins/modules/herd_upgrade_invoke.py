@@ -178,8 +178,8 @@ options:
         with a warning naming it; a run on another host (another controller, another container) cannot tell, and
         waits for it to be taken over once stale. Killed during the Invoke, its lock (phase C(invoking)) counts as
         interrupted on the same host, and elsewhere is taken over once stale.
-      - Two runs taking over the same lock at once are arbitrated by a second create-only parameter,
-        C(HERD/UpgradeLock.takeover-{token}) (SSM has no conditional delete): exactly one replaces the lock; it deletes
+      - SSM has no conditional delete, so two runs taking over the same lock at once are arbitrated by a second
+        create-only parameter, C(HERD/UpgradeLock.takeover-{token}). Exactly one of them replaces the lock, and deletes
         that parameter afterwards.
       - A run that finds it held waits up to O(lock_wait) seconds, then joins the deployment of O(requested_version)
         that the other run started, or fails naming both versions when it deploys another one. The failure gives the

@@ -22,15 +22,17 @@ from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 from ansible_collections.mdl.herd.plugins.modules import herd_buildinfo_check, herd_rollback_plan  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module  # noqa: E402
-from ansible_collections.mdl.herd.tests.unit.plugins.modules.test_herd_upgrade_invoke import (  # noqa: E402,F401
+from ansible_collections.mdl.herd.tests.unit.plugins.modules import test_herd_upgrade_invoke  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.modules.test_herd_upgrade_invoke import (  # noqa: E402
     PREFIX,
     deployments,
     get,
     lock_exists,
     run,
-    stack,
     stack_args,
 )
+
+stack = test_herd_upgrade_invoke.stack  # the fixture: an MDL stack in moto, with its upgrade Lambda
 
 LOCK = PREFIX + "HERD/UpgradeLock"
 
