@@ -13,8 +13,14 @@
   minutes of work when it does not.
 
 ``lambda`` and ``active_deployment`` are part of starting an upgrade in any case (the function's
-timeout, the join); listed, they are reported. Each check ends ``ok``, or ``cannot tell: why``
-(a warning), or raises ``UpgradeFailure``.
+timeout, the join): listed, they report what that part found, and only that. ``lambda`` is ``ok``
+once ``resolve_function`` read the function's configuration; denied (the module warned and went
+on), it is ``not checked``. ``active_deployment`` is ``ok`` once the run looked for a deployment
+under way in the group (``UpgradeInvocation.active_deployment``, which the preflight observes) and
+found none; ``not checked`` when no such look came before it.
+
+Each check ends ``ok``; or ``cannot tell: why`` (it asked, and the answer cannot tell; a warning);
+or ``not checked: why`` (it could not ask); or raises ``UpgradeFailure``.
 """
 
 from __future__ import annotations
@@ -64,6 +70,21 @@ class Preflight(object):
         self.session = session
         self.warn = warn or (lambda message: None)
         self.report = {}
+        self.active_looks = []  # what each look for a deployment under way answered (None: none), in order
+        self._observe_active_deployment()
+
+    def _observe_active_deployment(self):
+        """Record the answers of ``upgrade.active_deployment()``: the ``active_deployment`` check reports them."""
+        look = getattr(self.upgrade, "active_deployment", None)
+        if not callable(look):
+            return
+
+        def observed(*args, **kwargs):
+            answer = look(*args, **kwargs)
+            self.active_looks.append(answer)
+            return answer
+
+        self.upgrade.active_deployment = observed
 
     def _fail(self, message, **details):
         details.update(self.upgrade._base_details())
@@ -71,6 +92,9 @@ class Preflight(object):
         raise UpgradeFailure("Preflight of stack {0}: {1} Nothing was invoked; running this task again checks again. "
                              "(herd_upgrade_preflight / preflight lists the checks; [] runs none.)".format(
                                  self.upgrade.stack, message), **details)
+
+    def _not_checked(self, check, why):
+        self.report[check] = "not checked: {0}".format(why)
 
     def _cannot_tell(self, check, why):
         self.report[check] = "cannot tell: {0}".format(why)
@@ -84,10 +108,24 @@ class Preflight(object):
 
     # -- the checks ----------------------------------------------------------------------------------
     def _lambda(self):
-        self.report["lambda"] = "ok"  # resolve_function found it (or warned that it cannot be read)
+        if self.upgrade.function_environment is not None:  # resolve_function read the configuration: it exists
+            self.report["lambda"] = "ok"
+        elif self.upgrade.function_timeout is not None:  # resolve_function was denied, warned and went on
+            self._not_checked("lambda", "lambda:GetFunctionConfiguration on {0} is not allowed; whether it exists shows "
+                                        "only at the invoke".format(self.upgrade.function_name))
+        else:
+            self._not_checked("lambda", "the configuration of {0} was not read".format(self.upgrade.function_name))
 
     def _active_deployment(self):
-        self.report["active_deployment"] = "ok"  # start_or_join joined or refused an active one before
+        if not self.active_looks:
+            self._not_checked("active_deployment", "no look for a deployment under way in {0} came before the "
+                                                   "preflight".format(self.upgrade.stack.deployment_group))
+        elif self.active_looks[-1] is None:
+            self.report["active_deployment"] = "ok"
+        else:  # start_or_join joins or refuses an active deployment before the preflight: not reached there
+            active = self.active_looks[-1]
+            self._fail("deployment {0} ({1}) is under way in {2}.".format(
+                getattr(active, "deployment_id", "?"), getattr(active, "status", "?"), self.upgrade.stack.deployment_group))
 
     def _deployment_group(self):
         stack = self.upgrade.stack
@@ -106,7 +144,10 @@ class Preflight(object):
     def _bundle(self):
         location = bundle_location(self.upgrade.function_environment)
         if location is None:
-            self._cannot_tell("bundle", "the function's environment (STAGING_BUCKET, RELEASE_VERSION) could not be read")
+            why = ("lambda:GetFunctionConfiguration is not allowed" if self.upgrade.function_environment is None
+                   else "the function has no STAGING_BUCKET and RELEASE_VERSION")
+            self._not_checked("bundle", "where the bundle is comes from the function's environment, and {0}".format(why))
+            self.warn("Preflight of stack {0}: bundle is not checked ({1}); going on.".format(self.upgrade.stack, why))
             return
         bucket, key = location
         url = "s3://{0}/{1}".format(bucket, key)

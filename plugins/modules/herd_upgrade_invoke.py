@@ -132,7 +132,9 @@ options:
         fails in seconds instead of minutes into the deployment. V([]) runs none.
       - V(lambda) the function exists (V(Inactive) is fine); V(deployment_group) the stack's CodeDeploy deployment group
         exists; V(active_deployment) no deployment of another version is active (these two are part of starting an
-        upgrade in any case, and listed they are reported).
+        upgrade in any case, and listed they report what that part found, and only that). V(lambda) is "not checked"
+        when C(lambda:GetFunctionConfiguration) is not allowed (the module warns and goes on; the function's existence
+        shows only at the invoke), and so is V(bundle), whose place comes from the function's environment.
       - V(bundle) the revision C(s3://{STAGING_BUCKET}/{RELEASE_VERSION}/herd/herd.zip) exists (both from the function's
         environment). S3 answers 403 for a missing object to a caller without C(s3:ListBucket), so that is reported as
         "cannot tell", with a warning, not as missing.
@@ -336,7 +338,10 @@ attached:
   type: bool
   sample: false
 preflight:
-  description: The outcome of each check of O(preflight) that ran (V(ok), or V(cannot tell) and why); empty when none ran.
+  description:
+    - The outcome of each check of O(preflight) that ran; empty when none ran.
+    - V(ok); V(cannot tell) and why (the check asked, and the answer cannot tell; with a warning); or V(not checked) and
+      why (the check could not ask, for example V(lambda) and V(bundle) without C(lambda:GetFunctionConfiguration)).
   returned: success
   type: dict
   sample: {"lambda": "ok", "deployment_group": "ok", "active_deployment": "ok", "bundle": "ok", "published": "ok"}

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError  # noqa: E402
 
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import Preflight, bundle_location, war_url  # noqa: E402
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack  # noqa: E402
-from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure, UpgradeInvocation  # noqa: E402
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure, UpgradeInvocation, start_or_join  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils import test_upgrade as upgrade_fakes  # noqa: E402
 
 ENV = {"STAGING_BUCKET": "123456789012-mdl-staging-dev", "RELEASE_VERSION": "1.5.0"}
 ALL = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
@@ -62,11 +63,17 @@ class FakeSession(object):
         return Answer(self.status)
 
 
-def preflight(checks=ALL, s3=None, codedeploy=None, session=None, version="0.176.0", env=None, warnings=None, **kwargs):
+def preflight(checks=ALL, s3=None, codedeploy=None, session=None, version="0.176.0", env=None, warnings=None, looked=True,
+              **kwargs):
+    """A Preflight as start_or_join runs it: the function's configuration read, one look for an active deployment made."""
     upgrade = UpgradeInvocation(version, stack=MdlStack("mdl", "DEV"))
     upgrade.function_environment = ENV if env is None else env
-    return Preflight(upgrade, checks, codedeploy=codedeploy or FakeCodeDeploy(), s3=s3 or FakeS3(),
-                     session=session or FakeSession(), warn=(warnings.append if warnings is not None else None), **kwargs)
+    upgrade.function_timeout = 900
+    checked = Preflight(upgrade, checks, codedeploy=codedeploy or FakeCodeDeploy(), s3=s3 or FakeS3(),
+                        session=session or FakeSession(), warn=(warnings.append if warnings is not None else None), **kwargs)
+    if looked:
+        checked.active_looks.append(None)  # what start_or_join's look answers when nothing is under way
+    return checked
 
 
 def test_everything_present_is_ok_and_the_right_places_are_asked():
@@ -117,9 +124,51 @@ def test_a_forbidden_bundle_cannot_tell_rather_than_missing():
     assert warnings
 
 
-def test_without_the_function_environment_the_bundle_cannot_tell():
-    assert preflight(env={}).run()["bundle"].startswith("cannot tell")
+def test_without_the_function_environment_the_bundle_is_not_checked():
+    warnings = []
+    s3 = FakeS3()
+    report = preflight(env={}, s3=s3, warnings=warnings).run()
+    assert report["bundle"] == ("not checked: where the bundle is comes from the function's environment, and the function "
+                                "has no STAGING_BUCKET and RELEASE_VERSION")
+    assert s3.heads == [] and "bundle is not checked" in warnings[0]
     assert bundle_location({"STAGING_BUCKET": "b"}) is None
+
+
+def test_a_denied_function_configuration_is_not_checked_through_start_or_join():
+    """Issue 27 item 8: GetFunctionConfiguration denied, the module warns and goes on; lambda (and the bundle, whose
+    place comes from the function) are "not checked", not "ok"; active_deployment is "ok": the run did look."""
+    warnings = []
+    fake = upgrade_fakes.FakeLambda(error=upgrade_fakes.client_error("AccessDeniedException", "GetFunctionConfiguration", 403))
+    codedeploy = upgrade_fakes.FakeCodeDeploy()
+    upgrade = upgrade_fakes.invocation(fake, codedeploy=codedeploy, warnings=warnings)
+    s3 = FakeS3()
+    checks = Preflight(upgrade, ALL, codedeploy=FakeCodeDeploy(), s3=s3, session=FakeSession(), warn=warnings.append)
+    result = start_or_join(upgrade, served_version="0.170.0", check_mode=True, preflight=checks, warn=warnings.append)
+    report = result["preflight"]
+    assert report["lambda"] == ("not checked: lambda:GetFunctionConfiguration on mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION "
+                                "is not allowed; whether it exists shows only at the invoke")
+    assert report["bundle"] == ("not checked: where the bundle is comes from the function's environment, and "
+                                "lambda:GetFunctionConfiguration is not allowed")
+    assert report["active_deployment"] == "ok" and len(codedeploy.list_calls) == 1
+    assert report["deployment_group"] == "ok" and report["published"] == "ok" and s3.heads == []
+    assert any("access denied" in w for w in warnings)
+
+
+def test_the_function_read_and_nothing_under_way_are_ok_through_start_or_join():
+    fake = upgrade_fakes.FakeLambda(configuration={"FunctionName": upgrade_fakes.FUNCTION, "Timeout": 900,
+                                                   "Environment": {"Variables": ENV}})
+    upgrade = upgrade_fakes.invocation(fake)
+    checks = Preflight(upgrade, ALL, codedeploy=FakeCodeDeploy(), s3=FakeS3(), session=FakeSession())
+    result = start_or_join(upgrade, served_version="0.170.0", check_mode=True, preflight=checks)
+    assert result["preflight"] == dict.fromkeys(ALL, "ok")
+
+
+def test_checks_that_nothing_answered_are_not_reported_ok():
+    upgrade = UpgradeInvocation("0.176.0", stack=MdlStack("mdl", "DEV"))
+    report = Preflight(upgrade, ["lambda", "active_deployment"]).run()
+    assert report == {"lambda": "not checked: the configuration of mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION was not read",
+                      "active_deployment": "not checked: no look for a deployment under way in mdl-HerdDeployGroup came "
+                                           "before the preflight"}
 
 
 def test_a_missing_deployment_group_fails():
