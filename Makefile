@@ -114,8 +114,9 @@ scenarios: tree
 sandbox-test: venv
 	PYTHONPATH=$(ROOT)/sandbox $(PY) -m pytest sandbox/tests -q -p no:cacheprovider
 
-sandbox: venv
-	PYTHONPATH=$(ROOT)/sandbox $(PY) -m mdl_sandbox --fleet sandbox/fleet.yml --endpoints-file .sandbox/endpoints.json
+# tree: the commands it prints use this build's collection (ANSIBLE_COLLECTIONS_PATH) and the venv's ansible-playbook.
+sandbox: tree
+	@PYTHONPATH=$(ROOT)/sandbox $(PY) -m mdl_sandbox --fleet sandbox/fleet.yml --endpoints-file .sandbox/endpoints.json
 
 build: venv
 	mkdir -p dist
@@ -139,16 +140,25 @@ bench: venv
 	@echo "make bench: about 15 minutes on 2 cores; writes docs/benchmarks.md"
 	PYTHONPATH=$(ROOT)/sandbox $(PY) benchmarks/suite.py --doc docs/benchmarks.md
 
-demo: tree
-	ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
-	$(PY) tests/utils/with_sandbox.py --workdir $(ROOT)/.sandbox/demo --fleet sandbox/fleet.yml -- bash -c '\
-	  ca=$$($(PY) -c "import json,os; print(json.load(open(os.environ[\"SANDBOX_ENDPOINTS\"]))[\"herd_ca_path\"])"); \
-	  maven=$$($(PY) -c "import json,os; print(json.load(open(os.environ[\"SANDBOX_ENDPOINTS\"]))[\"maven_repository_url\"])"); \
-	  for run in first second; do \
-	    echo; echo "=== $$run run: ansible-playbook mdl.herd.upgrade_herd -e herd_version=0.176.0 -e mdl_instance_name=mdl -e mdl_environment=DEV ==="; \
-	    ansible-playbook mdl.herd.upgrade_herd -e herd_version=0.176.0 -e mdl_instance_name=mdl -e mdl_environment=DEV \
-	      -e herd_upgrade_ca_path=$$ca -e herd_upgrade_artifact_repository=$$maven; \
-	  done'
+# The demo's own venv and collection tree: only what it needs (tests/requirements-demo.txt, about a third of the
+# development venv), amazon.aws taken from PyPI's ansible wheel.
+DEMO_VENV  := $(ROOT)/.cache/demo-venv
+DEMO_BUILD := $(BUILD)-demo
+$(DEMO_VENV)/.installed: requirements.txt tests/requirements-demo.txt
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q -r tests/requirements-demo.txt
+	rm -rf $(DEMO_VENV)/wheels && $(DEMO_VENV)/bin/python -m pip download -q --no-deps ansible==$$(sed -n 's/^ansible==//p' tests/requirements-dev.txt) -d $(DEMO_VENV)/wheels
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	@rm -rf $(DEMO_BUILD) && mkdir -p $(DEMO_BUILD)/ansible_collections/mdl/herd
+	@tar -C $(ROOT) -cf - --exclude=./.git --exclude=./.venv --exclude=./.cache --exclude=./.sandbox --exclude=./dist \
+	  --exclude=./tests --exclude=./sandbox --exclude=./benchmarks --exclude=__pycache__ . | tar -C $(DEMO_BUILD)/ansible_collections/mdl/herd -xf -
+	@$(DEMO_VENV)/bin/python -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith("ansible_collections/amazon/aws/")]' \
+	  $(DEMO_VENV)/wheels/ansible-*.whl $(DEMO_BUILD)
+	@echo "make demo: a sandbox MDL fleet on 127.0.0.1, then the upgrade of its stack mdl/DEV, twice"
+	@PATH=$(DEMO_VENV)/bin:$$PATH ANSIBLE_COLLECTIONS_PATH=$(DEMO_BUILD) ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+	  $(DEMO_VENV)/bin/python tests/utils/with_sandbox.py --workdir $(ROOT)/.sandbox/demo --fleet sandbox/fleet.yml -- bash tests/utils/demo.sh
 
 # Two lanes side by side (2 cores): ansible-test's suites are mostly one busy process, the playbook suites
 # (scenarios, integration, molecule) mostly wait for sandbox deployments; the lanes take about as long as

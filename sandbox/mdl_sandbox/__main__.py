@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -35,6 +36,36 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+# The fleet inventory that matches sandbox/fleet.yml, shipped with the playbooks.
+FLEET_INVENTORY = "playbooks/inventory/stacks.sandbox.yml"
+DEMO_VERSION = "0.176.0"
+
+
+def commands(endpoints: dict, environ=None, executable: str = sys.executable) -> dict:
+    """The exact shell lines that upgrade the sandbox's stacks from another shell of this checkout: ``setup``
+    (the environment: this Python's ansible-playbook, the collection, the sandbox's AWS), ``one`` (the first
+    stack) and ``fleet`` (every stack of sandbox/fleet.yml, through its inventory)."""
+    environ = os.environ if environ is None else environ
+    exports = ["PATH={0}:$PATH".format(shlex.quote(os.path.dirname(executable)))]
+    if environ.get("ANSIBLE_COLLECTIONS_PATH"):
+        exports.append("ANSIBLE_COLLECTIONS_PATH={0}".format(shlex.quote(environ["ANSIBLE_COLLECTIONS_PATH"])))
+    exports += ["AWS_ENDPOINT_URL={0}".format(endpoints["aws_endpoint_url"]),
+                "AWS_ACCESS_KEY_ID={0}".format(endpoints["aws_access_key_id"]),
+                "AWS_SECRET_ACCESS_KEY={0}".format(endpoints["aws_secret_access_key"]),
+                "AWS_DEFAULT_REGION={0}".format(endpoints["aws_region"])]
+    sandbox_vars = "-e herd_upgrade_ca_path={0} -e herd_upgrade_artifact_repository={1}".format(
+        shlex.quote(endpoints["herd_ca_path"]), shlex.quote(endpoints["maven_repository_url"]))
+    found = {"setup": "export " + " ".join(exports)}
+    if endpoints["stacks"]:
+        first = endpoints["stacks"][0]
+        found["one"] = ("ansible-playbook mdl.herd.upgrade_herd -e herd_version={0} -e mdl_instance_name={1} "
+                        "-e mdl_environment={2} -e herd_upgrade_aws_region={3} {4}").format(
+            DEMO_VERSION, first["mdl_instance_name"], first["mdl_environment"], first["aws_region"], sandbox_vars)
+        found["fleet"] = "ansible-playbook mdl.herd.upgrade_herd -i {0} -e stacks=all -e herd_version={1} {2}".format(
+            FLEET_INVENTORY, DEMO_VERSION, sandbox_vars)
+    return found
+
+
 def summary(sandbox, endpoints_file: Path) -> str:
     endpoints = sandbox.endpoints()
     lines = ["MDL sandbox ready.", "",
@@ -42,6 +73,7 @@ def summary(sandbox, endpoints_file: Path) -> str:
                  endpoints["aws_endpoint_url"], endpoints["aws_region"], endpoints["aws_account_id"]),
              "  Control API  : {0}".format(endpoints["control_url"]),
              "  HERD CA      : {0}".format(endpoints["herd_ca_path"]),
+             "  Maven        : {0}".format(endpoints["maven_repository_url"]),
              "  Endpoints    : {0}".format(endpoints_file), ""]
     for stack in endpoints["stacks"]:
         faults = ", ".join(sorted(stack["faults"])) or "none"
@@ -50,11 +82,12 @@ def summary(sandbox, endpoints_file: Path) -> str:
             faults))
         lines.append("      buildInfo {0}".format(stack["herd_load_balancer_url"]))
         lines.append("      Lambda    {0}".format(stack["upgrade_function_name"]))
-    lines += ["", "Point boto3, the AWS CLI or Ansible at it:",
-              "  export AWS_ENDPOINT_URL={0} AWS_ACCESS_KEY_ID={1} AWS_SECRET_ACCESS_KEY={2} "
-              "AWS_DEFAULT_REGION={3}".format(endpoints["aws_endpoint_url"], endpoints["aws_access_key_id"],
-                                              endpoints["aws_secret_access_key"], endpoints["aws_region"]),
-              "", "Ctrl-C stops it."]
+    found = commands(endpoints)
+    lines += ["", "From another shell in this checkout, first:", "", "  " + found["setup"]]
+    if "one" in found:
+        lines += ["", "then upgrade one stack:", "", "  " + found["one"],
+                  "", "or every stack above ({0}, made for sandbox/fleet.yml):".format(FLEET_INVENTORY), "", "  " + found["fleet"]]
+    lines += ["", "Ctrl-C stops it."]
     return "\n".join(lines)
 
 
