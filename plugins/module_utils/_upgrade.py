@@ -1077,7 +1077,7 @@ def interruption(upgrade, reason):
         return UpgradeFailure("{0} after the invoke of {1} for HERD {2} returned{3}.{4} {5}".format(
             stopped, upgrade.function_name, version, started, lock_words,
             upgrade._rerun_sentence(upgrade.started_deployment_id)), **details)
-    if upgrade.stage in ("locked", "invoking"):
+    if held is not None and upgrade.stage in ("locked", "invoking"):
         return UpgradeFailure("{0} while it held the upgrade lock SSM {1}, before the invoke: nothing was invoked.{2} Running "
                               "this task again starts the upgrade to HERD {3} (or joins a deployment of it under way)."
                               "".format(stopped, held.name, lock_words, version), **details)

@@ -425,3 +425,28 @@ def test_the_lock_of_a_process_on_another_host_is_never_taken_over_before_it_is_
     run = Run(ssm, codedeploy, token="t-mine")
     with pytest.raises(UpgradeFailure, match="was not released within lock_wait"):
         run(lock_wait=2)
+
+
+def test_without_the_lock_a_run_stopped_before_its_invoke_says_nothing_was_invoked():
+    ssm, codedeploy = stack()
+    run = Run(ssm, codedeploy)
+
+    def stopped(read_timeout):
+        raise Interrupted(STOPPED)
+
+    run.upgrade.invoke_client = stopped  # stopped while the Invoke's client is built
+    with pytest.raises(Interrupted):
+        start_or_join(run.upgrade, lock=None)
+    failure = interruption(run.upgrade, STOPPED)
+    assert "before anything was invoked for HERD 0.176.0" in failure.msg and run.lambda_client.invokes == []
+
+
+def test_without_the_lock_a_run_stopped_during_its_invoke_says_when_to_run_again():
+    ssm, codedeploy = stack()
+    run = Run(ssm, codedeploy, lambda_client=FakeLambda(invoke_error=Interrupted(STOPPED)))
+    with pytest.raises(Interrupted):
+        start_or_join(run.upgrade, lock=None)
+    failure = interruption(run.upgrade, STOPPED)
+    assert "during the invoke of mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION for HERD 0.176.0" in failure.msg
+    assert "Run this task again after 900 s (the function's timeout): it joins that deployment" in failure.msg
+    assert NAME not in ssm.parameters
