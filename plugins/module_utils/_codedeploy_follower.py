@@ -3,20 +3,31 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Following one CodeDeploy deployment to its end.
 
-:class:`Follower` polls through ``_waiter.Waiter`` (the only place that sleeps), decides when
-the instances are worth reading again, says one progress line per status change, step start
-and lifecycle event, and shapes the result. Its lines go to ``on_line`` as they are said (the
-module appends them to the progress file the action plugin relays while the module runs).
+:class:`Follower` polls through ``_waiter.Waiter`` (the only place that sleeps), decides what is
+worth reading at each poll, says one progress line per status change, step start, lifecycle
+event start and lifecycle event end (with its status), and a line saying where the deployment is
+when nothing was said for a while, and shapes the result. Its lines go to ``on_line`` as they are
+said (the module appends them to the progress file the action plugin relays while the module runs).
 
-The pace (see ``_phase`` and ``_schedule``): ``poll_interval`` where a line is due soon (the
-deployment has not started, the last event of step 2 runs, the termination wait runs),
-twice that while lifecycle events run in the middle of a step, 0.4 of it where the end may
-come at the next read (step 4, a failed event, step 2 with ``wait_for=traffic_rerouted``),
-half of it while the replacement's ValidateService (herd-mdl's smoke test) runs, and slow
-during known waits. The instances are read when the deployment's overview changes, every
-``poll_interval`` at a step's edge, during ValidateService and in a termination wait of unknown
-length (where the deployment itself is read only every ``TARGETS_REFRESH`` seconds: step 4
-shows in the original instances first), and at most every ``TARGETS_REFRESH`` seconds otherwise.
+What is read, and when (see ``_phase`` and ``_schedule``): what changes is read at each
+``poll_interval``, what rarely changes seldom. While lifecycle events run, the instances
+(``BatchGetDeploymentTargets``, one request for up to 25) are read every ``poll_interval``, a
+little early by the time a poll takes, so that each event's start and end is said within one
+``poll_interval`` of the time CodeDeploy records; the deployment itself (``GetDeployment``) every
+``DEPLOYMENT_REFRESH`` seconds, and at once when the instances show a change of their own status
+(a failure, Ready, done). The target list (``ListDeploymentTargets``) is read when the deployment
+counts more instances than are known. Before the deployment starts and while the replacement
+instance is provisioned, the deployment is read every ``poll_interval``; in a termination wait of
+unknown length, the original instances every ``poll_interval`` (step 4 shows in them first) and
+the deployment every ``DEPLOYMENT_REFRESH``; during a known wait (termination wait of configured
+length, Ready) slowly. Near the end (step 4, a failed event, step 2 with
+``wait_for=traffic_rerouted``) the deployment is read every ``poll_interval``, or faster on a
+deployment that got there fast (``RAN_SHARE`` of the time it has run, at least
+``MIN_POLL_INTERVAL``): a small application's deployment ends in seconds.
+
+When no line was said for ``HEARTBEAT_DUE`` seconds, the next poll says where the deployment is
+and for how long (``still in ApplicationStart on i-..., 2m10s``), so a line comes at least every
+``HEARTBEAT`` seconds.
 
 Times are POSIX seconds (floats) inside, ISO 8601 strings in results. The steps of the last
 view are the one source of the times of the result's ``steps``, its ``timeline`` and the lines.
@@ -39,17 +50,18 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_text import (
     deployment_failure_message,
     describe_activity,
     ending_text,
+    event_state,
     line,
     on_instances,
     step_activity,
     step_label,
+    still_text,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_view import (
     ENDED_UNSUCCESSFULLY,
     NOT_STARTED,
     STEP_NAMES,
     TERMINAL,
-    at_step_edge,
     current_step,
     deployment_view,
     derive_steps,
@@ -57,9 +69,9 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_view import (
     failed_events,
     instance_view,
     is_blue_green,
+    running_events,
     step_of_event,
     termination_started_at,
-    validating,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._time import iso
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
@@ -69,18 +81,20 @@ ON_TIMEOUT_CHOICES = ("fail", "stop", "rollback")
 
 DEFAULT_POLL_INTERVAL = 5.0
 MIN_POLL_INTERVAL = 0.5
-NEAR_END_FACTOR = 0.4          # near the end, 0.4 x poll_interval (every 2 s by default)
-VALIDATE_FACTOR = 0.5          # the replacement's ValidateService (herd-mdl's smoke test) runs: its failure ends the deployment
-RUNNING_FACTOR = 2.0           # lifecycle events in the middle of a step: twice poll_interval
 LONG_WAIT_MAX_INTERVAL = 30.0  # during a known wait (termination wait, Ready), and under throttling
 READY_WAIT_FACTOR = 4.0
-# Where a line or the end is due soon, poll at most this share of the time the deployment has run:
-# one that reached its last steps in seconds (a small application, a compressed clock) ends in seconds.
-# A HERD deployment reaches them after about 10 minutes, where this is far above the pace above.
+# Near the end of a short deployment (one that got there within SHORT_RUN seconds: a small application, a
+# compressed clock), poll at this share of the time it has run (at least MIN_POLL_INTERVAL): it ends in seconds.
+# A HERD deployment gets there after about 10 minutes: poll_interval is the pace.
 RAN_SHARE = 0.01
-TARGETS_REFRESH = 20.0         # read the instances at least this often while events run
+SHORT_RUN = 120.0
+DEPLOYMENT_REFRESH = 60.0      # while the instances are read at each poll, read the deployment at least this often
+HEARTBEAT = 60.0               # a line at least this often, also while nothing changes
+HEARTBEAT_DUE = 55.0           # ... said at the first poll this long after the last line (the reads of that poll fit in the rest)
+LOOK_ALLOWANCE_SHARE = 0.1     # the instances are read early by the time a poll takes, at most this share of poll_interval
 STOP_GRACE = 120.0             # after stop_deployment: how long to wait for CodeDeploy to say Stopped
 STOP_POLL = 1.0
+DUE_SLACK = 0.001              # a read due within this is due now (float sums)
 EVENT_STARTED = ("InProgress", "Succeeded", "Failed")
 
 
@@ -149,6 +163,12 @@ class Follower(object):
         self.view = None
         self.said = []  # every line said, in order
         self.last_error = None
+        # the pace: what is read at each poll (see _schedule)
+        self.targets_every = None  # seconds between two reads of the instances; None: when the deployment says they moved
+        self.deployment_every = self.poll_interval
+        self.targets_asked_at = None  # when the last read of the instances was sent
+        self.look_allowance = 0.0  # the longest poll seen (capped): the instances are read that much early
+        self.last_line_at = None
 
     @property
     def deadline(self):
@@ -161,6 +181,16 @@ class Follower(object):
         overview = deployment["overview"]
         return [deployment["status"], deployment["termination_wait_started"], [[k, v] for k, v in sorted(overview.items())]]
 
+    @staticmethod
+    def _instances_signature(instances):
+        """What, in the instances, the deployment's own status may follow: their statuses and failed events."""
+        return [[i["instance_id"], i["status"], [e["name"] for e in i["lifecycle_events"] if e["status"] == "Failed"]]
+                for i in instances]
+
+    @staticmethod
+    def _due(at, now):
+        return at is None or now >= at - DUE_SLACK
+
     def _want_targets(self, deployment, now):
         status = deployment["status"]
         if status in NOT_STARTED or deployment["compute_platform"] != "Server":
@@ -169,28 +199,28 @@ class Follower(object):
             return True
         if self._signature(deployment) != self.targets_signature:
             return True
-        if self.phase == "step_edge":
-            return True  # the next step shows in the instances first
-        if self.phase == "validating":  # read at every other poll: step 2 shows in them within poll_interval
-            return now - self.targets_read_at >= self.poll_interval - 0.01
-        if self.phase == "termination_wait":
-            return deployment["termination_wait_minutes"] is None  # its end shows in the original instances
-        if self.phase in ("near_end", "ready_wait"):
-            return False
-        return now - self.targets_read_at >= TARGETS_REFRESH
+        return self.targets_every is not None and self._due(self._targets_due_at(), now)
 
     def _want_deployment(self, now):
-        """False during step 3 of unknown length between two reads TARGETS_REFRESH apart: what comes
-        next (step 4) shows in the original instances, read at every poll, and the deployment itself
-        has nothing to tell before it (its status stays InProgress unless someone stops it)."""
-        if self.view is None or self.deployment_read_at is None or self.phase != "termination_wait":
+        if self.view is None or self.deployment_read_at is None:
             return True
-        if self.view["deployment"]["termination_wait_minutes"] is not None:
-            return True
-        return now - self.deployment_read_at >= TARGETS_REFRESH
+        return self._due(self.deployment_read_at + self.deployment_every, now)
+
+    def _targets_due_at(self):
+        if self.targets_every is None:
+            return None
+        if self.targets_asked_at is None:
+            return self.wall()
+        return self.targets_asked_at + self.targets_every - min(self.look_allowance, LOOK_ALLOWANCE_SHARE * self.targets_every)
+
+    def _read_deployment(self, now):
+        deployment = deployment_view(self.reader.deployment(self.deployment_id))
+        self.deployment_read_at = now
+        return deployment
 
     def _read_targets(self, deployment):
         total = sum(deployment["overview"].values())
+        self.targets_asked_at = self.wall()
         if not self.target_ids or total > len(self.target_ids):
             self.target_ids = self.reader.target_ids(self.deployment_id)
         try:
@@ -203,18 +233,26 @@ class Follower(object):
         instances.sort(key=lambda i: (order.get(i["label"], 2), i["instance_id"] or ""))
         return instances
 
-    def look(self, fresh=False):
-        """Read the deployment (and its instances when worth it, or ``fresh``); returns the view."""
+    def look(self, fresh=False, deployment_now=False):
+        """Read what is due (everything when ``fresh``, the deployment when ``deployment_now``), say what
+        changed; returns the view.
+
+        The deployment is read first when due; the instances when due or when the deployment says
+        they moved; and the deployment again when the instances show a change of their own status
+        that the deployment's may follow (a failure, Ready, an instance done)."""
         now = self.wall()
-        if fresh or self._want_deployment(now):
-            deployment = deployment_view(self.reader.deployment(self.deployment_id))
-            self.deployment_read_at = now
+        read_deployment = fresh or deployment_now or self._want_deployment(now)
+        if read_deployment:
+            deployment = self._read_deployment(now)
         else:
             deployment = self.view["deployment"]
         self.read_once = True
         if self._want_targets(deployment, now) or (fresh and deployment["status"] not in NOT_STARTED):
+            before = self._instances_signature(self.instances) if self.targets_read_at is not None else None
             self.instances = self._read_targets(deployment)
             self.targets_read_at = now
+            if not read_deployment and before is not None and self._instances_signature(self.instances) != before:
+                deployment = self._read_deployment(now)
             self.targets_signature = self._signature(deployment)
         if deployment["termination_wait_started"] and "termination_wait_seen_at" not in self.observed:
             self.observed["termination_wait_seen_at"] = now
@@ -231,6 +269,7 @@ class Follower(object):
             "now": now,
         }
         self._announce(view)
+        self.look_allowance = max(self.look_allowance, self.wall() - now)
         if self.wait_for == "traffic_rerouted" and not is_blue_green(deployment):
             note = ("wait_for=traffic_rerouted applies to Blue/Green deployments; {0} is {1}, "
                     "so the wait goes on until it succeeds").format(self.deployment_id, deployment["deployment_type"])
@@ -244,7 +283,9 @@ class Follower(object):
         return deployment["start_time"] or deployment["create_time"] or self.started_at
 
     def _new_events(self, view):
-        """Lifecycle events not said yet, grouped by name: [(time, step number, text, [keys])]."""
+        """Lifecycle event starts and ends not said yet, grouped by name and status:
+        [{"name", "state", "number", "time", "start", "pairs", "keys"}]. An event first seen ended gets
+        one line, at its end: it says its status."""
         deployment = view["deployment"]
         ignore = deployment["ignore_application_stop_failures"]
         blue_green = is_blue_green(deployment)
@@ -252,25 +293,28 @@ class Follower(object):
         said = set(tuple(k) for k in self.announced)
         for instance in view["instances"]:
             for event in instance["lifecycle_events"]:
-                key = (instance["instance_id"], event["name"])
-                if key in said or event["status"] not in EVENT_STARTED or event["start_time"] is None:
+                if event["status"] not in EVENT_STARTED or event["start_time"] is None:
                     continue
-                status = effective_status(event, ignore)
-                if event["status"] == "InProgress":
-                    state = ""
-                elif status != event["status"]:
-                    state = ", Failed (ignored: ignoreApplicationStopFailures)"
-                else:
-                    state = ", " + event["status"]
+                iid = instance["instance_id"]
+                ended = event["status"] != "InProgress"
+                if (iid, event["name"], "end" if ended else "start") in said:
+                    continue
+                keys = [(iid, event["name"], "start")] + ([(iid, event["name"], "end")] if ended else [])
+                when = event["start_time"]
+                if ended and event["end_time"] is not None:
+                    when = event["end_time"]
+                state = ", " + event_state(event, effective_status(event, ignore))
                 number = step_of_event(instance["label"], event["name"]) if blue_green else None
                 for group in groups:
                     if group["name"] == event["name"] and group["state"] == state and group["number"] == number:
                         group["pairs"].append((instance, event))
-                        group["time"] = min(group["time"], event["start_time"])
+                        group["keys"].extend(keys)
+                        group["time"] = max(group["time"], when) if ended else min(group["time"], when)
+                        group["start"] = min(group["start"], event["start_time"])
                         break
                 else:
-                    groups.append({"name": event["name"], "state": state, "number": number, "time": event["start_time"],
-                                   "pairs": [(instance, event)]})
+                    groups.append({"name": event["name"], "state": state, "number": number, "time": when, "ended": ended,
+                                   "start": event["start_time"], "pairs": [(instance, event)], "keys": keys})
         return groups
 
     def _announce(self, view):
@@ -290,20 +334,20 @@ class Follower(object):
                 items.append((when if when is not None else (deployment["start_time"] or now), 0,
                               text + (": " + activity if activity and status != "InProgress" else "")))
         groups = self._new_events(view)
-        by_step = {}
+        for group in groups:
+            self.announced.extend(list(key) for key in group["keys"])
         for step in steps:
             before = last["steps"].get(str(step["number"]), "Pending")
             if before != "Pending" or step["status"] not in ("InProgress", "Succeeded"):
                 continue
             start = step["start_time"] if step["start_time"] is not None else now
-            first = next((g for g in groups if g["number"] == step["number"] and g["time"] == start), None)
+            first = next((g for g in groups if g["number"] == step["number"] and not g["ended"] and g["start"] == start), None)
             if first is not None:
                 groups.remove(first)
                 words = on_instances(first["pairs"]) + first["state"]
             else:
                 words = self._step_words(deployment, step, view["instances"], start)
-            by_step[step["number"]] = start
-            items.append((start, 1, "{0}: {1}".format(step_label(step), words)))
+            items.append((start, 2, "{0}: {1}".format(step_label(step), words)))
         for group in groups:
             words = on_instances(group["pairs"]) + group["state"]
             if group["number"] is not None:
@@ -311,15 +355,25 @@ class Follower(object):
                 words = "{0}: {1}".format(step_label(step), words)
             elif status == "InProgress" or status in TERMINAL:
                 words = "InProgress (in-place deployment): {0}".format(words)
-            items.append((group["time"], 2, words))
-        for group in self._new_events_keys(view):
-            self.announced.append(list(group))
+            items.append((group["time"], 1 if group["ended"] else 3, words))
         if status in TERMINAL and status != last["status"]:
             items.append((deployment["complete_time"] if deployment["complete_time"] is not None else now, 9, ending_text(view)))
         origin = self._origin(deployment)
         for when, _order, text in sorted(items, key=lambda item: (item[0], item[1])):
             self._say(line(self.deployment_id, text, max(0.0, when - origin)))
+        if not items and status not in TERMINAL and self.last_line_at is not None \
+                and self.wall() >= self.last_line_at + HEARTBEAT_DUE - DUE_SLACK:
+            self._say(line(self.deployment_id, self._still(view), max(0.0, now - origin)))
         self.last = {"status": status, "steps": dict((str(s["number"]), s["status"]) for s in steps)}
+
+    def _still(self, view):
+        """Where the deployment is and for how long, for the line said while nothing changes."""
+        deployment = view["deployment"]
+        now = view["now"]
+        since = next((entry["time"] for entry in reversed(self.statuses_seen) if entry["status"] == deployment["status"]), None)
+        if deployment["status"] == "Created":
+            since = deployment["create_time"]
+        return still_text(deployment, view["steps"], view["instances"], now, since)
 
     @staticmethod
     def _step_words(deployment, step, instances, start):
@@ -329,13 +383,9 @@ class Follower(object):
             return "rerouting traffic"
         return step_activity(deployment, step, instances, start)
 
-    def _new_events_keys(self, view):
-        said = set(tuple(k) for k in self.announced)
-        return [(i["instance_id"], e["name"]) for i in view["instances"] for e in i["lifecycle_events"]
-                if e["status"] in EVENT_STARTED and e["start_time"] is not None and (i["instance_id"], e["name"]) not in said]
-
     def _say(self, text):
         self.said.append(text)
+        self.last_line_at = self.wall()
         if self.on_line is not None:
             self.on_line(text)
 
@@ -376,45 +426,55 @@ class Follower(object):
                 return "termination_wait"
             if step["number"] == 2 and self.wait_for == "traffic_rerouted":
                 return "near_end"
-        if validating(view["instances"]):
-            return "validating"
-        if at_step_edge(view["instances"]):
-            return "step_edge"
+            if step["number"] == 1 and not any(i["label"] == "Green" for i in view["instances"]):
+                return "provisioning"
         return "running"
 
     def interval(self, attempts=None, state=None):
         """Seconds until the next poll is due: the Waiter asks this after each check."""
         return max(0.0, self.next_poll_at - self.wall())
 
-    def _within_share(self, delay, view, now):
-        """``delay``, or less on a deployment that got here fast: RAN_SHARE of the time it has run, at least MIN_POLL_INTERVAL."""
+    def _near_end(self, view, now):
+        """poll_interval, or less on a deployment that got here within SHORT_RUN seconds: RAN_SHARE of the
+        time it has run, at least MIN_POLL_INTERVAL."""
         ran = max(0.0, now - self._origin(view["deployment"]))
-        return max(MIN_POLL_INTERVAL, min(delay, ran * RAN_SHARE))
+        if ran >= SHORT_RUN:
+            return self.poll_interval
+        return max(MIN_POLL_INTERVAL, min(self.poll_interval, ran * RAN_SHARE))
 
     def _schedule(self, view, now):
-        """When to poll next (the only place that decides it)."""
+        """When to poll next, and what to read then (the only place that decides it)."""
         base = self.poll_interval
-        phase = "running" if view is None else self._phase(view)
-        if self.throttled:
-            delay = min(LONG_WAIT_MAX_INTERVAL, max(base, base * (2 ** min(self.throttled, 5))))
-        elif phase == "near_end":
-            delay = self._within_share(base * NEAR_END_FACTOR, view, now)
-        elif phase == "validating":
-            delay = self._within_share(base * VALIDATE_FACTOR, view, now)
-        elif phase == "step_edge" or (phase == "termination_wait" and not view["deployment"]["termination_wait_minutes"]):
-            delay = self._within_share(base, view, now)
+        phase = "starting" if view is None else self._phase(view)
+        targets_every = None  # None: the instances are read when the deployment says they moved
+        deployment_every = base
+        if phase == "near_end":
+            deployment_every = self._near_end(view, now)
+            if running_events(view["instances"]):  # the events that still run: their ends
+                targets_every = base
+        elif phase == "termination_wait" and not view["deployment"]["termination_wait_minutes"]:
+            targets_every, deployment_every = base, DEPLOYMENT_REFRESH  # its end shows in the original instances first
         elif phase == "termination_wait":
             step = view["steps"][2]
             ends = (step["start_time"] or now) + 60.0 * view["deployment"]["termination_wait_minutes"]
-            delay = min(LONG_WAIT_MAX_INTERVAL, max(base, (ends - now) / 4.0))
+            deployment_every = min(LONG_WAIT_MAX_INTERVAL, max(base, (ends - now) / 4.0))
         elif phase == "ready_wait":
-            delay = min(LONG_WAIT_MAX_INTERVAL, max(base, base * READY_WAIT_FACTOR))
+            deployment_every = min(LONG_WAIT_MAX_INTERVAL, max(base, base * READY_WAIT_FACTOR))
         elif phase == "running":
-            delay = base * RUNNING_FACTOR
-        else:  # starting
-            delay = base
+            targets_every, deployment_every = base, DEPLOYMENT_REFRESH
+        # starting, provisioning: the deployment every poll_interval (its start, then the replacement instance)
         self.phase = phase
-        self.next_poll_at = now + delay
+        self.targets_every = targets_every
+        self.deployment_every = deployment_every
+        dues = [(self.deployment_read_at if self.deployment_read_at is not None else now) + deployment_every]
+        targets_due = self._targets_due_at()
+        if targets_due is not None:
+            dues.append(targets_due)
+        if self.last_line_at is not None and (view is None or view["deployment"]["status"] not in TERMINAL):
+            dues.append(self.last_line_at + HEARTBEAT_DUE)
+        self.next_poll_at = max(now, min(dues))
+        if self.throttled:
+            self.next_poll_at = now + min(LONG_WAIT_MAX_INTERVAL, max(base, base * (2 ** min(self.throttled, 5))))
 
     def check(self):
         """One poll, for the Waiter: (stop waiting?, view)."""
@@ -615,13 +675,13 @@ class Follower(object):
         try:
             stop = self.reader.stop(self.deployment_id, rollback)
         except is_boto3_error_code("DeploymentAlreadyCompletedException"):
-            self.check()
+            self.look(deployment_now=True)
             return {"action": "rollback" if rollback else "stop", "already_completed": True}
         stop["action"] = "rollback" if rollback else "stop"
 
         def stopped():
             try:
-                view = self.look()
+                view = self.look(deployment_now=True)
             except Exception as e:
                 if not is_retryable(e, True):
                     raise

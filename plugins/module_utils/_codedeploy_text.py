@@ -4,9 +4,10 @@
 """The sentences a person reads about a CodeDeploy deployment: progress lines and failures.
 
 Pure functions of the views of ``_codedeploy_view``. A progress line starts with the deployment
-id and ends with the time since the deployment started, at the moment the line is about (a
-step's or a lifecycle event's start, as CodeDeploy recorded it), so the lines, the ``steps``
-and the ``timeline`` of the result tell the same times.
+id and ends with the time since the deployment started, in brackets, at the moment the line is
+about, as CodeDeploy recorded it: a step's start, a lifecycle event's start (``InProgress``) or its
+end (``Succeeded``, ``Failed``); for a ``still in`` line, the moment it is said. So the lines, the
+``steps`` and the ``timeline`` of the result tell the same times.
 """
 
 from __future__ import annotations
@@ -107,6 +108,39 @@ def step_activity(deployment, step, instances, now):
     if number == 3:
         return termination_wait_text(deployment, step, instances, now)
     return "terminating {0}".format(_ids(instances, "Blue"))
+
+
+def event_state(event, counted):
+    """The status a lifecycle event's line says: InProgress, Succeeded, Failed, ... (``counted``: the
+    status it counts as, see ``_codedeploy_view.effective_status``)."""
+    if counted != event["status"]:
+        return "{0} (ignored: ignoreApplicationStopFailures)".format(event["status"])
+    return event["status"]
+
+
+def still_text(deployment, steps, instances, now, since=None):
+    """Where the deployment is and for how long, said while nothing changes:
+    ``step 1/4 Deploying replacement instances: still in ApplicationStart on i-0123, 2m10s``.
+
+    ``since``: when the deployment reached its status (Created, Ready, ...), if known.
+    """
+    status = deployment["status"]
+    activity = describe_activity(deployment, steps, instances, now)
+    if status in NOT_STARTED or status == "Ready":
+        head = "still {0}".format(status)
+        if since is not None:
+            head += ", " + human_duration(now - since)
+        return head + (": " + activity if activity else "")
+    step = current_step(steps)
+    running = running_events(instances, "Green" if step is not None and step["number"] == 1 else None)
+    prefix = step_label(step) + ": " if step is not None else "InProgress (in-place deployment): "
+    if running:
+        started = min(e["start_time"] for _i, e in running if e["start_time"] is not None)
+        return "{0}still in {1}, {2}".format(prefix, on_instances(running), human_duration(now - started))
+    if step is not None:
+        began = step["start_time"] if step["start_time"] is not None else now
+        return "still in {0}, {1}: {2}".format(step_label(step), human_duration(now - began), activity)
+    return "still InProgress (in-place deployment): {0}".format(activity)
 
 
 def line(deployment_id, text, elapsed_seconds):

@@ -295,6 +295,31 @@ def blue_green_story(deployment_id="d-ABCDE1234", scale=1.0, fail_at=None, termi
                  termination_wait_at=None if keep_alive else termination_at, keep_alive=keep_alive, terminating_at=terminating_at)
 
 
+# The sandbox's Blue/Green deployment (sandbox/mdl_sandbox/timeline.py, BLUE_GREEN_SHAPE), as fractions of its length.
+SANDBOX_SHAPE = {
+    "started": 0.04,
+    "green": (("ApplicationStop", 0.10, 0.14), ("DownloadBundle", 0.14, 0.19), ("BeforeInstall", 0.19, 0.26),
+              ("Install", 0.26, 0.31), ("AfterInstall", 0.31, 0.38), ("ApplicationStart", 0.38, 0.46),
+              ("ValidateService", 0.46, 0.54), ("BeforeAllowTraffic", 0.54, 0.57), ("AllowTraffic", 0.57, 0.64),
+              ("AfterAllowTraffic", 0.64, 0.67)),
+    "blue": (("BeforeBlockTraffic", 0.67, 0.70), ("BlockTraffic", 0.70, 0.76), ("AfterBlockTraffic", 0.76, 0.79)),
+    "wait_started": 0.79,
+    "terminate": 0.88,
+}
+
+
+def sandbox_like_story(seconds, deployment_id="d-ABCDE1234"):
+    """A Blue/Green deployment ``seconds`` long, shaped as the sandbox's: both instances listed from its start,
+    no termination wait length (the original instance's target tells when its termination starts)."""
+    d = float(seconds)
+    green = [Event(name, a * d, b * d) for name, a, b in SANDBOX_SHAPE["green"]]
+    blue = [Event(name, a * d, b * d) for name, a, b in SANDBOX_SHAPE["blue"]]
+    start = SANDBOX_SHAPE["started"] * d
+    instances = [Instance("i-0aaaaaaaaaaaaaaa1", "Blue", start, blue), Instance("i-0bbbbbbbbbbbbbbb2", "Green", start, green)]
+    return Story(deployment_id, instances, start=start, end=d, termination_wait_minutes=None,
+                 termination_wait_at=SANDBOX_SHAPE["wait_started"] * d, terminating_at=SANDBOX_SHAPE["terminate"] * d)
+
+
 def in_place_story(deployment_id="d-INPLC1234", scale=1.0):
     s = float(scale)
     events = [Event(name, (10 + 20 * n) * s, (30 + 20 * n) * s) for n, name in enumerate(IN_PLACE_EVENTS)]

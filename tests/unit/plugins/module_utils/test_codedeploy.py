@@ -9,6 +9,7 @@ client, checked against botocore's service model; time is a fake clock, so nothi
 from __future__ import annotations
 
 import datetime
+import re
 import types
 
 import pytest
@@ -30,6 +31,7 @@ from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_sto
     blue_green_story,
     in_place_story,
     rollback_story,
+    sandbox_like_story,
 )
 
 DEPLOYMENT = "d-ABCDE1234"
@@ -267,8 +269,9 @@ def test_follows_a_blue_green_deployment_to_success(clock):
     times = [e["time"] for e in result["timeline"]]
     assert times == sorted(times)
     assert result["timeline"][3]["time"] == "2026-11-26T13:04:40.000+00:00"  # ValidateService ended
-    # It noticed the end soon after it happened, without hammering CodeDeploy.
-    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.NEAR_END_FACTOR + 0.5
+    # It noticed the end within a poll interval of it (a deployment this long is polled at poll_interval
+    # near its end too), without hammering CodeDeploy.
+    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL
     minutes = (clock.seconds - 0) / 60.0
     assert result["api_calls"]["total"] / minutes <= 20
     assert result["api_calls"]["total"] == len(fake.requests)
@@ -286,27 +289,45 @@ STEP3 = "step 3/4 Waiting original instances termination: "
 STEP4 = "step 4/4 Terminating original instances: "
 
 
-def test_progress_says_each_status_step_and_lifecycle_event_once_in_order(clock):
-    """One line per status change, step start and lifecycle event: 18 for this story, not one per poll."""
+def test_progress_says_each_status_step_and_each_event_s_start_and_end_once_in_order(clock):
+    """One line per status change, step start, lifecycle event start and end (each with its status), and one saying
+    where the deployment is when nothing was said for a while: not one per poll."""
     outcome = follower_for(FakeCodeDeploy(clock, [blue_green_story()]), clock).follow()
     assert outcome.lines == _lines([
         "Created: waiting for CodeDeploy to start it (0s)",
         STEP1 + "provisioning replacement instances (0s)",
-        STEP1 + "ApplicationStop on {0}, Succeeded (38s)".format(GREEN),  # 5 s long: it ended between two reads
-        STEP1 + "DownloadBundle on {0} (43s)".format(GREEN),
-        STEP1 + "BeforeInstall on {0} (58s)".format(GREEN),
-        STEP1 + "Install on {0} (1m58s)".format(GREEN),
-        STEP1 + "AfterInstall on {0} (2m08s)".format(GREEN),
-        STEP1 + "ApplicationStart on {0} (3m08s)".format(GREEN),
-        STEP1 + "ValidateService on {0} (4m08s)".format(GREEN),
-        STEP2 + "BeforeAllowTraffic on {0} (4m38s)".format(GREEN),
-        STEP2 + "AllowTraffic on {0}, Succeeded (4m43s)".format(GREEN),
-        STEP2 + "AfterAllowTraffic on {0} (4m58s)".format(GREEN),
-        STEP2 + "BeforeBlockTraffic on {0}, Succeeded (5m03s)".format(BLUE),
-        STEP2 + "BlockTraffic on {0} (5m08s)".format(BLUE),
-        STEP2 + "AfterBlockTraffic on {0}, Succeeded (5m23s)".format(BLUE),
+        STEP1 + "ApplicationStop on {0}, InProgress (38s)".format(GREEN),
+        STEP1 + "ApplicationStop on {0}, Succeeded (43s)".format(GREEN),
+        STEP1 + "DownloadBundle on {0}, InProgress (43s)".format(GREEN),
+        STEP1 + "DownloadBundle on {0}, Succeeded (58s)".format(GREEN),
+        STEP1 + "BeforeInstall on {0}, InProgress (58s)".format(GREEN),
+        STEP1 + "still in BeforeInstall on {0}, 1m00s (1m58s)".format(GREEN),  # 55 s without a line
+        STEP1 + "BeforeInstall on {0}, Succeeded (1m58s)".format(GREEN),
+        STEP1 + "Install on {0}, InProgress (1m58s)".format(GREEN),
+        STEP1 + "Install on {0}, Succeeded (2m08s)".format(GREEN),
+        STEP1 + "AfterInstall on {0}, InProgress (2m08s)".format(GREEN),
+        STEP1 + "still in AfterInstall on {0}, 59s (3m07s)".format(GREEN),
+        STEP1 + "AfterInstall on {0}, Succeeded (3m08s)".format(GREEN),
+        STEP1 + "ApplicationStart on {0}, InProgress (3m08s)".format(GREEN),
+        STEP1 + "still in ApplicationStart on {0}, 58s (4m06s)".format(GREEN),
+        STEP1 + "ApplicationStart on {0}, Succeeded (4m08s)".format(GREEN),
+        STEP1 + "ValidateService on {0}, InProgress (4m08s)".format(GREEN),
+        STEP1 + "ValidateService on {0}, Succeeded (4m38s)".format(GREEN),
+        STEP2 + "BeforeAllowTraffic on {0}, InProgress (4m38s)".format(GREEN),
+        STEP2 + "BeforeAllowTraffic on {0}, Succeeded (4m43s)".format(GREEN),
+        STEP2 + "AllowTraffic on {0}, InProgress (4m43s)".format(GREEN),
+        STEP2 + "AllowTraffic on {0}, Succeeded (4m58s)".format(GREEN),
+        STEP2 + "AfterAllowTraffic on {0}, InProgress (4m58s)".format(GREEN),
+        STEP2 + "AfterAllowTraffic on {0}, Succeeded (5m03s)".format(GREEN),
+        STEP2 + "BeforeBlockTraffic on {0}, InProgress (5m03s)".format(BLUE),
+        STEP2 + "BeforeBlockTraffic on {0}, Succeeded (5m08s)".format(BLUE),
+        STEP2 + "BlockTraffic on {0}, InProgress (5m08s)".format(BLUE),
+        STEP2 + "BlockTraffic on {0}, Succeeded (5m23s)".format(BLUE),
+        STEP2 + "AfterBlockTraffic on {0}, InProgress (5m23s)".format(BLUE),
+        STEP2 + "AfterBlockTraffic on {0}, Succeeded (5m28s)".format(BLUE),
         STEP3 + "original instances kept 0 min before termination (5m28s)",
         STEP4 + "terminating {0} (5m28s)".format(BLUE),
+        "still in step 4/4 Terminating original instances, 56s: terminating {0} (6m24s)".format(BLUE),
         "Succeeded (6m28s)",
     ])
 
@@ -331,10 +352,11 @@ def test_step_3_runs_until_the_original_instances_show_their_termination(clock):
     story = blue_green_story(termination_wait_minutes=None, unannounced_wait=30)
     fake = FakeCodeDeploy(clock, [story])
     outcome = follower_for(fake, clock).follow()
-    assert outcome.lines[-4:] == _lines([
-        STEP2 + "AfterBlockTraffic on {0}, Succeeded (5m23s)".format(BLUE),
+    assert outcome.lines[-5:] == _lines([
+        STEP2 + "AfterBlockTraffic on {0}, Succeeded (5m28s)".format(BLUE),
         STEP3 + "CodeDeploy waits before terminating {0} (5m28s)".format(BLUE),
         STEP4 + "terminating {0} (5m58s)".format(BLUE),
+        "still in step 4/4 Terminating original instances, 56s: terminating {0} (6m54s)".format(BLUE),
         "Succeeded (6m58s)",
     ])
     step3, step4 = outcome.result["steps"][2:]
@@ -350,8 +372,10 @@ def test_step_3_without_a_sign_of_termination_lasts_to_the_end(clock):
     story = blue_green_story(termination_wait_minutes=None)
     story.terminating_at = float("inf")  # the original instance stays InProgress, never updated, until the end
     outcome = follower_for(FakeCodeDeploy(clock, [story]), clock).follow()
-    assert outcome.lines[-3:] == _lines([STEP3 + "CodeDeploy waits before terminating {0} (5m28s)".format(BLUE),
-                                         STEP4 + "terminating {0} (6m58s)".format(BLUE), "Succeeded (6m58s)"])
+    assert outcome.lines[-4:] == _lines([
+        STEP3 + "CodeDeploy waits before terminating {0} (5m28s)".format(BLUE),
+        "still in step 3/4 Waiting original instances termination, 56s: CodeDeploy waits before terminating {0} (6m24s)".format(BLUE),
+        STEP4 + "terminating {0} (6m58s)".format(BLUE), "Succeeded (6m58s)"])
     step3, step4 = outcome.result["steps"][2:]
     assert step3["end_time"] == step4["start_time"] == step4["end_time"] == outcome.result["complete_time"]
 
@@ -363,7 +387,10 @@ def test_a_15_minute_deployment_costs_at_most_15_requests_per_minute(clock):
     fake = FakeCodeDeploy(clock, [story])
     outcome = follower_for(fake, clock).follow()
     assert outcome.kind == "done"
-    assert len(outcome.lines) == 18  # every event and step, as on a short deployment
+    # every status, step, event start and event end (13 events: 26 lines, one of them the start of step 2), and the
+    # lines said while nothing changed
+    said = [text for text in outcome.lines if " still " not in text]
+    assert len(said) == 1 + 1 + 26 + 1 + 1 + 1, said
     per_minute = len(fake.requests) / (outcome.result["waited_seconds"] / 60.0)
     assert per_minute <= 15, per_minute
 
@@ -371,12 +398,13 @@ def test_a_15_minute_deployment_costs_at_most_15_requests_per_minute(clock):
 def test_a_failed_deployment_says_each_event_then_where_it_failed(clock):
     story = blue_green_story(fail_at="ValidateService")
     outcome = follower_for(FakeCodeDeploy(clock, [story, rollback_story("d-RBCKE5678", DEPLOYMENT, 282)]), clock).follow()
-    assert outcome.lines[-3:] == _lines([
-        STEP1 + "ApplicationStart on {0} (3m08s)".format(GREEN),
-        STEP1 + "ValidateService on {0} (4m08s)".format(GREEN),
+    assert outcome.lines[-4:] == _lines([
+        STEP1 + "ApplicationStart on {0}, Succeeded (4m08s)".format(GREEN),
+        STEP1 + "ValidateService on {0}, InProgress (4m08s)".format(GREEN),
+        STEP1 + "ValidateService on {0}, Failed (4m38s)".format(GREEN),
         "Failed at step 1/4 Deploying replacement instances: ValidateService failed on {0} (4m39s)".format(GREEN),
     ])
-    assert len(outcome.lines) == 10
+    assert len(outcome.lines) == 20
 
 
 def test_follows_a_failed_deployment_to_its_rollback(clock):
@@ -579,22 +607,23 @@ def intervals(fake, operation="GetDeployment"):
     return [round(b - a, 2) for a, b in zip(times, times[1:])]
 
 
-def test_the_pace_is_poll_interval_while_a_step_runs_and_faster_near_the_end(clock):
+def test_what_changes_is_read_at_poll_interval_and_what_rarely_changes_seldom(clock):
+    """The instances' lifecycle events at each poll_interval (a little early, by the time a poll takes), the deployment
+    itself every DEPLOYMENT_REFRESH seconds and when the instances' own statuses change; near the end of a deployment
+    this long, the deployment at poll_interval."""
     story = blue_green_story()
     fake = FakeCodeDeploy(clock, [story])
     follower_for(fake, clock).follow()
-    times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
-    during_step_1 = [round(b - a, 2) for a, b in zip(times, times[1:]) if 40 <= a < 240]
-    # ValidateService (250-280) is seen at the next read of the instances (at most 20 s later), then the
-    # deployment is read every 2.5 s (the smoke test's failure ends it) and the instances every 5 s (step 2 is next).
-    validate_service = [round(b - a, 2) for a, b in zip(times, times[1:]) if 270 - cd_follower.TARGETS_REFRESH / 4 <= a < 280]
-    targets = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets"]
-    validate_targets = [round(b - a, 2) for a, b in zip(targets, targets[1:]) if 270 - cd_follower.TARGETS_REFRESH / 4 <= a < 280]
-    near_end = [round(b - a, 2) for a, b in zip(times, times[1:]) if 335 <= a < story.end - 5]
-    assert set(during_step_1) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.RUNNING_FACTOR}
-    assert set(validate_service) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.VALIDATE_FACTOR}
-    assert set(validate_targets) == {cd_follower.DEFAULT_POLL_INTERVAL}
-    assert set(near_end) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.NEAR_END_FACTOR}
+    interval = cd_follower.DEFAULT_POLL_INTERVAL
+    targets = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and 40 <= t < 330]
+    gaps = [round(b - a, 2) for a, b in zip(targets, targets[1:])]
+    assert len(gaps) > 50 and all(interval * (1 - cd_follower.LOOK_ALLOWANCE_SHARE) <= g <= interval for g in gaps), gaps
+    # GetDeployment while the events run: every minute, and when an instance's status changed (the replacement
+    # started, the replacement done, the original started): 3 here
+    reads = [t for t, op, _p in fake.requests if op == "GetDeployment" and 45 <= t < 330]
+    assert len(reads) <= (330 - 45) / cd_follower.DEPLOYMENT_REFRESH + 1 + 3, reads
+    step4 = [t for t, op, _p in fake.requests if op == "GetDeployment" and 335 <= t <= story.end + interval]
+    assert {round(b - a, 2) for a, b in zip(step4, step4[1:])} == {interval}, step4
 
 
 @pytest.mark.parametrize("length", [60.0, 61.0, 62.0, 63.0, 64.0])
@@ -613,17 +642,21 @@ def test_a_deployment_that_runs_in_a_minute_is_polled_in_proportion_near_its_end
 
 
 @pytest.mark.parametrize("shift", range(6))
-def test_a_failed_smoke_test_is_seen_within_half_a_poll_interval(shift):
+def test_a_failed_smoke_test_and_the_end_it_brings_are_seen_within_a_poll_interval(shift):
     clock = FakeClock()
     scale = 1 + shift * 0.0036  # the failure ends the deployment about 1 s later each time: every phase of a 5 s cycle
     story = blue_green_story(fail_at="ValidateService", scale=scale)
     fake = FakeCodeDeploy(clock, [story, rollback_story("d-RBCKE5678", DEPLOYMENT, 282 * scale)])
-    outcome = follower_for(fake, clock).follow()
+    said = {}
+    outcome = follower_for(fake, clock, on_line=lambda text: said.setdefault(text, clock.seconds)).follow()
     assert outcome.result["status"] == "Failed"
-    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.VALIDATE_FACTOR + 0.1
+    failed = next(when for text, when in said.items() if "ValidateService on {0}, Failed".format(GREEN) in text)
+    assert failed - 280 * scale <= cd_follower.DEFAULT_POLL_INTERVAL
+    # the instance failed: the deployment is read at once, then near-end
+    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL
 
 
-def test_in_a_termination_wait_of_unknown_length_the_instances_are_read_each_poll_the_deployment_every_20_s(clock):
+def test_in_a_termination_wait_of_unknown_length_the_instances_are_read_each_poll_the_deployment_every_minute(clock):
     story = blue_green_story(termination_wait_minutes=None, unannounced_wait=60)
     fake = FakeCodeDeploy(clock, [story])
     outcome = follower_for(fake, clock).follow()
@@ -634,7 +667,7 @@ def test_in_a_termination_wait_of_unknown_length_the_instances_are_read_each_pol
     gaps = [b - a for a, b in zip(targets, targets[1:])]
     # every poll_interval, or 1 % of the time the deployment has run where that is shorter (3.4 s here, 7 minutes in)
     assert len(gaps) >= 9 and all(cd_follower.MIN_POLL_INTERVAL <= g <= cd_follower.DEFAULT_POLL_INTERVAL + 0.1 for g in gaps), gaps
-    assert len(reads) >= 2 and min(b - a for a, b in zip(reads, reads[1:])) >= cd_follower.TARGETS_REFRESH - 0.1, reads
+    assert len(reads) <= 1 + (wait[1] - wait[0]) / cd_follower.DEPLOYMENT_REFRESH, reads
     # and step 4 shows within one poll of when the original instance's termination began
     step4 = outcome.result["steps"][3]
     assert datetime.datetime.fromisoformat(step4["start_time"]).timestamp() - EPOCH0 == story.terminating_at
@@ -668,7 +701,112 @@ def test_ready_is_polled_slowly(clock):
 def test_poll_interval_sets_the_pace(clock):
     fake = FakeCodeDeploy(clock, [blue_green_story()])
     follower_for(fake, clock, poll_interval=10, wait_timeout=200).follow()
-    assert set(intervals(fake)[2:10]) == {10 * cd_follower.RUNNING_FACTOR}
+    gaps = intervals(fake, "BatchGetDeploymentTargets")[2:10]
+    assert gaps and all(10 * (1 - cd_follower.LOOK_ALLOWANCE_SHARE) <= g <= 10 for g in gaps), gaps
+
+
+# --- progress that keeps up: freshness, a line at least every minute, the budget ----------------------------------
+def follow_and_time_lines(story, **kwargs):
+    """Follow ``story`` on a fake clock; returns the outcome, [(second said, line)] and the fake CodeDeploy."""
+    clock = FakeClock()
+    fake = FakeCodeDeploy(clock, [story])
+    said = []
+    outcome = follower_for(fake, clock, on_line=lambda text: said.append((clock.seconds, text)), **kwargs).follow()
+    return outcome, said, fake
+
+
+def seconds_of(iso_time):
+    return datetime.datetime.fromisoformat(iso_time).timestamp() - EPOCH0
+
+
+@pytest.mark.parametrize("story, interval", [
+    (blue_green_story(scale=1.2, termination_wait_minutes=None), 5.0),
+    (blue_green_story(scale=900 / 420.0, termination_wait_minutes=None), 5.0),
+    (blue_green_story(scale=1.2, termination_wait_minutes=None), 2.0),
+    (blue_green_story(scale=1000 / 420.0), 10.0),
+    (sandbox_like_story(300), 5.0),
+], ids=["504s", "900s", "504s-every-2s", "1000s-every-10s", "sandbox-300s"])
+def test_every_event_start_and_end_and_every_step_is_said_within_one_poll_interval(story, interval):
+    """Issue 28: each lifecycle event's start and its end (with its status) within one poll_interval of the times
+    CodeDeploy records, on deployments whose events last longer than that; each step's start likewise."""
+    assert min(e.end - e.start for i in story.instances for e in i.events) > interval
+    outcome, said, _fake = follow_and_time_lines(story, poll_interval=interval)
+    assert outcome.kind == "done"
+    checked = 0
+    for instance in outcome.result["instances"]:
+        for event in instance["lifecycle_events"]:
+            for status, recorded in (("InProgress", seconds_of(event["start_time"])), (event["status"], seconds_of(event["end_time"]))):
+                text = "{0} on {1}, {2} ({3})".format(event["name"], instance["instance_id"], status,
+                                                      cd_text.human_duration(recorded - story.start))
+                when = [t for t, line in said if line.endswith(text)]
+                assert len(when) == 1, (text, said)
+                assert 0 <= when[0] - recorded <= interval, (text, when[0] - recorded)
+                checked += 1
+    assert checked == 2 * 13
+    for step in outcome.result["steps"]:
+        recorded = seconds_of(step["start_time"])
+        when = next(t for t, line in said if line.startswith("{0} step {1}/4 ".format(DEPLOYMENT, step["number"])))
+        assert 0 <= when - recorded <= interval, (step, when - recorded)
+    assert said[-1][0] - story.end <= interval  # and the end
+
+
+@pytest.mark.parametrize("story, timeout", [
+    (blue_green_story(), 3600),
+    (blue_green_story(termination_wait_minutes=60), 5 * 3600),  # polled every 30 s
+    (blue_green_story(ready_minutes=60), 900),  # waits in Ready until the timeout
+    (blue_green_story(scale=900 / 420.0, termination_wait_minutes=None), 3600),
+], ids=["7min", "60min-termination-wait", "ready", "15min"])
+def test_a_line_comes_at_least_every_minute_and_says_where_the_deployment_is(story, timeout):
+    outcome, said, fake = follow_and_time_lines(story, wait_timeout=timeout)
+    times = [0.0] + [t for t, _line in said]
+    assert max(b - a for a, b in zip(times, times[1:])) <= cd_follower.HEARTBEAT, said
+    still = [line for _t, line in said if " still " in line]
+    assert still and all(re.search(r" still (in .*|Ready|Created), (\d+s|\d+m\d\ds|\d+h\d\dm)(: .*)? \(\S+\)$", line)
+                         for line in still), still
+
+
+def test_the_line_said_in_a_long_wait_says_the_step_how_long_and_what_is_left():
+    outcome, said, fake = follow_and_time_lines(blue_green_story(termination_wait_minutes=60), wait_timeout=5 * 3600)
+    still = [line for _t, line in said if " still in step 3/4 " in line]
+    assert still[0] == ("d-ABCDE1234 still in step 3/4 Waiting original instances termination, 56s: original instances kept "
+                        "60 min before termination (59m04s left) (6m24s)")
+    assert len(still) >= 60
+    # the lines cost no request: the wait is read as slowly as before
+    assert outcome.result["api_calls"]["total"] / (outcome.result["waited_seconds"] / 60.0) < 4
+
+
+@pytest.mark.parametrize("story", [blue_green_story(scale=300 / 420.0, termination_wait_minutes=None), sandbox_like_story(300),
+                                   blue_green_story(scale=300 / 420.0)], ids=["story", "sandbox-shaped", "wait-length-set"])
+def test_a_300_second_deployment_costs_at_most_15_requests_per_minute(story):
+    """Figure 5 of issue 28: at most 15 CodeDeploy requests per minute over a 300 s deployment (long enough that the
+    pace is poll_interval, as on a real 15-minute one)."""
+    outcome, said, fake = follow_and_time_lines(story)
+    assert outcome.kind == "done"
+    per_minute = len(fake.requests) / (outcome.result["waited_seconds"] / 60.0)
+    assert per_minute <= 15, (per_minute, outcome.result["api_calls"])
+
+
+@pytest.mark.parametrize("story", [blue_green_story(), blue_green_story(fail_at="ValidateService"), in_place_story(DEPLOYMENT),
+                                   sandbox_like_story(40)], ids=["blue-green", "failed", "in-place", "short"])
+def test_every_event_line_says_its_status(story):
+    clock = FakeClock()
+    fake = FakeCodeDeploy(clock, [story, rollback_story("d-RBCKE5678", DEPLOYMENT, 282)])
+    outcome = follower_for(fake, clock).follow()
+    events = [line for line in outcome.lines if " on i-" in line and " still " not in line and " failed on " not in line
+              and "terminating " not in line and "waits before" not in line]
+    assert len(events) >= 13
+    for text in events:
+        assert re.search(r" on i-[0-9a-f]+, (InProgress|Succeeded|Failed|Failed \(ignored: ignoreApplicationStopFailures\)) \(\S+\)$",
+                         text), text
+
+
+def test_an_ignored_failure_says_so():
+    story = blue_green_story()
+    story.instances[0].events[0] = Event("BeforeBlockTraffic", 305, 310, "Failed",
+                                         {"errorCode": "ScriptFailed", "scriptName": "stop.sh", "message": "exit 1", "logTail": ""})
+    outcome, said, fake = follow_and_time_lines(story)
+    assert "d-ABCDE1234 " + STEP2 + "BeforeBlockTraffic on {0}, Failed (ignored: ignoreApplicationStopFailures) (5m08s)".format(BLUE) \
+        in outcome.lines
 
 
 # --- small helpers ------------------------------------------------------------------------------
