@@ -2,7 +2,7 @@
 discovery under throttling."""
 
 import re
-
+import time
 
 import conftest
 from conftest import invocations, stack_key, user_deployments
@@ -23,6 +23,13 @@ def fatal_lines(run):
     return [line for line in run.output.splitlines() if line.startswith("fatal:")]
 
 
+def failure_messages(run):
+    """Each fatal line with the message it shows (a debug task that fails prints its msg on the next lines)."""
+    lines = run.output.splitlines()
+    return [" ".join(lines[n:n + 3]) if line.rstrip().endswith("{") else line
+            for n, line in enumerate(lines) if line.startswith("fatal:")]
+
+
 def test_on_timeout_stop_reaches_codedeploy_wait_and_the_play_fails_naming_stack_and_deployment(sandbox, make_stack, playbook):
     entry = make_stack(deployment_seconds=300)  # far longer than the wait: it can only end by being stopped
     key = stack_key(entry)
@@ -39,7 +46,11 @@ def test_on_timeout_stop_reaches_codedeploy_wait_and_the_play_fails_naming_stack
     for message in fatal:
         assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(
             key, VERSION, deployment["deployment_id"]) in message, message
-        assert "did not succeed within 3 s (wait_timeout)" in message and "on_timeout=stop" in message, message
+        # in the role's variable names, and what a re-run does: the deployment is over
+        assert "did not succeed within 3 s (herd_upgrade_wait_timeout)" in message, message
+        assert "as herd_upgrade_on_timeout=stop asks" in message, message
+        assert "Running this again starts a new deployment of {0}: find out why {1} failed first.".format(
+            VERSION, deployment["deployment_id"]) in message, message
     # failing cleanly: the role's own message, no module crash
     assert "Traceback" not in run.output and "MODULE FAILURE" not in run.output
     assert re.search(r"failed=1 ", run.output), run.output[-2000:]
@@ -83,3 +94,105 @@ def test_discovery_survives_throttled_ssm_reads(sandbox, make_stack, playbook):
 def test_discovery_survives_throttled_cloudformation_reads(sandbox, make_stack, playbook):
     assert discovery_run(sandbox, make_stack, playbook, {"cloudformation:DescribeStacks": 2}) == {
         "cloudformation:DescribeStacks": 0}
+
+
+# --- issue 27 item 5: every failure once a deployment exists names it and says what a re-run does --------
+
+
+def test_a_wait_that_times_out_names_the_deployment_and_a_re_run_joins_it(sandbox, make_stack, playbook):
+    """on_timeout=fail (the default): the deployment goes on; the message says a re-run joins it, and one does."""
+    entry = make_stack(deployment_seconds=45)  # still under way when the first run has ended
+    key = stack_key(entry)
+    run = playbook(entry, herd_version=VERSION, herd_upgrade_wait_timeout=3)
+    assert run.finish() != 0, run.output[-4000:]
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
+    fatal = fatal_lines(run)
+    assert len(fatal) == 2, run.output[-4000:]
+    for message in fatal:
+        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
+            in message, message
+        assert "within 3 s (herd_upgrade_wait_timeout)" in message, message
+        assert re.search(r"Deployment {0} goes on in CodeDeploy without this run \(it is (Created|Queued|InProgress)\): "
+                         r"running this again joins it, invoking nothing, and follows it for herd_upgrade_wait_timeout "
+                         r"\(3 s this time\)\.".format(deployment_id), message), message
+        # neither the module's option names nor a promise of a new deployment
+        assert "starts a new deployment" not in message and "deployment_id and a longer wait_timeout" not in message, message
+        assert "No rollback deployment was started" not in message, message
+    again = playbook(entry, herd_version=VERSION)
+    assert again.finish() == 0, again.output[-4000:]
+    assert invocations(sandbox, entry) == 1 and [d["deployment_id"] for d in user_deployments(sandbox, entry)] == [deployment_id]
+    assert "deployment {0} (joined".format(deployment_id) in again.output, again.output[-3000:]
+
+
+def test_a_wait_that_cannot_read_the_deployment_says_a_re_run_joins_it_while_under_way(sandbox, make_stack, playbook):
+    """The wait is refused GetDeployment: the deployment's state is unknown; a re-run joins it if it goes on."""
+    entry = make_stack(deployment_seconds=20, faults={"deny": ["codedeploy:GetDeployment"]})
+    key = stack_key(entry)
+    run = playbook(entry, herd_version=VERSION)
+    assert run.finish() != 0, run.output[-4000:]
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
+    fatal = fatal_lines(run)
+    assert len(fatal) == 2, run.output[-4000:]
+    for message in fatal:
+        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
+            in message, message
+        assert ("Deployment {0} could not be followed to its end and may go on in CodeDeploy: running this again joins it "
+                "while it is under way, invoking nothing; changes nothing if it succeeded; and starts a new deployment of "
+                "{1} only if it ended without success.".format(deployment_id, VERSION)) in message, message
+        assert "No rollback deployment was started" not in message, message
+    assert invocations(sandbox, entry) == 1
+
+
+def test_a_version_check_that_fails_names_the_deployment_and_what_a_re_run_does(sandbox, make_stack, playbook):
+    entry = make_stack(current_version="0.170.0", deployment_seconds=6, faults={"herd_stale_version": True})
+    key = stack_key(entry)
+    run = playbook(entry, herd_version=VERSION, herd_upgrade_verify_retries="1")
+    assert run.finish() != 0, run.output[-4000:]
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
+    fatal = failure_messages(run)
+    assert len(fatal) == 2, run.output[-4000:]
+    for message in fatal:
+        assert "{0}: deployment {1} succeeded in".format(key, deployment_id) in message, message
+        assert "reports 0.170.0, not {0}".format(VERSION) in message, message
+        assert ("running this again reads HERD, changes nothing if it then serves {0}, and otherwise starts another "
+                "deployment of {0} (deployment {1} is over: there is nothing to join).".format(VERSION, deployment_id)) \
+            in message, message
+
+
+def test_over_the_downtime_limit_the_failure_names_the_deployment_and_a_re_run_changes_nothing(sandbox, make_stack, playbook):
+    entry = make_stack(deployment_seconds=12, faults={"herd_unavailable_seconds": 3})
+    key = stack_key(entry)
+    run = playbook(entry, herd_version=VERSION, herd_upgrade_max_downtime_seconds="1", herd_upgrade_probe_interval="0.25")
+    assert run.finish() != 0, run.output[-4000:]
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
+    fatal = failure_messages(run)
+    assert len(fatal) == 2, run.output[-4000:]
+    for message in fatal:
+        assert message.count(key + ": ") >= 1 and "by deployment {0}".format(deployment_id) in message, message
+        assert ("That is more than herd_upgrade_max_downtime_seconds (1 s): the upgrade itself is done (deployment {0} "
+                "succeeded), HERD serves {1}; running this again changes nothing.".format(deployment_id, VERSION)) in message, message
+
+
+def test_a_probe_whose_credentials_cannot_be_read_is_said_in_the_summary(sandbox, make_stack, playbook):
+    """The password disappears from SSM after the invoke read it (while the Lambda runs): the wait's probe cannot read it;
+    the wait goes on, and the summary says the probe did not run, and why."""
+    entry = make_stack(deployment_seconds=6, faults={"lambda_delay_seconds": 4})
+    key = stack_key(entry)
+    run = playbook(entry, herd_version=VERSION, herd_upgrade_probe_auth="true")
+    deadline = time.monotonic() + 120
+    while invocations(sandbox, entry) == 0:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.output[-3000:]
+        time.sleep(0.05)
+    name = "/app/MDL/{0}/{1}/LDAP/Password/HerdAdminPassword".format(entry["mdl_instance_name"], entry["mdl_environment"])
+    ssm = sandbox.client("ssm", entry["aws_region"])
+    password = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    ssm.delete_parameter(Name=name)
+    # put back once the wait has started (and found it missing): the version check after it reads it again
+    run.wait_for_line(r"^{0}: d-[A-Z0-9]{{9}} ".format(re.escape(key)))
+    ssm.put_parameter(Name=name, Value=password, Type="SecureString")
+    assert run.finish() == 0, run.output[-4000:]
+    said = [line for line in run.output.splitlines() if "HERD upgraded from 0.170.0 to {0}".format(VERSION) in line]
+    assert said, run.output[-3000:]
+    assert "{0}: HERD upgraded".format(key) in said[0]
+    assert " HERD was not probed: " in said[0] and name in said[0], said[0]
+    assert "Zero downtime:" not in said[0]
