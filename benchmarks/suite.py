@@ -290,6 +290,9 @@ def fleet(runner, sizes, seconds):
 
 
 def calls_per_minute():
+    """Figure 5: CodeDeploy requests per minute of waiting, on a virtual clock with recorded-shape answers: a
+    15-minute deployment (the budget's own length on AWS) and a 300 s one (issue 28's measure: long enough
+    that the pace is poll_interval)."""
     tree = os.environ["BENCH_TREE"]
     sys.path.insert(0, tree)
     from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
@@ -297,15 +300,20 @@ def calls_per_minute():
     from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_reader as reader
     from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.codedeploy_story import FakeClock, FakeCodeDeploy, blue_green_story
 
-    clock = FakeClock()
-    story = blue_green_story(scale=900 / 420.0, termination_wait_minutes=None)
-    fake = FakeCodeDeploy(clock, [story])
-    deployments = reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, reader.poll_retry()))
-    outcome = follower.Follower(deployments, story.deployment_id, wait_timeout=3600, wall=clock.time, clock=clock.monotonic,
-                                sleep=clock.sleep).follow()
-    minutes = outcome.result["waited_seconds"] / 60.0
-    return {"requests": len(fake.requests), "minutes": round(minutes, 2), "per_minute": round(len(fake.requests) / minutes, 2),
-            "lines": len(outcome.lines), "by_operation": outcome.result["api_calls"], "latency": round(clock.seconds - story.end, 2)}
+    def measure(seconds):
+        clock = FakeClock()
+        story = blue_green_story(scale=seconds / 420.0, termination_wait_minutes=None)
+        fake = FakeCodeDeploy(clock, [story])
+        deployments = reader.DeploymentReader(RetryingBotoClientWrapper(fake.client, reader.poll_retry()))
+        outcome = follower.Follower(deployments, story.deployment_id, wait_timeout=3600, wall=clock.time, clock=clock.monotonic,
+                                    sleep=clock.sleep).follow()
+        minutes = outcome.result["waited_seconds"] / 60.0
+        return {"requests": len(fake.requests), "minutes": round(minutes, 2), "per_minute": round(len(fake.requests) / minutes, 2),
+                "lines": len(outcome.lines), "by_operation": outcome.result["api_calls"], "latency": round(clock.seconds - story.end, 2)}
+
+    result = measure(900)
+    result["short"] = measure(300)
+    return result
 
 
 def detection(quick):
@@ -353,6 +361,8 @@ def table(d, n, f, c):
         f["memory_mb"][large] / f["baseline_memory_mb"] <= 1.5)
     row("5 CodeDeploy requests per minute of waiting, 15-minute deployment", "{0}/min".format(c["per_minute"]), "budget 15/min",
         "{0:.2f}x".format(c["per_minute"] / 15.0), "<= 15/min", c["per_minute"] <= 15)
+    row("5' CodeDeploy requests per minute of waiting, 300 s deployment", "{0}/min".format(c["short"]["per_minute"]),
+        "budget 15/min", "{0:.2f}x".format(c["short"]["per_minute"] / 15.0), "<= 15/min", c["short"]["per_minute"] <= 15)
     widths = [max(len(str(r[i])) for r in rows + [("figure", "measured", "baseline", "ratio", "target", "met")]) for i in range(6)]
     head = ("figure", "measured", "baseline", "ratio", "target", "met")
     lines = ["| " + " | ".join(str(v).ljust(widths[i]) for i, v in enumerate(head)) + " |",
