@@ -59,28 +59,32 @@ options:
   poll_interval:
     description:
       - >-
-        Seconds between two reads of the deployment where a progress line is due soon (at least 0.5),
-        that is before the deployment starts, while the last lifecycle event of step 2 (V(AfterBlockTraffic))
-        runs, and during step 3 when its length is not configured (there the instances are read at each
-        poll, the deployment itself every 20 seconds: step 4 shows in the original instances first).
+        Seconds between two reads of what changes (at least 0.5). While lifecycle events run, the
+        instances (C(BatchGetDeploymentTargets), one request for up to 25) are read every O(poll_interval),
+        a little early by the time a read takes, so that each event's start and end, and each step's
+        start, is said within one O(poll_interval) of the time CodeDeploy records, for events that last
+        longer than that. What rarely changes is read seldom: the deployment itself (C(GetDeployment))
+        every 60 seconds, and at once when an instance's own status changes (a failure, V(Ready), done);
+        the target list (C(ListDeploymentTargets)) when the deployment counts more instances than are known.
       - >-
-        The pace adapts around it. While other lifecycle events run, the module reads every
-        2 x O(poll_interval). While V(ValidateService) runs on a replacement instance (herd-mdl's smoke
-        test: its failure ends the deployment, its success starts step 2), it reads the deployment every
-        0.5 x O(poll_interval) and the instances every O(poll_interval). When the end may be near (step 4 runs, or step 2 with
-        O(wait_for=traffic_rerouted); a lifecycle event has failed; the last event of an in-place
-        deployment runs), it reads every 0.4 x O(poll_interval) (every 2 seconds by default). During a
+        Before the deployment starts and while the replacement instance is provisioned, the deployment
+        is read every O(poll_interval); during step 3 when its length is not configured, the original
+        instances every O(poll_interval) (step 4 shows in them first) and the deployment every 60 seconds.
+        When the end may be near (step 4 runs, or step 2 with O(wait_for=traffic_rerouted); a lifecycle
+        event has failed; the last event of an in-place deployment runs), the deployment is read every
+        O(poll_interval), or, on a deployment that got there within 2 minutes (a small application),
+        every 1 % of the time it has run, at least every 0.5 seconds: it ends in seconds. During a
         termination wait of configured length it reads every quarter of the time left, at most every
         30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
         30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
       - >-
-        Where a line or the end is due soon (all of the above but the other lifecycle events and the
-        waits), it reads at most every 1 % of the time the deployment has run, at least every 0.5
-        seconds: a deployment that reached its last steps in a minute ends in seconds. A HERD deployment
-        reaches them after about 10 minutes, where this changes nothing.
-      - The instances are read when the deployment's status or instance counts change, every
-        O(poll_interval) at the edge of a step and in step 3 (where the next step shows first), every 20
-        seconds while other lifecycle events run, and at the end.
+        At the default, a HERD deployment costs at most about 15 CodeDeploy requests a minute.
+      - >-
+        Progress lines: one per status change, step start, and lifecycle event start and end (with its
+        status); when no line was said for 55 seconds, one that says where the deployment is and for how
+        long (V(still in ApplicationStart on i-0123, 2m10s)), so a line comes at least every minute.
+        The time in brackets at the end of a line is the time since the deployment started at the moment
+        the line is about, as CodeDeploy recorded it (a start, an end), or, for a V(still in) line, now.
     type: float
     default: 5.0
   wait_for:
