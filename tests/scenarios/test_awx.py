@@ -120,3 +120,26 @@ def test_a_fleet_job_with_the_shipped_survey(sandbox, make_stack, tmp_path):
         assert progress_events(events, stack_key(entry))
         key = "herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
         assert published[key]["outcome"] == "upgraded"
+
+
+def test_an_upgrade_over_the_downtime_limit_keeps_its_report_in_the_artifacts(sandbox, make_stack, tmp_path):
+    """Issue 27 item 9: the job fails (HERD was down longer than herd_upgrade_max_downtime_seconds), yet its artifact keeps
+    what the upgrade did: the version reached, the deployment's status and duration, the zero-downtime report."""
+    entry = make_stack(deployment_seconds=12, faults={"herd_unavailable_seconds": 3})
+    survey = {"herd_version": "0.176.0", "mdl_instance_name": entry["mdl_instance_name"],
+              "mdl_environment": entry["mdl_environment"], "herd_upgrade_aws_region": entry["aws_region"],
+              "herd_upgrade_max_downtime_seconds": "1", "herd_upgrade_probe_interval": 0.25}
+    data = job_dir(tmp_path, sandbox, {"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}}, survey)
+    result, events = run_job(data)
+    assert result.returncode != 0, result.stdout[-4000:]
+    deployment = user_deployments(sandbox, entry)[0]
+    assert deployment["status"] == "Succeeded"
+    artifact = stats(events)["herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])]
+    assert (artifact["from_version"], artifact["to_version"], artifact["deployment_id"], artifact["status"]) == (
+        "0.170.0", "0.176.0", deployment["deployment_id"], "Succeeded"), artifact
+    assert (artifact["outcome"], artifact.get("outcome_before_failure")) == ("failed", "upgraded"), artifact
+    assert artifact["duration_seconds"] and artifact["changed"] is True, artifact
+    report = artifact["zero_downtime"]
+    assert report["probed"] is True and report["longest_outage_seconds"] > 1 and report["failures"] > 0, report
+    assert "more than herd_upgrade_max_downtime_seconds (1 s)" in artifact["message"], artifact["message"]
+    assert "{0} | 0.170.0 | 0.176.0 | {1} |".format(stack_key(entry), deployment["deployment_id"]) in result.stdout

@@ -75,3 +75,19 @@ def test_batches_follow_the_order_of_the_pattern(sandbox, make_stack, playbook, 
     assert run.finish() == 0, run.output[-4000:]
     created = [user_deployments(sandbox, e)[0]["create_time"] for e in (first, second)]
     assert created[0] < created[1]
+
+
+def test_an_upgrade_over_the_downtime_limit_keeps_what_it_knew_in_the_table(sandbox, make_stack, playbook, tmp_path):
+    """Issue 27 item 9: the upgrade succeeded, but HERD was down longer than herd_upgrade_max_downtime_seconds. The run
+    fails; the table still shows the version reached, the deployment and its duration."""
+    slow = make_stack(deployment_seconds=12, faults={"herd_unavailable_seconds": 3})
+    path = inventory(tmp_path, {"DEV": [slow]})
+    run = playbook(None, "-i", str(path), herd_version="0.176.0", stacks="DEV", herd_upgrade_max_downtime_seconds="1",
+                   herd_upgrade_probe_interval="0.25")
+    assert run.finish() != 0, run.output[-4000:]
+    deployment = user_deployments(sandbox, slow)[0]
+    assert deployment["status"] == "Succeeded" and served_version(sandbox, slow) == "0.176.0"
+    row = table_rows(run.output)[stack_key(slow)]
+    assert row[:3] == ("0.170.0", "0.176.0", deployment["deployment_id"]), row
+    assert row[3].endswith(" s") and row[3] != "-" and row[4] == "failed", row
+    assert "more than herd_upgrade_max_downtime_seconds (1 s)" in run.output
