@@ -532,24 +532,20 @@ def stop_holding_lock(ctx):
     assert lock.value() is None
 
 
-def _interrupt_invoke(ctx, lock, how, version):
-    """A run for ``version`` stopped by ``how`` while its Invoke is held in the Lambda; returns the Lambda's gate."""
-    gate_context = slow_lambda(ctx)
-    gate = gate_context.__enter__()
+def _interrupt_invoke(ctx, gate, how, version):
+    """A run for ``version`` stopped by ``how`` while its Invoke is held in the Lambda (``gate``)."""
     gate.arm()
     run = ctx.start(herd_version=version)
     gate.wait_reached()
     stop_tree(run, how)
-    return gate_context, gate
 
 
-def _rerun_joins(ctx, lock, gate_context, gate, version):
+def _rerun_joins(ctx, lock, gate, version):
     """A re-run for ``version`` while the interrupted Invoke's function still runs: joins its deployment once it appears."""
     reads = lock.reads()
     rerun = ctx.start(herd_version=version, herd_upgrade_lock_wait="600")
     until(lambda: lock.reads() > reads, "read of the lock by the re-run")  # it found the interrupted Invoke's lock
     gate.open()  # the function goes on, and creates its deployment
-    gate_context.__exit__(None, None, None)
     rerun.code = rerun.finish()
     succeeded(ctx, rerun, version)
     assert "(joined)" in rerun.output
@@ -564,30 +560,32 @@ def stop_during_invoke(ctx):
     ctx.stack()
     lock = Lock(ctx)
     for how, version, other in (("SIGINT", VERSION, "0.177.0"), ("SIGTERM", "0.177.0", None)):
-        gate_context, gate = _interrupt_invoke(ctx, lock, how, version)
-        left = lock.value()
-        assert (left["phase"], left["version"], left["reason"]) == ("interrupted", version,
-                                                                    "the run was stopped ({0})".format(how)), left
-        assert left["invoked_at"] and left["interrupted_at"]
-        if other:
-            refused = ctx.run(herd_version=other)
-            failed(ctx, refused, "says that a run was stopped during its Invoke",
-                   "for HERD {0}, sent at ".format(version), "Nothing was invoked for HERD {0}".format(other),
-                   "aws ssm delete-parameter --name {0}".format(lock.name))
-        _rerun_joins(ctx, lock, gate_context, gate, version)
+        with slow_lambda(ctx) as gate:
+            _interrupt_invoke(ctx, gate, how, version)
+            left = lock.value()
+            assert (left["phase"], left["version"], left["reason"]) == (
+                "interrupted", version, "the run was stopped ({0})".format(how)), left
+            assert left["invoked_at"] and left["interrupted_at"]
+            if other:
+                refused = ctx.run(herd_version=other)
+                failed(ctx, refused, "says that a run was stopped during its Invoke",
+                       "for HERD {0}, sent at ".format(version), "Nothing was invoked for HERD {0}".format(other),
+                       "aws ssm delete-parameter --name {0}".format(lock.name))
+            _rerun_joins(ctx, lock, gate, version)
 
 
 @runs("sigkill-during-invoke")
 def sigkill_during_invoke(ctx):
     ctx.stack()
     lock = Lock(ctx)
-    gate_context, gate = _interrupt_invoke(ctx, lock, "SIGKILL", VERSION)
-    left = lock.value()
-    assert (left["phase"], left["version"], left["host"]) == ("invoking", VERSION, socket.gethostname()), left
-    refused = ctx.run(herd_version="0.177.0")
-    failed(ctx, refused, "says that a run was stopped during its Invoke", "for HERD {0}".format(VERSION),
-           "its process on {0} no longer exists".format(socket.gethostname()))
-    _rerun_joins(ctx, lock, gate_context, gate, VERSION)
+    with slow_lambda(ctx) as gate:
+        _interrupt_invoke(ctx, gate, "SIGKILL", VERSION)
+        left = lock.value()
+        assert (left["phase"], left["version"], left["host"]) == ("invoking", VERSION, socket.gethostname()), left
+        refused = ctx.run(herd_version="0.177.0")
+        failed(ctx, refused, "says that a run was stopped during its Invoke", "for HERD {0}".format(VERSION),
+               "its process on {0} no longer exists".format(socket.gethostname()))
+        _rerun_joins(ctx, lock, gate, VERSION)
 
 
 @runs("concurrent-same", "concurrent-different")
