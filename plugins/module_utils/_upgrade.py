@@ -968,6 +968,7 @@ def _after_interrupted_invoke(upgrade, held, holder, warn, on_active_deployment)
                      "(sent at {3}): the deployment of that Invoke, {4}, has ended ({5}).".format(
                          held.name, upgrade.stack, holder.version, when(since), deployment.get("deploymentId"),
                          deployment.get("status")))
+                held.taken_over = None  # said: not stale, whatever _taken_over_sentence would say
             return None
         raise _refused_for_interrupted(upgrade, held, holder, deployment)
 
