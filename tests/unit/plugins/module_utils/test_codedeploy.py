@@ -803,6 +803,15 @@ def test_every_event_line_says_its_status(story):
                          text), text
 
 
+def test_ready_is_said_within_a_poll_interval_though_the_deployment_is_read_once_a_minute():
+    """The deployment itself is read seldom while events run, and at once when an instance's own status changes: the
+    replacement instance turns Ready with the deployment."""
+    story = blue_green_story(ready_minutes=60)
+    outcome, said, fake = follow_and_time_lines(story, wait_timeout=600)
+    when = next(t for t, text in said if text.startswith("d-ABCDE1234 Ready: "))
+    assert 0 <= when - story.ready_option["from"] <= cd_follower.DEFAULT_POLL_INTERVAL
+
+
 def test_an_ignored_failure_says_so():
     story = blue_green_story()
     story.instances[0].events[0] = Event("BeforeBlockTraffic", 305, 310, "Failed",
