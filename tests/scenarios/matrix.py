@@ -120,6 +120,14 @@ ROWS += [
         "the lock stays in phase `invoking`, naming this host and the killed process; on this host, a run for another "
         "version is refused at once, naming it; a re-run for that version joins the deployment as soon as it appears",
         1, 1),
+    Row("cancel-during-wait", "interruption",
+        "AWX or ansible-runner cancels the job during the wait (SIGKILL to ansible-playbook's process group; its "
+        "workers, in sessions of their own, live on), then it runs again",
+        "every process of the run ends within 5 s (the module notices its controller is gone); CodeDeploy is no "
+        "longer read; the re-run joins the deployment and follows it to its end", 1, 1),
+    Row("cancel-waiting-for-lock", "interruption",
+        "the job is cancelled that way while it waits for another run's lock",
+        "every process of the run ends within 5 s; nothing invoked; the other run's lock untouched", 0, 0),
     Row("concurrent-same", "concurrency", "two runs at once for the same version",
         "one invokes, the other joins; both succeed", 1, 1),
     Row("concurrent-different", "concurrency", "two runs at once for different versions",

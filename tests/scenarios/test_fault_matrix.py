@@ -588,6 +588,62 @@ def sigkill_during_invoke(ctx):
         _rerun_joins(ctx, lock, gate, VERSION)
 
 
+def cancel_job(run):
+    """ansible-runner's cancel (AWX's, without an execution environment's container): SIGKILL to the process group
+    it started, ansible-playbook's. Then no process of the run (found by parent links just before) may run 5 s on."""
+    tree = conftest._tree(run.process.pid, conftest._process_table())
+    assert len(tree) > 2, tree  # ansible-playbook, a worker, the module's processes
+    os.killpg(os.getpgid(run.process.pid), signal.SIGKILL)
+    cancelled = time.monotonic()
+    while True:
+        table = conftest._process_table()
+        alive = [p for p in tree if p in table and not table[p][1].startswith("Z")]
+        if not alive:
+            return
+        assert time.monotonic() - cancelled < 5, "still running 5 s after the cancel: {0}".format(alive)
+        time.sleep(0.05)
+
+
+def codedeploy_reads(ctx):
+    calls = ctx.sandbox.calls.snapshot()["stacks"].get(stack_key(ctx.entry), {})
+    return sum(n for name, n in calls.items() if name.startswith("codedeploy:"))
+
+
+@runs("cancel-during-wait")
+def cancel_during_wait(ctx):
+    entry = ctx.stack()
+    ctx.sandbox.hold(stack_key(entry), "ValidateService")
+    first = ctx.start()
+    held = ctx.sandbox.wait_held(stack_key(entry), 120)
+    assert held is not None, first.output
+    first.wait_for_line(FOLLOWING)
+    cancel_job(first)
+    reads = codedeploy_reads(ctx)
+    time.sleep(6)  # longer than the wait's poll interval (5 s): a module still polling would show here
+    assert codedeploy_reads(ctx) == reads, "CodeDeploy was still read after the cancel"
+    second = ctx.start()
+    second.wait_for_line(FOLLOWING)
+    ctx.sandbox.release(stack_key(entry))
+    second.code = second.finish()
+    succeeded(ctx, second)
+    assert held["deployment_id"] in second.output and "(joined)" in second.output
+
+
+@runs("cancel-waiting-for-lock")
+def cancel_waiting_for_lock(ctx):
+    ctx.stack()
+    lock = Lock(ctx)
+    other = {"owner": "t-other-run", "host": "another-controller", "pid": 4242, "version": VERSION, "phase": "held",
+             "by": "mdl.herd"}
+    lock.ssm.put_parameter(Name=lock.name, Value=json.dumps(other), Type="String")
+    reads = lock.reads()
+    run = ctx.start(herd_upgrade_lock_wait="300")
+    until(lambda: lock.reads() > reads + 1, "second read of the lock by the run")  # it waits for the lock
+    cancel_job(run)
+    assert lock.value() == other
+    assert invocations(ctx.sandbox, ctx.entry) == 0
+
+
 @runs("concurrent-same", "concurrent-different")
 def concurrent(ctx):
     ctx.stack(faults={"lambda_delay_seconds": 3})
@@ -649,3 +705,5 @@ def test_every_row_has_a_runner_and_every_runner_a_row():
 def test_the_published_table_is_the_suites():
     published = (ROOT / "docs" / "reliability.md").read_text()
     assert published == markdown(), "docs/reliability.md is stale: run make reliability-doc"
+    readme = (ROOT / "README.md").read_text()
+    assert "the fault matrix: {0} faults".format(len(ROWS)) in readme, "README.md's fault count is not {0}".format(len(ROWS))
