@@ -204,14 +204,24 @@ class Follower(object):
     def _want_deployment(self, now):
         if self.view is None or self.deployment_read_at is None:
             return True
-        return self._due(self.deployment_read_at + self.deployment_every, now)
+        return self._due(self._deployment_due_at(), now)
+
+    def _early(self, every):
+        """How much earlier than ``every`` after the last read the next one starts: the time a poll takes."""
+        return min(self.look_allowance, LOOK_ALLOWANCE_SHARE * every)
+
+    def _deployment_due_at(self):
+        """Early too where the deployment carries the next line (its start, the replacement instance's arrival): by
+        the most a poll may take, as the polls that follow read more than the first ones did."""
+        early = LOOK_ALLOWANCE_SHARE * self.deployment_every if self.phase in ("starting", "provisioning") else 0.0
+        return self.deployment_read_at + self.deployment_every - early
 
     def _targets_due_at(self):
         if self.targets_every is None:
             return None
         if self.targets_asked_at is None:
             return self.wall()
-        return self.targets_asked_at + self.targets_every - min(self.look_allowance, LOOK_ALLOWANCE_SHARE * self.targets_every)
+        return self.targets_asked_at + self.targets_every - self._early(self.targets_every)
 
     def _read_deployment(self, now):
         deployment = deployment_view(self.reader.deployment(self.deployment_id))
@@ -466,7 +476,7 @@ class Follower(object):
         self.phase = phase
         self.targets_every = targets_every
         self.deployment_every = deployment_every
-        dues = [(self.deployment_read_at if self.deployment_read_at is not None else now) + deployment_every]
+        dues = [self._deployment_due_at() if self.deployment_read_at is not None else now + deployment_every]
         targets_due = self._targets_due_at()
         if targets_due is not None:
             dues.append(targets_due)
