@@ -139,8 +139,9 @@ build-check: build
 	  ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t module mdl.herd.$$m | grep -q RETURN || { echo "ansible-doc mdl.herd.$$m: no RETURN"; exit 1; }; \
 	  echo "ansible-doc mdl.herd.$$m: ok"; done
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t role mdl.herd.herd_upgrade | grep -q herd_upgrade_version
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t test mdl.herd.herd_version | grep -q RETURN
 	rm -rf $(BUILD)/ee-context && $(PY) tests/utils/check_ee.py $(BUILD)/ee-context
-	@echo "build-check: the tarball installs and documents every module and the role"
+	@echo "build-check: the tarball installs and documents every module, the role and the test plugin"
 
 # Benchmarks against a sandbox started in-process; results in benchmarks/results/ (not versioned).
 bench: venv
