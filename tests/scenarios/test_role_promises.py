@@ -196,3 +196,30 @@ def test_a_probe_whose_credentials_cannot_be_read_is_said_in_the_summary(sandbox
     assert "{0}: HERD upgraded".format(key) in said[0]
     assert " HERD was not probed: " in said[0] and name in said[0], said[0]
     assert "Zero downtime:" not in said[0]
+
+
+def test_a_failure_while_codedeploy_s_rollback_goes_on_says_a_re_run_is_refused_until_it_ends(sandbox, make_stack, playbook):
+    """The deployment failed early (DownloadBundle, at about 19 % of its 160 s); CodeDeploy's rollback (about 76 s) is
+    still under way when the run ends (the rollback's wait, like the deployment's, gives up after 40 s): the message says
+    a re-run now is refused naming the rollback, and one is (with some 25 s to spare); a new deployment comes only once
+    it has ended."""
+    entry = make_stack(deployment_seconds=160, faults={"fail_at_event": "DownloadBundle"})
+    key = stack_key(entry)
+    run = playbook(entry, herd_version=VERSION, herd_upgrade_wait_timeout=40)
+    assert run.finish() != 0, run.output[-4000:]
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
+    rollback = [d for d in sandbox.live_state(key)["live"]["deployments"] if d["creator"] == "codeDeployRollback"][0]
+    fatal = fatal_lines(run)
+    assert len(fatal) == 2, run.output[-4000:]
+    for message in fatal:
+        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
+            in message, message
+        assert re.search(r"Rollback deployment {0} is InProgress after [0-9.]+ s\.".format(rollback["deployment_id"]), message), message
+        assert ("Rollback deployment {0} is still under way: running this again now is refused, naming it; once it has "
+                "ended, running this again starts a new deployment of {1}: find out why {2} failed first.".format(
+                    rollback["deployment_id"], VERSION, deployment_id)) in message, message
+    refused = playbook(entry, herd_version=VERSION)
+    assert refused.finish() != 0
+    assert "it is CodeDeploy's automatic rollback of deployment {0}".format(deployment_id) in refused.output, \
+        refused.output[-3000:]
+    assert invocations(sandbox, entry) == 1
