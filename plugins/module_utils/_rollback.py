@@ -38,7 +38,8 @@ import json
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import BotoCoreError, ClientError, paginate
-from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES, ENDED_UNSUCCESSFULLY, FILLED_LATER
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
+from ansible_collections.mdl.herd.plugins.module_utils._stack import ENDED_UNSUCCESSFULLY, FILLED_LATER
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, iso, utcnow
 from ansible_collections.mdl.herd.plugins.module_utils._version import comparable, compare
 
@@ -153,14 +154,20 @@ class RollbackPlan(object):
         return value if isinstance(value, dict) else None
 
     def active_deployment_id(self):
+        """The deployment under way in the stack's CodeDeploy group, or None (the reader every module shares)."""
+        def get_deployment(deployment_id):
+            return self.codedeploy.get_deployment(deploymentId=deployment_id, aws_retry=True).get("deploymentInfo")
+
         try:
-            page = self.codedeploy.list_deployments(
-                applicationName=self.stack.codedeploy_application, deploymentGroupName=self.stack.deployment_group,
-                includeOnlyStatuses=list(ACTIVE_STATUSES), aws_retry=True)
-        except (ClientError, BotoCoreError) as e:
+            found = newest_active_deployment(self.codedeploy, self.stack.codedeploy_application, self.stack.deployment_group,
+                                             get_deployment)
+        except is_boto3_error_code(("DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException")) as e:
+            raise RollbackError("The CodeDeploy group {0} (application {1}) of stack {2} does not exist in this region: check "
+                                "mdl_instance_name, mdl_environment and the region".format(
+                                    self.stack.deployment_group, self.stack.codedeploy_application, self.stack), e)
+        except (ClientError, BotoCoreError) as e:  # pylint: disable=duplicate-except
             raise RollbackError("Could not list the deployments of stack {0}".format(self.stack), e)
-        found = page.get("deployments") or []
-        return found[0] if found else None
+        return (found or {}).get("deploymentId")
 
     def version_under_way(self, served_version, history):
         """``(version, from version)`` of the rollback under way, as SSM tells it, or ``(None, None)`` when it is not one.

@@ -14,7 +14,9 @@
 
 The controller is the process named by ``MDL_HERD_CONTROLLER_PID`` in the module's environment
 (the codedeploy_wait action plugin sets it), or else the parent of the module's session leader:
-the task's worker, which runs in a session of its own, is a child of ``ansible-playbook``.
+the task's worker, which runs in a session of its own (ansible-core 2.19 and later), is a child of
+``ansible-playbook``. Without /proc (macOS) only the variable names it; a module without it then
+stops on signals and on the end of the process that started it, not on the controller's end alone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 
 CONTROLLER_PID_VARIABLE = "MDL_HERD_CONTROLLER_PID"
@@ -42,18 +43,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 def parent_of(pid):
-    """The parent process id of ``pid``, or None when it cannot be told (the process is gone)."""
+    """The parent process id of ``pid``, or None when it cannot be told: the process is gone, or the system has no
+    /proc (macOS; a module does not start processes of its own to ask ``ps``)."""
     try:
         with open("/proc/{0}/stat".format(pid), "r") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
         return int(fields[1])  # state, ppid, ...
     except (OSError, IndexError, ValueError):
-        pass
-    try:  # no /proc (macOS)
-        output = subprocess.run(["ps", "-o", "ppid=", "-p", str(pid)], capture_output=True, text=True, timeout=5,
-                                check=False).stdout
-        return int(output.strip())
-    except (OSError, ValueError, subprocess.SubprocessError):
         return None
 
 

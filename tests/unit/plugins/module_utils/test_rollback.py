@@ -55,9 +55,9 @@ class FailedDeployments(object):
         self.batches = []
         self.listed = []
 
-    def list_deployments(self, aws_retry=False, **kwargs):  # the check for an active deployment
-        assert aws_retry and kwargs["includeOnlyStatuses"] == ["Created", "Queued", "InProgress", "Baking", "Ready"]
-        return {"deployments": [self.active] if self.active else []}
+    def get_deployment(self, deploymentId, aws_retry=False):  # pylint: disable=invalid-name
+        assert aws_retry and deploymentId == self.active
+        return {"deploymentInfo": {"deploymentId": deploymentId, "status": "InProgress"}}
 
     def get_paginator(self, name):
         from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
@@ -65,6 +65,9 @@ class FailedDeployments(object):
         return paginator("codedeploy", name, self._list_page)
 
     def _list_page(self, **kwargs):
+        # every listing goes through botocore's paginator (all pages), the check for an active deployment included
+        if kwargs["includeOnlyStatuses"] == ["Created", "Queued", "InProgress", "Baking", "Ready"]:
+            return {"deployments": [self.active] if self.active else []}
         self.listed.append(kwargs)
         assert sorted(kwargs["includeOnlyStatuses"]) == ["Failed", "Stopped"]
         return {"deployments": [d["deploymentId"] for d in self.deployments]}
@@ -198,3 +201,20 @@ def test_any_other_deployment_under_way_is_refused_naming_it(values, herd, serve
     with pytest.raises(RollbackError) as refused:
         RollbackPlan(STACK, ssm, FailedDeployments(active="d-UPGRADE01")).plan(served, requested_version=requested)
     assert "Stack mdl/DEV has deployment d-UPGRADE01 under way" in refused.value.msg
+
+
+class NoGroup(FailedDeployments):
+    """CodeDeploy without the stack's deployment group (another region, a typo)."""
+
+    def _list_page(self, **kwargs):
+        raise ClientError({"Error": {"Code": "DeploymentGroupDoesNotExistException", "Message": "No group found"}},
+                          "ListDeployments")
+
+
+def test_a_missing_deployment_group_is_named_with_what_to_check():
+    plan = RollbackPlan(STACK, None, RetryingBotoClientWrapper(NoGroup(), _aws.read_retry()))
+    with pytest.raises(RollbackError) as refused:
+        plan.plan("0.176.0")
+    assert "The CodeDeploy group {0} (application {1}) of stack {2} does not exist".format(
+        STACK.deployment_group, STACK.codedeploy_application, STACK) in str(refused.value)
+    assert "mdl_instance_name, mdl_environment and the region" in str(refused.value)
