@@ -346,14 +346,19 @@ def _interrupted(how):
         else:
             os.kill(first.process.pid, signal.SIGINT if how == "sigint" else signal.SIGTERM)
             first.finish(timeout=60)
-        second = ctx.start()
-        second.wait_for_line(FOLLOWING)
-        ctx.sandbox.release(stack_key(entry))
-        second.code = second.finish()
-        succeeded(ctx, second)
-        assert held["deployment_id"] in second.output and "(joined)" in second.output
+        rerun_joins(ctx, held)
 
     return runner
+
+
+def rerun_joins(ctx, held):
+    """The same command run again while the deployment stands held: it joins it and follows it to its end."""
+    second = ctx.start()
+    second.wait_for_line(FOLLOWING)
+    ctx.sandbox.release(stack_key(ctx.entry))
+    second.code = second.finish()
+    succeeded(ctx, second)
+    assert held["deployment_id"] in second.output and "(joined)" in second.output
 
 
 for _how in ("sigint", "sigterm", "sigkill"):
@@ -379,12 +384,17 @@ def stop_tree(run, how):
             pass
     stopped = time.monotonic()
     run.finish(timeout=30)
+    gone_within_5_s(tree, stopped, how)
+
+
+def gone_within_5_s(tree, since, what):
+    """Every process of ``tree`` ends (a zombie counts as ended) within 5 s of ``since``, after ``what``."""
     while True:
         table = conftest._process_table()
         alive = [p for p in tree if p in table and not table[p][1].startswith("Z")]
         if not alive:
             return
-        assert time.monotonic() - stopped < 5, "still running 5 s after {0}: {1}".format(how, alive)
+        assert time.monotonic() - since < 5, "still running 5 s after {0}: {1}".format(what, alive)
         time.sleep(0.05)
 
 
@@ -594,14 +604,7 @@ def cancel_job(run):
     tree = conftest._tree(run.process.pid, conftest._process_table())
     assert len(tree) > 2, tree  # ansible-playbook, a worker, the module's processes
     os.killpg(os.getpgid(run.process.pid), signal.SIGKILL)
-    cancelled = time.monotonic()
-    while True:
-        table = conftest._process_table()
-        alive = [p for p in tree if p in table and not table[p][1].startswith("Z")]
-        if not alive:
-            return
-        assert time.monotonic() - cancelled < 5, "still running 5 s after the cancel: {0}".format(alive)
-        time.sleep(0.05)
+    gone_within_5_s(tree, time.monotonic(), "the cancel")
 
 
 def codedeploy_reads(ctx):
@@ -621,12 +624,7 @@ def cancel_during_wait(ctx):
     reads = codedeploy_reads(ctx)
     time.sleep(6)  # longer than the wait's poll interval (5 s): a module still polling would show here
     assert codedeploy_reads(ctx) == reads, "CodeDeploy was still read after the cancel"
-    second = ctx.start()
-    second.wait_for_line(FOLLOWING)
-    ctx.sandbox.release(stack_key(entry))
-    second.code = second.finish()
-    succeeded(ctx, second)
-    assert held["deployment_id"] in second.output and "(joined)" in second.output
+    rerun_joins(ctx, held)
 
 
 @runs("cancel-waiting-for-lock")
