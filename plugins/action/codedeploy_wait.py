@@ -26,10 +26,10 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.mdl.herd.plugins.module_utils._watch import CONTROLLER_PID_VARIABLE, PROGRESS_FILE_VARIABLE
+
 display = Display()
 
-PROGRESS_FILE_VARIABLE = "MDL_HERD_PROGRESS_FILE"
-CONTROLLER_PID_VARIABLE = "MDL_HERD_CONTROLLER_PID"
 READ_INTERVAL = 0.25  # how often the progress file is read while the module runs
 
 

@@ -27,6 +27,8 @@ import signal
 import threading
 
 CONTROLLER_PID_VARIABLE = "MDL_HERD_CONTROLLER_PID"
+# The other variable codedeploy_wait's action plugin puts in its module's environment: the progress file it relays.
+PROGRESS_FILE_VARIABLE = "MDL_HERD_PROGRESS_FILE"
 SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 WATCH_INTERVAL = 1.0
 

@@ -596,9 +596,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._probe import MIN_PROBE_I
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_deployment_id, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._version import satisfies
 from ansible_collections.mdl.herd.plugins.module_utils import _watch
-
-# The progress file the action plugin of this module relays (see plugins/action/codedeploy_wait.py).
-PROGRESS_FILE_VARIABLE = "MDL_HERD_PROGRESS_FILE"
+from ansible_collections.mdl.herd.plugins.module_utils._watch import PROGRESS_FILE_VARIABLE
 
 
 def argument_spec():
