@@ -1,9 +1,12 @@
 """playbooks/rollback_herd.yml: back to the version served before the last upgrade, the upgrade's way, once."""
 
+import json
+
 import pytest
 
 from conftest import invocations, kill_tree, served_version, stack_key, user_deployments
 from mdl_sandbox.spec import Faults
+from test_fleet import inventory, table_rows
 
 FOLLOWING = r"TASK \[mdl\.herd\.herd_upgrade : Follow the Blue/Green deployment to the end\]"
 ROLLBACK = "mdl.herd.rollback_herd"
@@ -154,3 +157,62 @@ def test_a_rollback_killed_while_following_joins_its_deployment_when_run_again(s
     assert third.finish() == 0, third.output[-4000:]
     assert "rolled back from 0.176.0 by deployment {0}".format(held["deployment_id"]) in third.output, third.output[-4000:]
     assert invocations(sandbox, entry) == 2
+
+
+# --- issue 29, item 7: a fleet's rollback as its upgrade (rescue, table, AWX artifacts) -------------------------------
+
+def custom_stats(output):
+    """What set_stats published, as the default callback prints it (ANSIBLE_SHOW_CUSTOM_STATS)."""
+    start = output.index("RUN: ", output.index("CUSTOM STATS:")) + len("RUN: ")
+    return json.JSONDecoder().raw_decode(output[start:])[0]
+
+
+def test_a_fleet_rollback_follows_every_stack_and_reports_each(sandbox, make_stack, playbook, tmp_path):
+    """Two stacks rolled back in one batch; one's rollback deployment fails its smoke test. The other is still followed
+    to its end; the table and the AWX artifacts say what became of each; the run fails, naming the failed one."""
+    failing, healthy = make_stack(current_version="0.170.0"), make_stack(current_version="0.170.0")
+    path = inventory(tmp_path, {"DEV": [failing, healthy]})
+    assert playbook(None, "-i", str(path), "-f", "2", herd_version="0.176.0", stacks="DEV").finish() == 0
+    sandbox.stack(failing["mdl_instance_name"], failing["mdl_environment"]).faults = Faults.from_dict(
+        {"fail_at_event": "ValidateService"})
+    run = playbook(None, "-i", str(path), "-f", "2", name=ROLLBACK, stacks="DEV", herd_upgrade_allow_downgrade="true",
+                   env_overrides={"ANSIBLE_SHOW_CUSTOM_STATS": "true"})
+    assert run.finish() != 0, run.output[-4000:]
+    assert served_version(sandbox, healthy) == "0.170.0" and served_version(sandbox, failing) == "0.176.0"
+    rolled_back = user_deployments(sandbox, healthy)[0]
+    failed = user_deployments(sandbox, failing)[0]
+    assert (rolled_back["status"], failed["status"]) == ("Succeeded", "Failed")
+    rows = table_rows(run.output)
+    assert rows[stack_key(healthy)] == ("0.176.0", "0.170.0", rolled_back["deployment_id"], rows[stack_key(healthy)][3],
+                                        "downgraded"), rows
+    assert rows[stack_key(failing)][0] == "0.176.0" and rows[stack_key(failing)][2:] == (
+        failed["deployment_id"], rows[stack_key(failing)][3], "failed"), rows
+    published = custom_stats(run.output)
+    artifact = published["herd_upgrade_{0}_{1}".format(healthy["mdl_instance_name"], healthy["mdl_environment"])]
+    assert (artifact["outcome"], artifact["to_version"], artifact["deployment_id"]) == (
+        "downgraded", "0.170.0", rolled_back["deployment_id"]), artifact
+    artifact = published["herd_upgrade_{0}_{1}".format(failing["mdl_instance_name"], failing["mdl_environment"])]
+    assert (artifact["outcome"], artifact["requested_version"], artifact["deployment_id"]) == (
+        "failed", "0.170.0", failed["deployment_id"]), artifact
+    assert "Lifecycle event ValidateService failed" in artifact["message"], artifact["message"]
+    # the healthy stack's rollback was recorded: run again, it changes nothing there
+    again = playbook(None, "-i", str(path), "--limit", "{0}-dev".format(healthy["mdl_instance_name"]).lower(), name=ROLLBACK,
+                     stacks="DEV", herd_upgrade_allow_downgrade="true")
+    assert again.finish() == 0, again.output[-4000:]
+    assert table_rows(again.output)[stack_key(healthy)][4] == "already_rolled_back"
+    assert invocations(sandbox, healthy) == 2
+
+
+def test_a_fleet_rollback_that_fails_before_any_deployment_keeps_the_stack_in_the_table(sandbox, make_stack, playbook,
+                                                                                           tmp_path):
+    """A stack with no recorded upgrade (the plan refuses) beside one that rolls back: both in the table."""
+    unrecorded, upgraded = make_stack(current_version="0.170.0"), make_stack(current_version="0.170.0")
+    assert playbook(upgraded, herd_version="0.176.0").finish() == 0
+    path = inventory(tmp_path, {"DEV": [unrecorded, upgraded]})
+    run = playbook(None, "-i", str(path), "-f", "2", name=ROLLBACK, stacks="DEV", herd_upgrade_allow_downgrade="true")
+    assert run.finish() != 0
+    rows = table_rows(run.output)
+    assert rows[stack_key(unrecorded)] == ("0.170.0", "-", "-", "-", "failed"), rows
+    assert rows[stack_key(upgraded)][:2] == ("0.176.0", "0.170.0") and rows[stack_key(upgraded)][4] == "downgraded", rows
+    assert served_version(sandbox, upgraded) == "0.170.0" and invocations(sandbox, unrecorded) == 0
+    assert "does not record a version before it" in run.output
