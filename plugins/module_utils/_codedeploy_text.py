@@ -24,6 +24,9 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_view import (
 from ansible_collections.mdl.herd.plugins.module_utils._stack import ACTIVE_STATUSES
 
 LOG_TAIL_LINES = 10
+# Deployment error codes whose message only restates that an instance failed: said by code alone when the
+# failed lifecycle event is named.
+GENERIC_ERROR_CODES = ("HEALTH_CONSTRAINTS", "HEALTH_CONSTRAINTS_INVALID")
 
 
 def human_duration(seconds):
@@ -171,7 +174,8 @@ def log_tail_lines(log_tail, count=LOG_TAIL_LINES):
 
 
 def deployment_failure_message(view, rollback_status=None):
-    """Why a Failed or Stopped deployment ended, for a person: event, instance, script, log, code, rollback."""
+    """Why a Failed or Stopped deployment ended, for a person: one sentence a line (the headline, the failed event,
+    instance and script, the error code, the rollback), then the last lines of the event's log."""
     deployment = view["deployment"]
     parts = []
     step = next((s for s in view["steps"] if s["status"] == "Failed"), None)
@@ -202,7 +206,10 @@ def deployment_failure_message(view, rollback_status=None):
             parts.append("Also failed: {0}.".format(", ".join(others)))
         log_lines = log_tail_lines(diagnostics.get("log_tail"))
     error = deployment["error_information"]
-    if error:
+    if error and failed and error["code"] in GENERIC_ERROR_CODES:
+        # CodeDeploy's generic paragraph ("too many individual instances failed ...") says less than the event above
+        parts.append("Error code {0}.".format(error["code"]))
+    elif error:
         parts.append("Error code {0}: {1}".format(error["code"], (error.get("message") or "").strip().rstrip(".")) + ".")
     rollback = deployment["rollback_info"]
     if rollback.get("rollback_deployment_id"):
@@ -218,4 +225,4 @@ def deployment_failure_message(view, rollback_status=None):
         parts.append("No rollback deployment was started.")
     if log_lines:
         parts.append("Last lines of its log:\n" + "\n".join(log_lines))
-    return " ".join(parts)
+    return "\n".join(parts)

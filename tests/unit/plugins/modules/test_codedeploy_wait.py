@@ -91,7 +91,7 @@ def test_failure_fails_the_task_with_what_to_act_on(monkeypatch, aws, clock):
     aws.add(rollback_story("d-RBCKE5678", DEPLOYMENT, 282))
     failed, result = run(monkeypatch, deployment_id=DEPLOYMENT)
     assert failed
-    assert result["msg"].startswith("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances. "
+    assert result["msg"].startswith("Deployment d-ABCDE1234 failed at step 1/4 Deploying replacement instances.\n"
                                     "Lifecycle event ValidateService failed on {0}".format(GREEN))
     # the rollback as CodeDeploy answered when the failure was read (within a poll of it: the rollback has just begun)
     rollback_status = result["rollback_info"]["rollback_deployment_status"]
