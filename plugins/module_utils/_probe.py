@@ -171,7 +171,29 @@ def summarize(samples, url=None):
         "switched_at": _iso(switched_at),
         "versions_seen": versions,
         "alternated": len(versions) > len(distinct),
+        "started_at": _iso(samples[0][0]) if samples else None,
+        "availability": availability(samples),
     }
+
+
+def availability(samples):
+    """One character per second from the first request: ``=`` every answer good with the version first served,
+    ``+`` every answer good with another version, ``x`` a request without a good answer, ``.`` no request."""
+    if not samples:
+        return ""
+    start, first_version = samples[0][0], None
+    seconds = []
+    for moment, kind, version in samples:
+        index = int(moment - start)
+        seconds.extend(["."] * (index + 1 - len(seconds)))
+        if kind != "ok":
+            seconds[index] = "x"
+            continue
+        if first_version is None:
+            first_version = version
+        if seconds[index] != "x":
+            seconds[index] = "=" if version == first_version and seconds[index] != "+" else "+"
+    return "".join(seconds)
 
 
 def not_probed(url, why):
