@@ -39,6 +39,8 @@ from .wire import INTERNAL_HEADER, AwsCall, AwsMiddleware, CallLog
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
+# The role the sandbox assumes to seed a stack of another account (StackSpec.account_id)
+SANDBOX_ROLE = "mdl-sandbox"
 _SSM_STACK_RE = re.compile(r"^/app/MDL/([^/]+)/([^/]+)(/|$)")
 
 
@@ -138,16 +140,31 @@ class Sandbox:
     def aws_endpoint_url(self) -> str:
         return self.aws.url
 
-    def client(self, service: str, region: Optional[str] = None):
-        """A boto3 client of the sandbox itself: its calls are counted apart and never throttled."""
-        key = (service, region or self.region)
+    def client(self, service: str, region: Optional[str] = None, account: Optional[str] = None):
+        """A boto3 client of the sandbox itself: its calls are counted apart and never throttled.
+
+        ``account``: another account than the sandbox's, with the credentials of its role SANDBOX_ROLE (STS).
+        """
+        account = account or self.account_id
+        key = (service, region or self.region, account)
         with self._clients_lock:
             if key not in self._clients:
-                client = self._session.client(service, region_name=key[1], endpoint_url=self.aws.url,
-                                              config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+                session = self._session if account == self.account_id else self._account_session(account)
+                client = session.client(service, region_name=key[1], endpoint_url=self.aws.url,
+                                        config=Config(retries={"max_attempts": 3, "mode": "standard"}))
                 client.meta.events.register("before-send", _mark_internal)
                 self._clients[key] = client
             return self._clients[key]
+
+    def _account_session(self, account: str):
+        """A session in ``account``: moto answers for a role's account with the credentials that assumed it."""
+        sts = self._session.client("sts", endpoint_url=self.aws.url)
+        sts.meta.events.register("before-send", _mark_internal)
+        credentials = sts.assume_role(RoleArn="arn:aws:iam::{0}:role/{1}".format(account, SANDBOX_ROLE),
+                                      RoleSessionName="mdl-sandbox")["Credentials"]
+        return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                     aws_secret_access_key=credentials["SecretAccessKey"],
+                                     aws_session_token=credentials["SessionToken"], region_name=self.region)
 
     def _stack_for_group(self, group) -> Optional[Stack]:
         for stack in list(self.stacks.values()):
@@ -215,18 +232,18 @@ class Sandbox:
         region = spec.region or self.region
         seconds = spec.deployment_seconds or self.deployment_seconds
         with self._add_lock:
-            stack = Stack(spec, self.account_id, region, seconds)
+            stack = Stack(spec, spec.account_id or self.account_id, region, seconds)
             self._check_free(stack)
             cert = None
             if spec.ssl:
                 cert = self.ca.issue_server_cert(self.workdir / "certs", name=stack.key.replace("/", "-"))
             stack.start_web(cert)
             try:
-                stack.seed(lambda service: self.client(service, region))
-                group = codedeploy_backends[self.account_id][region].get_deployment_group(
+                stack.seed(lambda service: self.client(service, region, stack.account_id))
+                group = codedeploy_backends[stack.account_id][region].get_deployment_group(
                     stack.names.codedeploy_application, stack.names.deployment_group)
                 stack.deployment_group_id = group.deployment_group_id
-                self.runtime.register(self.account_id, region, stack.names.upgrade_function_name,
+                self.runtime.register(stack.account_id, region, stack.names.upgrade_function_name,
                                       self._upgrade_function(stack))
                 self.stacks[stack.key] = stack
             except BaseException:
@@ -245,7 +262,7 @@ class Sandbox:
             raise StackExists("stack {0} exists already".format(stack.key))
         for other in self.stacks.values():
             same_application = other.names.codedeploy_application == stack.names.codedeploy_application
-            if other.region == stack.region and same_application:
+            if other.region == stack.region and other.account_id == stack.account_id and same_application:
                 raise StackExists(
                     "stack {0} cannot live in {1}: stack {2} is there and MDL names the CodeDeploy application "
                     "after the instance only ({3}), so two environments of one instance need different regions "
@@ -258,14 +275,15 @@ class Sandbox:
 
         def environment() -> Dict[str, str]:
             from moto.awslambda_simple.models import lambda_simple_backends
-            function = lambda_simple_backends[self.account_id][region].get_function(name, None)
+            function = lambda_simple_backends[stack.account_id][region].get_function(name, None)
             return dict(function.environment_vars)
 
-        return UpgradeHerdFunction(lambda service: self.client(service, region), environment, stack.faults)
+        return UpgradeHerdFunction(lambda service: self.client(service, region, stack.account_id), environment,
+                                   stack.faults)
 
     def _invoke_upgrade(self, stack: Stack, version: str) -> None:
         """Run the stack's upgrade function as if invoked (the ``active_deployment_version`` fault)."""
-        handler = self.runtime.handler_for(self.account_id, stack.region, stack.names.upgrade_function_name)
+        handler = self.runtime.handler_for(stack.account_id, stack.region, stack.names.upgrade_function_name)
         result = self.runtime.invoke(handler, stack.names.upgrade_function_name, 128, {"RequestedVersion": version})
         if result.function_error:
             raise SpecError("faults.active_deployment_version: the upgrade function failed: {0}".format(
@@ -280,7 +298,7 @@ class Sandbox:
     # -- holds: stop a deployment at a lifecycle event until the test releases it ---------------------
     def _group(self, key: str):
         stack = self.stacks[key]
-        return codedeploy_backends[self.account_id][stack.region].get_deployment_group(
+        return codedeploy_backends[stack.account_id][stack.region].get_deployment_group(
             stack.names.codedeploy_application, stack.names.deployment_group)
 
     def hold(self, key: str, event: str) -> Dict[str, Any]:
@@ -309,7 +327,7 @@ class Sandbox:
         stack = self.stacks[key]
         with self.scheduler.lock:
             now = self.codedeploy.now()
-            group = codedeploy_backends[self.account_id][stack.region].get_deployment_group(
+            group = codedeploy_backends[stack.account_id][stack.region].get_deployment_group(
                 stack.names.codedeploy_application, stack.names.deployment_group)
             deployments = sorted(self.codedeploy.group_deployments(group), key=lambda d: d.plan.created_at,
                                  reverse=True)

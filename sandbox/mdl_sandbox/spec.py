@@ -8,6 +8,7 @@ with a :class:`SpecError` that names the field and what would be valid.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Dict, Mapping, Optional
 
 import botocore.session
@@ -232,6 +233,9 @@ class StackSpec:
     region: Optional[str] = None
     release_version: str = DEFAULT_RELEASE_VERSION
     function_timeout: int = 900
+    # Another AWS account than the sandbox's: the stack's resources live there, reached with the credentials of a
+    # role of that account assumed with STS (moto answers for the role's account with them).
+    account_id: Optional[str] = None
 
     def __post_init__(self):
         for field in ("mdl_instance_name", "mdl_environment"):
@@ -259,6 +263,10 @@ class StackSpec:
             raise SpecError("faults must be a mapping; got {0!r}".format(self.faults))
         if self.region is not None and (not isinstance(self.region, str) or not self.region):
             raise SpecError("region must be an AWS region name such as us-west-2; got {0!r}".format(self.region))
+        if self.account_id is not None and (not isinstance(self.account_id, str)
+                                            or not re.match(r"^[0-9]{12}$", self.account_id)):
+            raise SpecError("account_id must be 12 digits, as text (for example \"210987654321\"); got {0!r}".format(
+                self.account_id))
 
     @classmethod
     def from_dict(cls, data: Any) -> "StackSpec":

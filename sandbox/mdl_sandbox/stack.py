@@ -393,6 +393,7 @@ class Stack:
             "mdl_instance_name": names.instance_name,
             "mdl_environment": names.environment,
             "aws_region": self.region,
+            "aws_account_id": self.account_id,
             "current_version": self.spec.current_version,
             "ssl": self.spec.ssl,
             "herd_base_url": web.http_base_url,
