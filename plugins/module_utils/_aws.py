@@ -39,6 +39,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
     paginated_query_with_retries,
 )
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
+from ansible_collections.mdl.herd.plugins.module_utils import _denied
 
 try:  # what amazon.aws's boto3_conn does for every client, reused so that clients can share a session
     from ansible_collections.amazon.aws.plugins.module_utils.botocore import _get_user_agent_string
@@ -130,7 +131,7 @@ def _build(module, service, **extra):
 
 def client(module, service, retry_decorator=None):
     """A client whose calls retry with backoff when passed ``aws_retry=True``."""
-    return RetryingBotoClientWrapper(_build(module, service), retry_decorator or read_retry())
+    return RetryingBotoClientWrapper(_denied.register(_build(module, service)), retry_decorator or read_retry())
 
 
 class LazyClient(object):
@@ -176,7 +177,7 @@ def no_retry_client(module, service, read_timeout):
     user_config = module.params.get("aws_config")
     if user_config:
         config = Config(**user_config).merge(config)
-    return _build(module, service, config=config, aws_config=None)
+    return _denied.register(_build(module, service, config=config, aws_config=None))  # AccessDenied names the policy
 
 
 def error_code(exception):

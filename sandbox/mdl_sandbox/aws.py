@@ -30,6 +30,15 @@ def account_id() -> str:
     return os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
 
 
+def account_of(access_key: str) -> str:
+    """The account moto answers a request signed with ``access_key`` for: ``MOTO_ACCOUNT_ID``, else the
+    account of the key (an IAM user's, an assumed role's), else moto's default."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    from moto.iam.models import get_account_id_from
+    return get_account_id_from(access_key) if access_key else DEFAULT_ACCOUNT_ID
+
+
 def claim() -> None:
     """Take moto's global state for one sandbox; a second running sandbox is refused."""
     if not _claimed.acquire(blocking=False):

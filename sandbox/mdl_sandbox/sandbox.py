@@ -25,7 +25,7 @@ import boto3
 from botocore.config import Config
 from moto.codedeploy.models import codedeploy_backends
 
-from . import aws, codedeploy, upgrade_lambda
+from . import aws, codedeploy, iam, upgrade_lambda
 from .codedeploy import CodeDeployEmulator, HoldError
 from .control import ControlServer
 from .maven import USERNAME as MAVEN_USERNAME, MavenRepository
@@ -62,6 +62,8 @@ class Sandbox:
         self.account_id = aws.account_id()
         self.stacks: Dict[str, Stack] = {}
         self.calls = CallLog()
+        # restricted principals (policies by access key id), and what each key used
+        self.iam = iam.Authorizer.from_environment(self.account_id, account_of=aws.account_of)
         self.scheduler: Optional[Scheduler] = None
         self.codedeploy: Optional[CodeDeployEmulator] = None
         self.runtime: Optional[LambdaRuntime] = None
@@ -134,7 +136,13 @@ class Sandbox:
     # -- AWS plumbing ----------------------------------------------------------------------------
     def _middleware(self, app):
         return AwsMiddleware(app, self.calls, self.stack_for_call, lambda: self.scheduler.run_due(),
-                             account_throttle=self.account_throttle)
+                             account_throttle=self.account_throttle,
+                             authorize=lambda call: self.iam.judge(call, self._deployment_group_of))
+
+    def _deployment_group_of(self, deployment_id: str):
+        found = self.codedeploy.deployments.get(deployment_id) if self.codedeploy is not None else None
+        stack = found.stack if found is not None else None
+        return (stack.names.codedeploy_application, stack.names.deployment_group) if stack is not None else None
 
     @property
     def aws_endpoint_url(self) -> str:

@@ -24,20 +24,24 @@ import botocore.session
 # A header the sandbox's own clients send (the upgrade Lambda, seeding): their calls are
 # counted apart and never throttled.
 INTERNAL_HEADER = "X-Mdl-Sandbox-Internal"
-_CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
 class AwsCall:
-    """One request: ``service:Operation``, region, parameters, and whether the sandbox sent it."""
+    """One request: ``service:Operation``, region, parameters, whether the sandbox sent it, and the access
+    key id that signed it."""
 
-    __slots__ = ("service", "operation", "region", "params", "internal")
+    __slots__ = ("service", "operation", "region", "params", "internal", "access_key", "method")
 
-    def __init__(self, service: str, operation: str, region: str, params: Dict[str, Any], internal: bool):
+    def __init__(self, service: str, operation: str, region: str, params: Dict[str, Any], internal: bool,
+                 access_key: Optional[str] = None, method: str = "POST"):
         self.service = service
         self.operation = operation
         self.region = region
         self.params = params
         self.internal = internal
+        self.access_key = access_key
+        self.method = method
 
     @property
     def key(self) -> str:
@@ -120,8 +124,9 @@ def classify(environ: Dict[str, Any], body: bytes) -> Optional[AwsCall]:
         environ.get("QUERY_STRING", "").replace("%2F", "/"))
     if not scope:
         return None
-    region, service = scope.group(1), scope.group(2)
+    access_key, region, service = scope.group(1), scope.group(2), scope.group(3)
     internal = bool(_header(environ, INTERNAL_HEADER))
+    method = environ.get("REQUEST_METHOD", "GET")
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     target = _header(environ, "X-Amz-Target")
     if target:
@@ -130,7 +135,7 @@ def classify(environ: Dict[str, Any], body: bytes) -> Optional[AwsCall]:
         except (ValueError, UnicodeDecodeError):
             params = {}
         return AwsCall(service, target.rpartition(".")[2], region, params if isinstance(params, dict) else {},
-                       internal)
+                       internal, access_key, method)
     form = {}
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
@@ -138,14 +143,14 @@ def classify(environ: Dict[str, Any], body: bytes) -> Optional[AwsCall]:
     if action:
         params = {k: v[0] for k, v in query.items()}
         params.update(form)
-        return AwsCall(service, action, region, params, internal)
+        return AwsCall(service, action, region, params, internal, access_key, method)
     try:
         matched = _rest_routes(service).match(environ, query)
     except Exception:  # a service botocore does not know: count it by method
         matched = None
     if matched is None:
-        return AwsCall(service, environ.get("REQUEST_METHOD", "GET"), region, {}, internal)
-    return AwsCall(service, matched[0], region, matched[1], internal)
+        return AwsCall(service, method, region, {}, internal, access_key, method)
+    return AwsCall(service, matched[0], region, matched[1], internal, access_key, method)
 
 
 class CallLog:
@@ -212,14 +217,15 @@ def throttling_response(call: AwsCall) -> Tuple[str, List[Tuple[str, str]], byte
         body.encode()
 
 
-def refusal_response(call: AwsCall, kind: str) -> Tuple[str, List[Tuple[str, str]], bytes]:
-    """What AWS answers a caller it refuses: ``kind`` AccessDenied (an IAM policy) or ExpiredToken."""
+def refusal_response(call: AwsCall, kind: str, message: Optional[str] = None) -> Tuple[str, List[Tuple[str, str]], bytes]:
+    """What AWS answers a caller it refuses: ``kind`` AccessDenied (an IAM policy, ``message`` naming the action
+    and resource) or ExpiredToken."""
     request_id = str(uuid.uuid4())
     protocol = botocore.session.get_session().get_service_model(call.service).protocol
     denied = kind == "AccessDenied"
-    message = ("User: arn:aws:sts::123456789012:assumed-role/operator/session is not authorized to perform: {0} "
-               "because no identity-based policy allows the {0} action".format(call.key) if denied
-               else "The security token included in the request is expired")
+    message = message or ("User: arn:aws:sts::123456789012:assumed-role/operator/session is not authorized to perform: "
+                          "{0} because no identity-based policy allows the {0} action".format(call.key) if denied
+                          else "The security token included in the request is expired")
     if call.service == "lambda":
         code = "AccessDeniedException" if denied else "ExpiredTokenException"
         body = json.dumps({"Type": "User", "Message": message})
@@ -228,9 +234,11 @@ def refusal_response(call: AwsCall, kind: str) -> Tuple[str, List[Tuple[str, str
     if call.service == "s3":
         code = "AccessDenied" if denied else "ExpiredToken"
         body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{0}</Code><Message>{1}</Message>"
-                "<RequestId>{2}</RequestId></Error>").format(code, message, request_id)
+                "<RequestId>{2}</RequestId></Error>").format(code, message, request_id).encode()
+        if call.method == "HEAD":  # S3 answers HEAD with the status alone
+            body = b""
         return ("403 Forbidden" if denied else "400 Bad Request"), [("Content-Type", "application/xml"),
-                                                                   ("x-amz-request-id", request_id)], body.encode()
+                                                                   ("x-amz-request-id", request_id)], body
     if protocol == "query":
         code = "AccessDenied" if denied else "ExpiredToken"
         body = ("<ErrorResponse><Error><Type>Sender</Type><Code>{0}</Code><Message>{1}</Message></Error>"
@@ -246,15 +254,18 @@ class AwsMiddleware:
     """WSGI middleware in front of moto: classify, count, throttle, run due effects.
 
     ``stack_for(call)`` returns the stack a call concerns (or None); the stack decides with
-    ``take_throttle(key)`` whether this call is one of the first N it must refuse. A call that
+    ``take_throttle(key)`` whether this call is one of the first N it must refuse. ``authorize(call)`` judges
+    a call against its principal's IAM policies (:mod:`mdl_sandbox.iam`): the AccessDenied message, or None. A call that
     names no stack (an account-wide read such as DescribeStacks without StackName) is refused
     when ``account_throttle(call)`` says so: AWS throttles per account and region, so any stack
     of the region throttling that operation throttles it.
     """
 
     def __init__(self, app: Callable, calls: CallLog, stack_for: Callable[[AwsCall], Any],
-                 before_request: Callable[[], None], account_throttle: Optional[Callable[[AwsCall], bool]] = None):
+                 before_request: Callable[[], None], account_throttle: Optional[Callable[[AwsCall], bool]] = None,
+                 authorize: Optional[Callable[[AwsCall], Optional[str]]] = None):
         self.app = app
+        self.authorize = authorize or (lambda call: None)
         self.calls = calls
         self.stack_for = stack_for
         self.before_request = before_request
@@ -266,9 +277,11 @@ class AwsMiddleware:
         if call is not None:
             stack = self.stack_for(call)
             self.calls.record(call, stack.key if stack is not None else None)
-            refused = stack.refusal(call.key) if stack is not None and not call.internal else None
+            denial = self.authorize(call) if not call.internal else None
+            refused = "AccessDenied" if denial else (
+                stack.refusal(call.key) if stack is not None and not call.internal else None)
             if refused:
-                status, headers, payload = refusal_response(call, refused)
+                status, headers, payload = refusal_response(call, refused, denial)
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)
                 return [payload]
