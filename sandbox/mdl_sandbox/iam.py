@@ -105,6 +105,8 @@ def resources_of(call, account: str, deployment_group_of: Callable[[str], Option
         if str(name).startswith("arn:"):
             return [str(name)]
         return ["arn:aws:cloudformation:{0}:{1}:stack/{2}/*".format(region, account, name)]
+    if call.service == "sts" and params.get("RoleArn"):
+        return [str(params["RoleArn"])]
     if call.service == "s3":
         bucket, key = params.get("Bucket"), params.get("Key")
         if not bucket:

@@ -58,6 +58,8 @@ def test_actions_are_named_as_iam_names_them(service, operation, action):
      ["arn:aws:cloudformation:us-east-1:123456789012:stack/MDL-a-DEV/*"]),
     (call("s3", "HeadObject", Bucket="b", Key="1.5.0/herd/herd.zip"), ["arn:aws:s3:::b/1.5.0/herd/herd.zip"]),
     (call("s3", "ListObjectsV2", Bucket="b"), ["arn:aws:s3:::b"]),
+    (call("sts", "AssumeRole", RoleArn="arn:aws:iam::210987654321:role/herd-upgrader"),
+     ["arn:aws:iam::210987654321:role/herd-upgrader"]),
 ])
 def test_each_call_names_the_resources_it_touches(made, resources):
     assert resources_of(made, ACCOUNT, no_deployment) == resources

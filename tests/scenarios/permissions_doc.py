@@ -14,6 +14,8 @@ POLICIES = (
 )
 # Grants the shipped policies leave out: no run with the defaults needs them.
 BEYOND = (
+    ("`sts:AssumeRole` on the role of `herd_upgrade_aws_role_arn`",
+     "when that variable is set: the policy above then belongs to that role, not to the credentials of the run"),
     ("`codedeploy:StopDeployment` on the deployment group",
      "`herd_upgrade_on_timeout: stop` or `rollback` (the default, `fail`, leaves the deployment running)"),
     ("`ssm:PutParameter` and `ssm:DeleteParameter` on `HERD/UpgradeLock.takeover-*`",
