@@ -66,11 +66,11 @@ def _env(collections):
     return env
 
 
-def run_job(data):
+def run_job(data, playbook="playbooks/upgrade_herd.yml"):
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_COLLECTIONS"))}
-    result = subprocess.run(["ansible-runner", "run", str(data), "-p", "playbooks/upgrade_herd.yml", "--ident", "1"],
+    result = subprocess.run(["ansible-runner", "run", str(data), "-p", playbook, "--ident", "1"],
                             env=env, capture_output=True, text=True, timeout=600)
     events = [json.loads(p.read_text()) for p in sorted((data / "artifacts" / "1" / "job_events").glob("*.json"),
                                                         key=lambda p: int(p.name.split("-")[0]))]
@@ -143,3 +143,123 @@ def test_an_upgrade_over_the_downtime_limit_keeps_its_report_in_the_artifacts(sa
     assert report["probed"] is True and report["longest_outage_seconds"] > 1 and report["failures"] > 0, report
     assert "more than herd_upgrade_max_downtime_seconds (1 s)" in artifact["message"], artifact["message"]
     assert "{0} | 0.170.0 | 0.176.0 | {1} |".format(stack_key(entry), deployment["deployment_id"]) in result.stdout
+
+
+# --- issue 29, item 8: the AWX objects as code, checked offline against awx.awx and the role ---------------------------
+
+AWX_PLAYBOOK = ROOT / "playbooks" / "awx" / "upgrade_herd_job_templates.yml"
+# what the playbooks themselves read (the rest are the role's variables)
+PLAYBOOK_VARIABLES = {"herd_version", "stacks", "mdl_instance_name", "mdl_environment", "herd_upgrade_serial"}
+
+
+def awx_tasks():
+    from ansible.parsing.dataloader import DataLoader
+
+    play = DataLoader().load_from_file(str(AWX_PLAYBOOK))[0]
+    return play, play["tasks"]
+
+
+def role_options():
+    specs = yaml.safe_load((ROOT / "roles" / "herd_upgrade" / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    return {entry: spec["options"] for entry, spec in specs.items()}
+
+
+def module_options(module):
+    out = subprocess.run(["ansible-doc", "-j", module], capture_output=True, text=True, check=True).stdout
+    options = json.loads(out)[module]["doc"]["options"]
+    names = {}
+    for name, option in options.items():
+        for alias in [name] + list(option.get("aliases") or []):
+            names[alias] = option
+    return names
+
+
+def test_the_awx_playbook_passes_syntax_check():
+    result = subprocess.run(["ansible-playbook", "--syntax-check", str(AWX_PLAYBOOK)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_awx_tasks_give_awx_awx_only_options_it_documents():
+    _, tasks = awx_tasks()
+    modules = [(next(k for k in task if k.startswith("awx.awx.")), task) for task in tasks
+               if any(k.startswith("awx.awx.") for k in task)]
+    assert {m for m, _ in modules} == {"awx.awx.execution_environment", "awx.awx.credential_type", "awx.awx.project",
+                                       "awx.awx.job_template"}
+    for module, task in modules:
+        documented = module_options(module)
+        for option, value in task[module].items():
+            assert option in documented, "{0}: {1} is not an option of {0}".format(module, option)
+            choices = documented[option].get("choices")
+            if choices and isinstance(value, str) and "{{" not in value:
+                assert value in choices, "{0}: {1}={2} is not one of {3}".format(module, option, value, choices)
+
+
+def test_every_job_template_runs_in_the_execution_environment_built_from_the_image_variable():
+    play, tasks = awx_tasks()
+    ee = next(t["awx.awx.execution_environment"] for t in tasks if "awx.awx.execution_environment" in t)
+    assert ee["image"] == "{{ herd_awx_ee_image }}" and ee["name"] == "{{ herd_awx_ee_name }}"
+    template = next(t for t in tasks if "awx.awx.job_template" in t)
+    assert template["awx.awx.job_template"]["execution_environment"] == "{{ herd_awx_ee_name }}"
+    project = next(t["awx.awx.project"] for t in tasks if "awx.awx.project" in t)
+    assert project["default_environment"] == "{{ herd_awx_ee_name }}"
+    templates = play["vars"]["awx_job_templates"]
+    assert {(t["playbook"], t["fleet"]) for t in templates} == {
+        ("playbooks/upgrade_herd.yml", False), ("playbooks/upgrade_herd.yml", True),
+        ("playbooks/rollback_herd.yml", False), ("playbooks/rollback_herd.yml", True)}
+
+
+def test_the_credential_type_injects_the_roles_own_variables():
+    _, tasks = awx_tasks()
+    credential_type = next(t["awx.awx.credential_type"] for t in tasks if "awx.awx.credential_type" in t)
+    options = role_options()["main"]
+    fields = {f["id"]: f for f in credential_type["inputs"]["fields"]}
+    injected = credential_type["injectors"]["extra_vars"]
+    assert set(injected) == {"herd_upgrade_artifact_repository_username", "herd_upgrade_artifact_repository_password",
+                             "herd_upgrade_ca_path"}
+    for variable, template in injected.items():
+        assert variable in options, "{0} is not a variable of the role".format(variable)
+        field = template.strip("{} ").split(".")[-1]
+        assert field in fields or template == "{{ tower.filename.herd_ca }}", template
+    # a secret of the role's is a secret field of the credential
+    assert options["herd_upgrade_artifact_repository_password"].get("no_log") is True
+    assert fields["artifact_repository_password"].get("secret") is True
+    # the CA is a file of the job's, whose path the role reads
+    assert credential_type["injectors"]["file"] == {"template.herd_ca": "{{ herd_ca }}"}
+    assert injected["herd_upgrade_ca_path"] == "{{ tower.filename.herd_ca }}" and fields["herd_ca"]["multiline"] is True
+
+
+def test_every_survey_asks_for_a_variable_of_the_playbook_or_the_role():
+    play, _ = awx_tasks()
+    options = role_options()
+    known = PLAYBOOK_VARIABLES | set(options["main"]) | set(options["rollback"])
+    for template in play["vars"]["awx_job_templates"]:
+        survey = json.loads((AWX_PLAYBOOK.parent / template["survey"]).read_text())
+        variables = [question["variable"] for question in survey["spec"]]
+        assert variables and set(variables) <= known, (template["survey"], set(variables) - known)
+        if template["fleet"]:  # survey answers override every host's values: nothing per stack
+            assert not {"mdl_instance_name", "mdl_environment", "herd_upgrade_aws_region"} & set(variables)
+        if "rollback" in template["playbook"]:
+            assert "herd_upgrade_allow_downgrade" in variables
+
+
+def test_a_fleet_rollback_job_with_the_shipped_survey(sandbox, make_stack, playbook, tmp_path):
+    """The rollback's fleet template, as AWX runs it: every stack rolled back, one key per stack in the artifacts."""
+    stacks = [make_stack(deployment_seconds=6) for _ in range(2)]
+    hosts = {e["mdl_instance_name"].lower(): {"mdl_instance_name": e["mdl_instance_name"],
+                                              "mdl_environment": e["mdl_environment"],
+                                              "herd_upgrade_aws_region": e["aws_region"]} for e in stacks}
+    for entry in stacks:
+        assert playbook(entry, herd_version="0.176.0").finish() == 0
+    survey = json.loads((AWX_PLAYBOOK.parent / "rollback_herd.fleet.survey.json").read_text())
+    answers = {q["variable"]: q["default"] for q in survey["spec"]}
+    answers.update(stacks="DEV", herd_upgrade_allow_downgrade="true", herd_upgrade_serial="0")
+    data = job_dir(tmp_path, sandbox, {"all": {"children": {"DEV": {"hosts": hosts}}}}, answers)
+    result, events = run_job(data, "playbooks/rollback_herd.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
+    published = stats(events)
+    for entry in stacks:
+        deployment = user_deployments(sandbox, entry)[0]
+        key = "herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
+        assert (published[key]["outcome"], published[key]["to_version"], published[key]["deployment_id"]) == (
+            "downgraded", "0.170.0", deployment["deployment_id"]), published[key]
+        assert "{0} | 0.176.0 | 0.170.0 | {1} |".format(stack_key(entry), deployment["deployment_id"]) in result.stdout

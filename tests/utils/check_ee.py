@@ -10,6 +10,7 @@ installed collections' Python once (a job's container, and the bytecode it write
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,20 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _release(version: str) -> tuple:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())[:2]
+
+
 def main(context: Path) -> int:
     version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
     definition = yaml.safe_load((ROOT / "execution-environment.yml").read_text())
     tarball = "mdl-herd-{0}.tar.gz".format(version)
+    # AWX's own default execution environment may carry an older ansible-core: this one starts at the collection's floor
+    floor = re.match(r"^>=\s*([0-9.]+)", yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["requires_ansible"])
+    pinned = re.search(r">=\s*([0-9.]+)", definition["dependencies"]["ansible_core"]["package_pip"])
+    assert floor and pinned and _release(pinned.group(1)) >= _release(floor.group(1)), (
+        "execution-environment.yml installs {0}, below requires_ansible {1} (meta/runtime.yml)".format(
+            definition["dependencies"]["ansible_core"]["package_pip"], floor.group(0) if floor else "?"))
     sources = [item["src"] for item in definition["additional_build_files"]]
     assert sources == ["dist/" + tarball], "execution-environment.yml brings {0}, not dist/{1}".format(sources, tarball)
     subprocess.run([sys.executable, "-m", "ansible_builder", "create", "-f", str(ROOT / "execution-environment.yml"),
@@ -43,7 +54,8 @@ def main(context: Path) -> int:
     copied = [n for n, text in enumerate(final) if text.startswith("COPY --from=galaxy /usr/share/ansible ")]
     compiled = [n for n, text in enumerate(final) if "-m compileall" in text and "/usr/share/ansible/collections" in text]
     assert copied and compiled and compiled[0] > copied[0], "the final image does not compile the collections it installs"
-    print("execution environment: the build context holds {0}, amazon.aws and boto3/botocore/requests;"
+    print("execution environment: ansible-core from the collection's floor; the build context holds {0}, amazon.aws and"
+          " boto3/botocore/requests;"
           " the image compiles the collections' Python".format(tarball))
     return 0
 
