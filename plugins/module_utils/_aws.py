@@ -33,6 +33,8 @@ except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     class ClientError(Exception):
         pass
 
+from ansible.module_utils.common.warnings import warn as _record_warning
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
     get_aws_connection_info,
     is_boto3_error_code,
@@ -178,6 +180,17 @@ def no_retry_client(module, service, read_timeout):
     if user_config:
         config = Config(**user_config).merge(config)
     return _denied.register(_build(module, service, config=config, aws_config=None))  # AccessDenied names the policy
+
+
+def warn(message):
+    """Warn as ``AnsibleModule.warn`` does: the warning is shown once with the task's result.
+
+    The modules warn with this, never with ``module.warn``: amazon.aws's ``AnsibleAWSModule.warn``
+    also keeps the warnings and, on ansible-core 2.19 and later, passes them to ``exit_json`` as
+    ``warnings``, which ansible-core deprecates ("Passing 'warnings' to 'exit_json' or 'fail_json'
+    ... removed in 2.23") on every run that warns.
+    """
+    _record_warning(message)
 
 
 def error_code(exception):

@@ -75,9 +75,6 @@ CLOCK_SKEW = datetime.timedelta(seconds=30)
 # join logic trusts a HERD/RequestedVersion changed after the deployment was created when it is one.
 RESTORE_MARK = "mdl.herd restored this value after an invoke that CodeDeploy refused"
 
-# What the bundle's smoke test (smokeTestHerd.sh) writes to HERD/RequestedVersion once it validated
-# an upgrade; the version it validated is then in HERD/CurrentVersion.
-
 
 class UpgradeFailure(Exception):
     """The upgrade cannot go on. ``msg`` says why and what to do; ``details`` go into the task result."""
@@ -421,7 +418,7 @@ class UpgradeInvocation(object):
             status=info.get("status"),
             create_time=created,
             requested_version=requested,
-            version_changed_at=as_utc(parameter.get("LastModifiedDate")) if parameter else None,
+            version_changed_at=changed_at,
             creator=info.get("creator") or "user",
             rollback_of=(info.get("rollbackInfo") or {}).get("rollbackTriggeringDeploymentId"),
             current_version=current.get("Value") if current else None,

@@ -659,7 +659,7 @@ def start_probe(module, params):
         return None, "check mode: nothing was deployed to probe"
     username, password, why = probe_credentials(module, params)
     if why is not None:
-        module.warn("The zero-downtime probe did not run: {0}. The wait goes on without it.".format(why))
+        _aws.warn("The zero-downtime probe did not run: {0}. The wait goes on without it.".format(why))
         return None, why
     probe = Probe(params["probe_url"], interval=params["probe_interval"], cafile=params["probe_ca_path"],
                   verify=params["probe_validate_certs"], username=username, password=password)
@@ -743,7 +743,7 @@ def main():
 
     result = dict(outcome.result, **probe_result(probe, why, params, outcome.result.get("status") == "Succeeded" and not outcome.failed))
     for note in follower.all_warnings():
-        module.warn(note)
+        _aws.warn(note)
     changed = bool(outcome.result.get("stop")) and not outcome.result["stop"].get("already_completed")
     if outcome.failed:
         module.fail_json(msg=outcome.message, changed=changed, **result)

@@ -377,8 +377,8 @@ def stack_upgrade_request(module, stack):
     try:
         return upgrade_request(_aws.client(module, "ssm"), stack)
     except is_boto3_error_code(_aws.ACCESS_DENIED_ERROR_CODES):
-        module.warn("The credentials may not read the upgrade parameters of stack {0} (ssm:GetParameters on "
-                    "HERD/DeploymentInvoked, HERD/RequestedVersion, HERD/CurrentVersion): upgrade_request is null".format(stack))
+        _aws.warn("The credentials may not read the upgrade parameters of stack {0} (ssm:GetParameters on "
+                  "HERD/DeploymentInvoked, HERD/RequestedVersion, HERD/CurrentVersion): upgrade_request is null".format(stack))
         return None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         module.fail_json_aws(e, msg="Could not read the upgrade parameters (HERD/DeploymentInvoked, HERD/RequestedVersion) "

@@ -575,7 +575,7 @@ def main():
         codedeploy=_aws.lazy_client(module, "codedeploy"),
         ssm=ssm,
         invoke_client=lambda read_timeout: _aws.no_retry_client(module, "lambda", read_timeout),
-        warn=module.warn,
+        warn=_aws.warn,
     )
     lock = None
     if module.params["lock"]:
@@ -586,7 +586,7 @@ def main():
         preflight = Preflight(upgrade, module.params["preflight"], codedeploy=upgrade.codedeploy, s3=_aws.lazy_client(module, "s3"),
                               repository=module.params["artifact_repository"],
                               username=module.params["artifact_repository_username"],
-                              password=module.params["artifact_repository_password"], warn=module.warn)
+                              password=module.params["artifact_repository_password"], warn=_aws.warn)
     known = {}  # what HERD answered, returned by every outcome, failures included
 
     def run():
@@ -600,7 +600,7 @@ def main():
             result = start_or_join(
                 upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
                 on_active_deployment=module.params["on_active_deployment"], check_mode=module.check_mode,
-                lock=lock, lock_wait=module.params["lock_wait"], warn=module.warn, preflight=preflight,
+                lock=lock, lock_wait=module.params["lock_wait"], warn=_aws.warn, preflight=preflight,
             )
         except LockError as e:
             return lambda e=e: module.fail_json_aws(

@@ -132,3 +132,20 @@ def test_async_runs_the_module_once_wrapped(shown):
     assert result["ansible_job_id"] == "j1"
     assert module.calls[0]["wrap_async"] is True and module.calls[0]["environment"] == {}
     run._remove_tmp_path.assert_not_called()
+
+
+def test_a_label_that_is_not_a_string_fails_naming_it_before_the_module_runs(shown):
+    for label in ({"name": "mdl"}, ["mdl", "DEV"]):
+        run = plugin(dict(ARGS, label=label))
+        module = run._execute_module = Module(run, shown)
+        result = run.run(task_vars={})
+        assert result["failed"] and "label must be a string" in result["msg"], result
+        assert 'label: "{{ mdl_instance_name }}/{{ mdl_environment }}"' in result["msg"], result["msg"]
+        assert module.calls == []
+
+
+def test_a_number_as_label_is_converted_as_the_modules_str_option_does(shown):
+    run = plugin(dict(ARGS, label=42))
+    run._execute_module = Module(run, shown, ["d-ABCDE1234 Created (0s)"])
+    run.run(task_vars={})
+    assert printed(shown) == ["42: d-ABCDE1234 Created (0s)"]
