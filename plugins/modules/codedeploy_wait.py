@@ -463,6 +463,15 @@ zero_downtime:
       description: Whether a version came back after another (both served in turn).
       type: bool
       sample: false
+    started_at:
+      description: When the first request was sent (ISO 8601, UTC), or V(null).
+      type: str
+    availability:
+      description:
+        - One character a second from RV(zero_downtime.started_at) on, C(=) good answers with the version served first,
+          C(+) good answers with another, C(x) a request without a good answer, C(.) no request.
+      type: str
+      sample: "====x++++"
 served_version:
   description:
     - The version HERD served (O(probe_url)) when read once more after the deployment succeeded; V(null) when
