@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_follower as cd_follower
+from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_pace as cd_pace
 from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_reader as cd_reader
 from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_text as cd_text
 from ansible_collections.mdl.herd.plugins.module_utils import _codedeploy_view as cd_view
@@ -275,7 +276,7 @@ def test_follows_a_blue_green_deployment_to_success(clock):
     assert result["timeline"][3]["time"] == "2026-11-26T13:04:40.000+00:00"  # ValidateService ended
     # It noticed the end within a poll interval of it (a deployment this long is polled at poll_interval
     # near its end too), without hammering CodeDeploy.
-    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL
+    assert clock.seconds - story.end <= cd_pace.DEFAULT_POLL_INTERVAL
     minutes = (clock.seconds - 0) / 60.0
     assert result["api_calls"]["total"] / minutes <= 20
     assert result["api_calls"]["total"] == len(fake.requests)
@@ -372,7 +373,7 @@ def test_step_3_runs_until_the_original_instances_show_their_termination(clock):
     assert (step4["start_time"], step4["end_time"]) == ("2026-11-26T13:06:00.000+00:00", "2026-11-26T13:07:00.000+00:00")
     # Within one poll: the original instance is read at each poll of step 3.
     reads = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and 330 <= t <= 360]
-    assert max(b - a for a, b in zip(reads, reads[1:])) <= cd_follower.DEFAULT_POLL_INTERVAL + 0.5
+    assert max(b - a for a, b in zip(reads, reads[1:])) <= cd_pace.DEFAULT_POLL_INTERVAL + 0.5
 
 
 def test_step_3_without_a_sign_of_termination_lasts_to_the_end(clock):
@@ -436,7 +437,7 @@ def test_follows_a_failed_deployment_to_its_rollback(clock):
     assert outcome.lines[-1] == "d-ABCDE1234 Failed at step 1/4 Deploying replacement instances: ValidateService failed on {0} (4m39s)".format(GREEN)
     failed = outcome.result["instances"][1]["lifecycle_events"][6]
     assert failed["status"] == "Failed" and failed["diagnostics"]["error_code"] == "ScriptFailed"
-    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL + 0.5
+    assert clock.seconds - story.end <= cd_pace.DEFAULT_POLL_INTERVAL + 0.5
 
 
 def test_a_rollback_deployment_names_the_one_it_rolls_back(clock):
@@ -507,8 +508,8 @@ def test_after_throttling_the_pace_slows_down(clock):
     fake.errors = [("GetDeployment", "ThrottlingException")] * 4
     follower = follower_for(fake, clock)
     follower.check()
-    assert follower.throttled == 1
-    assert follower.next_poll_at - EPOCH0 == pytest.approx(2 * cd_follower.DEFAULT_POLL_INTERVAL)  # from the start of that poll
+    assert follower.pace.throttled == 1
+    assert follower.pace.next_poll_at - EPOCH0 == pytest.approx(2 * cd_pace.DEFAULT_POLL_INTERVAL)  # from the start of that poll
 
 
 @pytest.mark.parametrize("code", ["InternalFailure", "ServiceUnavailable", "RequestLimitExceeded"])
@@ -628,14 +629,14 @@ def test_what_changes_is_read_at_poll_interval_and_what_rarely_changes_seldom(cl
     story = blue_green_story()
     fake = FakeCodeDeploy(clock, [story])
     follower_for(fake, clock).follow()
-    interval = cd_follower.DEFAULT_POLL_INTERVAL
+    interval = cd_pace.DEFAULT_POLL_INTERVAL
     targets = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and 40 <= t < 330]
     gaps = [round(b - a, 2) for a, b in zip(targets, targets[1:])]
-    assert len(gaps) > 50 and all(interval * (1 - cd_follower.LOOK_ALLOWANCE_SHARE) <= g <= interval for g in gaps), gaps
+    assert len(gaps) > 50 and all(interval * (1 - cd_pace.LOOK_ALLOWANCE_SHARE) <= g <= interval for g in gaps), gaps
     # GetDeployment while the events run: every minute, and when an instance's status changed (the replacement
     # started, the replacement done, the original started): 3 here
     reads = [t for t, op, _p in fake.requests if op == "GetDeployment" and 45 <= t < 330]
-    assert len(reads) <= (330 - 45) / cd_follower.DEPLOYMENT_REFRESH + 1 + 3, reads
+    assert len(reads) <= (330 - 45) / cd_pace.DEPLOYMENT_REFRESH + 1 + 3, reads
     step4 = [t for t, op, _p in fake.requests if op == "GetDeployment" and 335 <= t <= story.end + interval]
     assert {round(b - a, 2) for a, b in zip(step4, step4[1:])} == {interval}, step4
 
@@ -652,7 +653,7 @@ def test_a_deployment_that_runs_in_a_minute_is_polled_in_proportion_near_its_end
     assert clock.seconds - story.end <= 0.01 * story.end + 0.1  # the documented 1 %
     assert any("step 4/4" in line for line in outcome.lines)
     step4 = [t for t, op, _p in fake.requests if op == "GetDeployment" and story.end - 8 <= t < story.end]
-    assert min(b - a for a, b in zip(step4, step4[1:])) >= cd_follower.MIN_POLL_INTERVAL
+    assert min(b - a for a, b in zip(step4, step4[1:])) >= cd_pace.MIN_POLL_INTERVAL
 
 
 @pytest.mark.parametrize("shift", range(6))
@@ -665,9 +666,9 @@ def test_a_failed_smoke_test_and_the_end_it_brings_are_seen_within_a_poll_interv
     outcome = follower_for(fake, clock, on_line=lambda text: said.setdefault(text, clock.seconds)).follow()
     assert outcome.result["status"] == "Failed"
     failed = next(when for text, when in said.items() if "ValidateService on {0}, Failed".format(GREEN) in text)
-    assert failed - 280 * scale <= cd_follower.DEFAULT_POLL_INTERVAL
+    assert failed - 280 * scale <= cd_pace.DEFAULT_POLL_INTERVAL
     # the instance failed: the deployment is read at once, then near-end
-    assert clock.seconds - story.end <= cd_follower.DEFAULT_POLL_INTERVAL
+    assert clock.seconds - story.end <= cd_pace.DEFAULT_POLL_INTERVAL
 
 
 def test_in_a_termination_wait_of_unknown_length_the_instances_are_read_each_poll_the_deployment_every_minute(clock):
@@ -680,13 +681,13 @@ def test_in_a_termination_wait_of_unknown_length_the_instances_are_read_each_pol
     targets = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and wait[0] <= t < wait[1]]
     gaps = [b - a for a, b in zip(targets, targets[1:])]
     # every poll_interval, or 1 % of the time the deployment has run where that is shorter (3.4 s here, 7 minutes in)
-    assert len(gaps) >= 9 and all(cd_follower.MIN_POLL_INTERVAL <= g <= cd_follower.DEFAULT_POLL_INTERVAL + 0.1 for g in gaps), gaps
-    assert len(reads) <= 1 + (wait[1] - wait[0]) / cd_follower.DEPLOYMENT_REFRESH, reads
+    assert len(gaps) >= 9 and all(cd_pace.MIN_POLL_INTERVAL <= g <= cd_pace.DEFAULT_POLL_INTERVAL + 0.1 for g in gaps), gaps
+    assert len(reads) <= 1 + (wait[1] - wait[0]) / cd_pace.DEPLOYMENT_REFRESH, reads
     # and step 4 shows within one poll of when the original instance's termination began
     step4 = outcome.result["steps"][3]
     assert datetime.datetime.fromisoformat(step4["start_time"]).timestamp() - EPOCH0 == story.terminating_at
     said = [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and t >= story.terminating_at][0]
-    assert said - story.terminating_at <= cd_follower.DEFAULT_POLL_INTERVAL
+    assert said - story.terminating_at <= cd_pace.DEFAULT_POLL_INTERVAL
     assert any(STEP4 in line for line in outcome.lines)
 
 
@@ -697,7 +698,7 @@ def test_a_long_termination_wait_is_polled_slowly(clock):
     assert outcome.kind == "done"
     times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
     in_wait = [b - a for a, b in zip(times, times[1:]) if 400 <= a < 330 + 3000]
-    assert min(in_wait) >= cd_follower.LONG_WAIT_MAX_INTERVAL - 0.1
+    assert min(in_wait) >= cd_pace.LONG_WAIT_MAX_INTERVAL - 0.1
     # Nothing runs during the wait: the instances are not read again until it ends.
     assert not [t for t, op, _p in fake.requests if op == "BatchGetDeploymentTargets" and 400 <= t < 330 + 3600]
     assert outcome.result["api_calls"]["total"] / (clock.seconds / 60.0) < 4
@@ -709,14 +710,14 @@ def test_ready_is_polled_slowly(clock):
     times = [t for t, op, _p in fake.requests if op == "GetDeployment"]
     in_ready = [round(b - a, 2) for a, b in zip(times, times[1:]) if 300 <= a and b < 580]
     assert len(in_ready) > 5
-    assert set(in_ready) == {cd_follower.DEFAULT_POLL_INTERVAL * cd_follower.READY_WAIT_FACTOR}
+    assert set(in_ready) == {cd_pace.DEFAULT_POLL_INTERVAL * cd_pace.READY_WAIT_FACTOR}
 
 
 def test_poll_interval_sets_the_pace(clock):
     fake = FakeCodeDeploy(clock, [blue_green_story()])
     follower_for(fake, clock, poll_interval=10, wait_timeout=200).follow()
     gaps = intervals(fake, "BatchGetDeploymentTargets")[2:10]
-    assert gaps and all(10 * (1 - cd_follower.LOOK_ALLOWANCE_SHARE) <= g <= 10 for g in gaps), gaps
+    assert gaps and all(10 * (1 - cd_pace.LOOK_ALLOWANCE_SHARE) <= g <= 10 for g in gaps), gaps
 
 
 # --- progress that keeps up: freshness, a line at least every minute, the budget ----------------------------------
@@ -783,7 +784,7 @@ def test_every_event_start_and_end_and_every_step_is_said_within_one_poll_interv
 def test_a_line_comes_at_least_every_minute_and_says_where_the_deployment_is(story, timeout):
     outcome, said, fake = follow_and_time_lines(story, wait_timeout=timeout)
     times = [0.0] + [t for t, _line in said]
-    assert max(b - a for a, b in zip(times, times[1:])) <= cd_follower.HEARTBEAT, said
+    assert max(b - a for a, b in zip(times, times[1:])) <= cd_pace.HEARTBEAT, said
     still = [line for _t, line in said if " still " in line]
     assert still and all(re.search(r" still (in .*|Ready|Created), (\d+s|\d+m\d\ds|\d+h\d\dm)(: .*)? \(\S+\)$", line)
                          for line in still), still
@@ -830,7 +831,7 @@ def test_ready_is_said_within_a_poll_interval_though_the_deployment_is_read_once
     story = blue_green_story(ready_minutes=60)
     outcome, said, fake = follow_and_time_lines(story, wait_timeout=600)
     when = next(t for t, text in said if text.startswith("d-ABCDE1234 Ready: "))
-    assert 0 <= when - story.ready_option["from"] <= cd_follower.DEFAULT_POLL_INTERVAL
+    assert 0 <= when - story.ready_option["from"] <= cd_pace.DEFAULT_POLL_INTERVAL
 
 
 def test_an_ignored_failure_says_so():
