@@ -520,8 +520,8 @@ from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (
 )
 
 
-def main():
-    argument_spec = dict(
+def argument_spec():
+    return dict(
         mdl_instance_name=dict(type="str"),
         mdl_environment=dict(type="str"),
         function_name=dict(type="str"),
@@ -537,14 +537,10 @@ def main():
         artifact_repository_username=dict(type="str"),
         artifact_repository_password=dict(type="str", no_log=True),
     )
-    module = AnsibleAWSModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-        required_together=[("mdl_instance_name", "mdl_environment")],
-        required_one_of=[("mdl_instance_name", "function_name")],
-        mutually_exclusive=[("served_version", "buildinfo")],
-    )
 
+
+def check_options(module):
+    """(stack, function_name, requested_version, buildinfo location, verify): bad input fails here, before any AWS call."""
     location = verify = None
     try:
         stack, function_name, requested_version = check_request(module.params, region=module.region)
@@ -563,9 +559,14 @@ def main():
         module.fail_json(msg=str(e))
     if "published" in module.params["preflight"] and not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    return stack, function_name, requested_version, location, verify
 
-    # Built before the run is watched, without any AWS call: the no-op (HERD already serves the version) needs
-    # CodeDeploy only, and each client is built on first use.
+
+def build_upgrade(module, stack, function_name, requested_version):
+    """The invocation, its lock (or None) and its preflight (or None).
+
+    Built before the run is watched, without any AWS call: the no-op (HERD already serves the version) needs
+    CodeDeploy only, and each client is built on first use."""
     ssm = _aws.lazy_client(module, "ssm")
     upgrade = UpgradeInvocation(
         requested_version,
@@ -587,6 +588,20 @@ def main():
                               repository=module.params["artifact_repository"],
                               username=module.params["artifact_repository_username"],
                               password=module.params["artifact_repository_password"], warn=_aws.warn)
+    return upgrade, lock, preflight
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec(),
+        supports_check_mode=True,
+        required_together=[("mdl_instance_name", "mdl_environment")],
+        required_one_of=[("mdl_instance_name", "function_name")],
+        mutually_exclusive=[("served_version", "buildinfo")],
+    )
+    stack, function_name, requested_version, location, verify = check_options(module)
+    buildinfo = module.params["buildinfo"]
+    upgrade, lock, preflight = build_upgrade(module, stack, function_name, requested_version)
     known = {}  # what HERD answered, returned by every outcome, failures included
 
     def run():
