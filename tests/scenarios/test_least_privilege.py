@@ -74,8 +74,10 @@ def test_every_run_passes_holding_exactly_its_policy_and_every_grant_is_used(san
     for name in ("upgrade", "fleet", "check", "bare"):
         assert codes[name] == 0, (name, runs[name].output[-4000:])
     assert codes["failed"] != 0
-    assert "Lifecycle event ValidateService failed" in runs["failed"].output
+    assert "ValidateService failed" in runs["failed"].output, runs["failed"].output[-4000:]
     assert [d["status"] for d in user_deployments(sandbox, failing)] == ["Failed"]
+    rollbacks = [d for d in sandbox.live_state(stack_key(failing))["live"]["deployments"] if d["creator"] != "user"]
+    assert [d["status"] for d in rollbacks] == ["Succeeded"]  # CodeDeploy's rollback, followed to its end
     for entry in [one] + fleet:
         assert [d["status"] for d in user_deployments(sandbox, entry)] == ["Succeeded"]
     assert user_deployments(sandbox, planned) == []
