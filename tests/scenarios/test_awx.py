@@ -263,3 +263,34 @@ def test_a_fleet_rollback_job_with_the_shipped_survey(sandbox, make_stack, playb
         assert (published[key]["outcome"], published[key]["to_version"], published[key]["deployment_id"]) == (
             "downgraded", "0.170.0", deployment["deployment_id"]), published[key]
         assert "{0} | 0.176.0 | 0.170.0 | {1} |".format(stack_key(entry), deployment["deployment_id"]) in result.stdout
+
+
+def test_a_fleet_job_across_two_accounts_with_the_aws_credential_in_the_environment(sandbox, make_stack, tmp_path):
+    """AWX's AWS credential puts keys in the environment (where a per-stack profile is refused): the stack of the other
+    account names its role, which those keys assume; nothing of the role's credentials reaches the job's output or
+    artifacts."""
+    from test_cross_account import OTHER_ACCOUNT, ROLE_ARN, assumed_secrets
+
+    here, there = make_stack(deployment_seconds=6), make_stack(deployment_seconds=6, account_id=OTHER_ACCOUNT)
+    hosts = {e["mdl_instance_name"].lower(): {"mdl_instance_name": e["mdl_instance_name"],
+                                              "mdl_environment": e["mdl_environment"],
+                                              "herd_upgrade_aws_region": e["aws_region"]} for e in (here, there)}
+    hosts[there["mdl_instance_name"].lower()]["herd_upgrade_aws_role_arn"] = ROLE_ARN
+    survey = {"herd_version": "0.176.0", "stacks": "DEV", "herd_upgrade_serial": "0", "herd_upgrade_wait_timeout": 600}
+    data = job_dir(tmp_path, sandbox, {"all": {"children": {"DEV": {"hosts": hosts}}}}, survey)
+    result, events = run_job(data)
+    assert result.returncode == 0, result.stdout[-4000:]
+    published = stats(events)
+    for entry in (here, there):
+        deployment = user_deployments(sandbox, entry)[0]
+        key = "herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
+        assert (published[key]["outcome"], published[key]["deployment_id"]) == ("upgraded", deployment["deployment_id"])
+    # the job's output and events hold neither the role's nor the job's own secrets; no artifact file the role's
+    # (ansible-runner itself records the environment it was given, the job's keys: AWX keeps that file to itself)
+    shown = result.stdout + json.dumps(events)
+    written = "".join(p.read_text(errors="replace") for p in (data / "artifacts").rglob("*") if p.is_file())
+    assert assumed_secrets()
+    for secret in assumed_secrets():
+        assert secret not in shown and secret not in written
+    for secret in (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN):
+        assert secret not in shown
