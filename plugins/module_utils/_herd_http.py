@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - reported by the module with missing_re
 else:
     HAS_REQUESTS = True
     _REQUEST_ERRORS = (requests.exceptions.RequestException,)
+REQUEST_ERRORS = _REQUEST_ERRORS  # what requests raises when a request gets no answer
 
 from ansible_collections.mdl.herd.plugins.module_utils import _version
 
@@ -52,7 +53,7 @@ APP_PATH = "/herd-app"
 
 FORMATS = ("auto", "json", "xml", "html")
 BODY_EXCERPT = 200
-USER_AGENT = "mdl.herd herd_buildinfo_check"
+USER_AGENT = "mdl.herd"  # every read of HERD and of the artifact repository
 
 ACCEPT = {
     "auto": "application/json, application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1",
@@ -413,6 +414,28 @@ def _status_phrase(response):
     return "{0} {1}".format(response.status_code, reason).strip()
 
 
+def new_session():
+    """A ``requests`` session as the collection reads HTTP with: its User-Agent set."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def head(url, auth=None, timeout=10, session=None):
+    """One HEAD of ``url`` (redirects followed), for example a war in the artifact repository: the response.
+
+    ``session`` may be given (tests, or reuse); otherwise one is made for this request and closed.
+    requests' own exceptions (``REQUEST_ERRORS``) are raised as they come: :func:`describe_exception` words them.
+    """
+    own = session is None
+    session = new_session() if own else session
+    try:
+        return session.head(url, auth=auth, timeout=timeout, allow_redirects=True)
+    finally:
+        if own:
+            session.close()
+
+
 class HerdClient(object):
     """Reads buildInfo from one :class:`Location` with one ``requests`` session.
 
@@ -438,9 +461,7 @@ class HerdClient(object):
     @property
     def session(self):
         if self._session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            self._session = session
+            self._session = new_session()
         return self._session
 
     def close(self):

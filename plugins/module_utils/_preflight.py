@@ -25,16 +25,12 @@ or ``not checked: why`` (it could not ask); or raises ``UpgradeFailure``.
 
 from __future__ import annotations
 
-try:
-    import requests
-except ImportError:  # pragma: no cover - the module reports it with missing_required_lib
-    requests = None
-
 from ansible.module_utils.six.moves.urllib.parse import quote
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import ACCESS_DENIED_ERROR_CODES
+from ansible_collections.mdl.herd.plugins.module_utils._herd_http import REQUEST_ERRORS, describe_exception, head
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure
 
 CHECKS = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
@@ -167,11 +163,10 @@ class Preflight(object):
     def _published(self):
         version = self.upgrade.requested_version
         url = war_url(self.repository, version)
-        session = self.session or requests
         try:
-            answer = session.head(url, auth=self.auth, timeout=HTTP_TIMEOUT, allow_redirects=True)
-        except requests.exceptions.RequestException as e:
-            self._cannot_tell("published", "{0} could not be reached: {1}".format(url, type(e).__name__))
+            answer = head(url, auth=self.auth, timeout=HTTP_TIMEOUT, session=self.session)
+        except REQUEST_ERRORS as e:
+            self._cannot_tell("published", "{0} could not be reached: {1} ({2})".format(url, type(e).__name__, describe_exception(e)))
             return
         if answer.status_code == 200:
             self.report["published"] = "ok"

@@ -5,87 +5,97 @@
 
 A ``Probe`` thread asks one URL (by default the unauthenticated ``displayBuildInfo`` page, the
 load balancer's own health check; or the REST buildInfo with HTTP basic auth, given a username
-and password) about once per ``interval`` until stopped, and records each
-answer: good (200 and a build number), 5xx, refused (the connection was refused, reset or
-closed before an answer, whether over HTTP or during the TLS handshake), timeout, or other
-(429 included). ``report`` sums it up:
-requests, failures by kind, the longest stretch without a good answer (from the first failure
-to the next good answer), when the version served switched, and every version seen in order.
-Two versions answering in turn during the switch is what a load balancer does while both
-target groups serve: it is reported as alternation, not as an outage.
+and password) about once per ``interval`` until stopped, and records each answer: good (200 and a
+build number), 5xx, refused (the connection was refused, reset or closed before an answer, whether
+over HTTP or during the TLS handshake), timeout, or other (429 included). ``report`` sums it up:
+requests, failures by kind, the longest stretch without a good answer (from the first failure to
+the next good answer), when the version served switched, and every version seen in order. Two
+versions answering in turn during the switch is what a load balancer does while both target
+groups serve: it is reported as alternation, not as an outage.
 
-It runs in a thread of codedeploy_wait's module process, beside the wait, with ansible's own
-HTTP client; the clock and the fetch function are injectable for tests. ``stop()`` never waits
-for an answer: a request still under way when the wait ends (HERD hanging) is left to its
-timeout, its answer is not recorded, and no request starts after ``stop()``.
+It runs in a thread of codedeploy_wait's module process, beside the wait. Each read goes through
+``_herd_http`` (the collection's one HTTP client and buildInfo parser), with one ``requests``
+session per probe, so that its connection is reused from one read to the next; the clock and the
+fetch function are injectable for tests. ``stop()`` never waits for an answer: a request still
+under way when the wait ends (HERD hanging) is left to its timeout, its answer is not recorded,
+and no request starts after ``stop()``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import socket
 import ssl
 import threading
 import time
 
-from ansible.module_utils.six.moves.urllib import error as urllib_error
-from ansible.module_utils.urls import open_url
+from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HerdClient, HerdError, locate
 
-BUILD_NUMBER_RE = re.compile(r"Build Number:\s*([^\s<]+)")
+try:
+    from urllib3.exceptions import NewConnectionError as _NotConnected, TimeoutError as _Urllib3Timeout
+except ImportError:  # pragma: no cover - urllib3 comes with requests, which the module reports when missing
+    _NotConnected = _Urllib3Timeout = TimeoutError
+
 # The port did not serve: the connection was refused, reset or closed before HERD answered
-# (urllib wraps some of these in URLError, depending on when they happen and on the scheme).
+# (http.client's RemoteDisconnected is a ConnectionResetError; a TLS handshake cut short is an SSLEOFError).
 CUT_CONNECTION = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
-XML_BUILD_NUMBER_RE = re.compile(r"<buildNumber>\s*([^\s<]+)\s*</buildNumber>")
+# No answer in time. urllib3's NewConnectionError (refused, or a name that does not resolve) is one of its
+# TimeoutErrors by inheritance only: it is not one here.
+TIMEOUTS = (socket.timeout, TimeoutError, _Urllib3Timeout)
 # How long stop() gives the thread to end: it never waits for a request under way.
 STOP_JOIN_SECONDS = 0.1
 # The shortest interval between two probes.
 MIN_PROBE_INTERVAL = 0.2
 
 
-def build_number(body):
-    """The build number in a displayBuildInfo page or a JSON buildInfo answer, or None."""
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body or "")
-    match = BUILD_NUMBER_RE.search(text) or XML_BUILD_NUMBER_RE.search(text)
-    if match:
-        return match.group(1)
+def _causes(exception):
+    """``exception`` and every exception it wraps (requests and urllib3 nest them in args, reason, cause and context)."""
+    seen, pending = [], [exception]
+    while pending:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__] + list(current.args))
+    return seen
+
+
+def failure_kind(error):
+    """What kind of failure a :class:`~_herd_http.HerdError` is for the report: ``5xx``, ``refused``, ``timeout`` or ``other``."""
+    if error.status_code is not None:
+        return "5xx" if 500 <= error.status_code < 600 else "other"
+    causes = _causes(error)[1:]  # the requests/urllib3 error HerdClient turned into this one
+    if any(isinstance(cause, CUT_CONNECTION) for cause in causes):
+        return "refused"
+    if any(isinstance(cause, TIMEOUTS) and not isinstance(cause, _NotConnected) for cause in causes):
+        return "timeout"
+    return "other"  # for example a name that does not resolve, or a certificate that does not verify
+
+
+def fetch_with(client):
+    """One read of buildInfo by ``client`` (a ``_herd_http.HerdClient``): ``(kind, version)``, kind ``ok`` or a failure kind."""
     try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value.get("buildNumber") if isinstance(value, dict) else None
+        return "ok", client.read().build_number
+    except HerdError as e:
+        return failure_kind(e), None
+
+
+def probe_client(url, timeout, cafile=None, verify=True, username=None, password=None):
+    """The ``HerdClient`` a probe reads ``url`` with (ValueError naming probe_url when it is not a buildInfo URL).
+
+    With ``username``, HTTP basic auth is sent with the first request (not after a 401), as
+    herd_buildinfo_check does; the REST buildInfo is asked for JSON first (it answers XML otherwise).
+    """
+    location = locate(url, option="probe_url")
+    return HerdClient(location, "auto", username, password, timeout=timeout, verify=cafile if verify and cafile else verify)
 
 
 def http_fetch(url, timeout, cafile=None, verify=True, username=None, password=None):
-    """One GET: ``(kind, version)`` with kind ``ok``, ``5xx``, ``refused``, ``timeout`` or ``other``.
-
-    With ``username``, HTTP basic auth is sent with the first request (not after a 401), as
-    herd_buildinfo_check does; JSON is asked for (the REST buildInfo answers XML otherwise).
-    """
-    auth = {}
-    if username is not None:
-        auth = dict(url_username=username, url_password=password or "", force_basic_auth=True)
+    """One GET with a client of its own: ``(kind, version)`` with kind ``ok``, ``5xx``, ``refused``, ``timeout`` or ``other``."""
+    client = probe_client(url, timeout, cafile=cafile, verify=verify, username=username, password=password)
     try:
-        answer = open_url(url, timeout=timeout, validate_certs=verify, ca_path=cafile, follow_redirects="safe",
-                          headers={"Accept": "application/json"}, **auth)
-        try:
-            version = build_number(answer.read(65536))
-        finally:
-            answer.close()
-        return ("ok", version) if version else ("other", None)
-    except urllib_error.HTTPError as e:
-        return ("5xx" if 500 <= e.code < 600 else "other"), None
-    except urllib_error.URLError as e:
-        reason = getattr(e, "reason", None)
-        if isinstance(reason, CUT_CONNECTION):
-            return "refused", None
-        if isinstance(reason, (socket.timeout, TimeoutError)):
-            return "timeout", None
-        return "other", None
-    except (socket.timeout, TimeoutError):
-        return "timeout", None
-    except (ConnectionError, OSError):  # e.g. http.client.RemoteDisconnected, raised unwrapped
-        return "refused", None
+        return fetch_with(client)
+    finally:
+        client.close()
 
 
 class Probe(threading.Thread):
@@ -94,12 +104,16 @@ class Probe(threading.Thread):
     def __init__(self, url, interval=1.0, timeout=2.0, cafile=None, verify=True, fetch=None, clock=None,
                  username=None, password=None):
         super(Probe, self).__init__(name="mdl-herd-probe", daemon=True)
+        self.client = None
+        if fetch is None:  # one client, so one session, for every read: its connection is kept from one read to the next
+            self.client = probe_client(url, timeout, cafile=cafile, verify=verify, username=username, password=password)
+            url = self.client.url
+            fetch = self._read
         self.url = url
         self.interval = max(MIN_PROBE_INTERVAL, float(interval))
         self.timeout = timeout
         self.authenticated = username is not None
-        self.fetch = fetch or (lambda: http_fetch(url, timeout, cafile=cafile, verify=verify,
-                                                  username=username, password=password))
+        self.fetch = fetch
         self.clock = clock or time.time
         self.samples = []  # (time, kind, version)
         self._stop_event = threading.Event()
@@ -117,6 +131,9 @@ class Probe(threading.Thread):
                     return  # answered after the wait ended: not part of the report
                 self.samples.append((self.clock(), kind, version))
             self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _read(self):
+        return fetch_with(self.client)
 
     def stop(self):
         """End the probe without waiting for a request under way (it ends at its timeout, unrecorded)."""

@@ -13,118 +13,62 @@ version_added: 1.0.0
 description:
   - Waits for a CodeDeploy deployment (the one the upgrade Lambda of an MDL stack starts) to succeed,
     or only to reroute traffic to the replacement instances, and reports how it went.
-  - Follows the four steps of a Blue/Green deployment as the CodeDeploy console shows them
-    (1 Deploying replacement instances, 2 Rerouting traffic to replacement instances,
-    3 Waiting original instances termination, 4 Terminating original instances), each
-    V(Pending), V(InProgress), V(Succeeded), V(Failed) or V(Skipped), with their times.
-    An in-place deployment has no such steps; the module says so and follows its lifecycle events.
+  - Follows the four steps of a Blue/Green deployment as the CodeDeploy console shows them, with their times
+    (of an in-place deployment, its lifecycle events).
   - >-
-    Step 3 lasts from the end of the reroute until CodeDeploy starts terminating the original
-    instances: its configured length when the deployment group sets one (the upgrade Lambda of
-    MDL sets none), or else until the original instances' targets show the termination (CodeDeploy
-    updates them after their last lifecycle event).
-  - >-
-    While it waits, the task prints one line when the deployment's status changes, one when a step
-    starts, and one for each lifecycle event of each instance (several instances at one event share
-    a line), for example
-    "d-ABCDE1234 step 1/4 Deploying replacement instances: ApplicationStart on i-0123 (2m10s)".
-    An event that started and ended between two reads of the instances gets its line with its
-    outcome ("..., Succeeded"). The lines show without C(-v), on the command line and in AWX/Tower
-    job output. The time in brackets is the time since the deployment started at the moment the
-    line is about (as CodeDeploy recorded it), the same times as in RV(steps) and RV(timeline).
-  - When the deployment fails or is stopped, the task fails with what a person needs to act on, the
-    lifecycle event that failed, on which instance, the script, its diagnostics message and the last
-    lines of its log, the error code, and the rollback deployment with its status.
-  - Throttling and transient errors of CodeDeploy are retried with backoff and never end the wait
-    by themselves; errors before the first successful read (wrong region, credentials, endpoint or
-    deployment id) fail at once.
-  - Polls C(GetDeployment) and reads the instances (C(ListDeploymentTargets), C(BatchGetDeploymentTargets)
-    25 at a time) when they may have changed; see O(poll_interval).
+    While it waits, the task prints a line for each status change, step start and lifecycle event, for example
+    "d-ABCDE1234 step 1/4 Deploying replacement instances: ApplicationStart on i-0123 (2m10s)", and at least one a
+    minute. The lines show without C(-v), on the command line and in AWX job output.
+  - When the deployment fails or is stopped, the task fails with the lifecycle event that failed, the instance,
+    the script, the last lines of its log and the rollback deployment with its status.
+  - Throttling and transient errors are retried. The collection's C(docs/design.md) says how often it reads what.
 author:
   - mdl.herd maintainers (@mdl-herd)
 options:
   deployment_id:
     description:
-      - The CodeDeploy deployment to follow, C(d-) and 9 upper-case letters or digits, for example
-        the RV(mdl.herd.herd_upgrade_invoke#module:deployment_id) that M(mdl.herd.herd_upgrade_invoke) returns.
+      - The CodeDeploy deployment to follow, for example the RV(mdl.herd.herd_upgrade_invoke#module:deployment_id)
+        that M(mdl.herd.herd_upgrade_invoke) returns.
     type: str
     required: true
   wait_timeout:
     description:
-      - How many seconds to wait at most. There is no other limit.
-      - When the time is up, O(on_timeout) says what happens to the deployment; the task fails in
-        every case, with the last known state.
+      - Seconds to wait at most; then the task fails with the last known state (see O(on_timeout)).
     type: int
     default: 3600
   poll_interval:
     description:
       - >-
-        Seconds between two reads of what changes (at least 0.5). While lifecycle events run, the
-        instances (C(BatchGetDeploymentTargets), one request for up to 25) are read every O(poll_interval),
-        a little early by the time a read takes, so that each event's start and end, and each step's
-        start, is said within one O(poll_interval) of the time CodeDeploy records, for events that last
-        longer than that. What rarely changes is read seldom: the deployment itself (C(GetDeployment))
-        every 60 seconds, and at once when an instance's own status changes (a failure, V(Ready), done);
-        the target list (C(ListDeploymentTargets)) when the deployment counts more instances than are known.
-      - >-
-        Before the deployment starts and while the replacement instance is provisioned, the deployment
-        is read every O(poll_interval); during step 3 when its length is not configured, the original
-        instances every O(poll_interval) (step 4 shows in them first) and the deployment every 60 seconds.
-        When the end may be near (step 4 runs, or step 2 with O(wait_for=traffic_rerouted); a lifecycle
-        event has failed; the last event of an in-place deployment runs), the deployment is read every
-        O(poll_interval), or, on a deployment that got there within 2 minutes (a small application),
-        every 1 % of the time it has run, at least every 0.5 seconds: it ends in seconds. During a
-        termination wait of configured length it reads every quarter of the time left, at most every
-        30 seconds; while the deployment waits in V(Ready), every 4 x O(poll_interval), at most every
-        30 seconds. After throttling it doubles the interval each time, up to 30 seconds.
-      - >-
-        At the default, a HERD deployment costs at most about 15 CodeDeploy requests a minute.
-      - >-
-        Progress lines: one per status change, step start, and lifecycle event start and end (with its
-        status); when no line was said for 55 seconds, one that says where the deployment is and for how
-        long (V(still in ApplicationStart on i-0123, 2m10s)), so a line comes at least every minute.
-        The time in brackets at the end of a line is the time since the deployment started at the moment
-        the line is about, as CodeDeploy recorded it (a start, an end), or, for a V(still in) line, now.
+        Seconds between two reads of what changes (at least 0.5): each event is said within one O(poll_interval)
+        of the time CodeDeploy records it.
     type: float
     default: 5.0
   wait_for:
     description:
       - V(success) waits for the status V(Succeeded).
-      - V(traffic_rerouted) returns as soon as the replacement (green) instances serve the traffic,
-        that is when step 2 is done, without waiting for the original (blue) instances to be
-        terminated. For an in-place deployment it waits for V(Succeeded) and warns.
+      - V(traffic_rerouted) returns once the replacement instances serve the traffic (step 2 done).
     type: str
     choices: [success, traffic_rerouted]
     default: success
   on_timeout:
     description:
-      - What to do with the deployment when O(wait_timeout) is over.
-      - V(fail) leaves it running.
-      - V(stop) stops it (C(StopDeployment) without rollback).
-      - V(rollback) stops it with automatic rollback and reports the rollback deployment and its status.
-      - After a stop the module waits up to 2 minutes for CodeDeploy to report the deployment
-        V(Stopped) (and, with V(rollback), to name the rollback deployment).
-      - If the deployment ended in the meantime, nothing is stopped and the task reports that end.
+      - When O(wait_timeout) is over, V(fail) leaves the deployment running; V(stop) stops it; V(rollback) stops
+        it with automatic rollback.
     type: str
     choices: [fail, stop, rollback]
     default: fail
   label:
     description:
-      - Put in front of each progress line, for example the stack (V(mdl/DEV)), so that the lines of deployments
-        followed side by side (a fleet) say whose they are. The role C(mdl.herd.herd_upgrade) sets it.
+      - Put in front of each progress line, for example the stack (V(mdl/DEV)).
     type: str
   probe_url:
     description:
-      - While the deployment runs, ask this URL about once per O(probe_interval) as a client would (for example HERD's
-        unauthenticated C(https://host/herd-app/displayBuildInfo), the load balancer's health check), and return the
-        zero-downtime report RV(zero_downtime). The probe runs beside the wait and never delays it.
-      - Not in check mode, nor with C(async).
+      - While the deployment runs, ask this URL once per O(probe_interval) as a client would (for example
+        C(https://host/herd-app/displayBuildInfo)), and return the zero-downtime report RV(zero_downtime).
     type: str
   probe_username:
     description:
-      - HERD user to probe O(probe_url) with, by HTTP basic auth sent with every request, for example the stack's admin
-        user with HERD's REST C(https://host/herd-app/rest/buildInfo) (asked for JSON; XML answers are read too).
-      - Give O(probe_password) with it. O(probe_url) must not hold credentials.
+      - HERD user to probe O(probe_url) with (HTTP basic auth), with O(probe_password).
     type: str
   probe_password:
     description:
@@ -132,10 +76,7 @@ options:
     type: str
   probe_credentials_from_ssm:
     description:
-      - Probe with the stack's HERD admin user, read from SSM (C(/app/MDL/{instance}/{environment}/LDAP/User/HerdAdminUsername)
-        and C(.../LDAP/Password/HerdAdminPassword), decrypted) with this module's AWS credentials and region.
-      - Needs O(mdl_instance_name) and O(mdl_environment). Cannot be used with O(probe_username).
-      - When they cannot be read, the wait goes on without the probe, and RV(zero_downtime) says why it did not run.
+      - Probe with the stack's HERD admin user, read from SSM. Needs O(mdl_instance_name) and O(mdl_environment).
     type: bool
     default: false
     version_added: 1.1.0
@@ -152,19 +93,13 @@ options:
     default: true
   expected_version:
     description:
-      - The HERD version the deployment installs. With O(probe_url), once the deployment has succeeded, the
-        probe reads HERD once more and the module returns RV(served_version) and RV(served_matches)
-        (compared Maven-style, so C(0.176) is C(0.176.0)), the version check that would otherwise take a
-        task of its own (M(mdl.herd.herd_buildinfo_check)).
-      - Ignored without O(probe_url).
+      - The version the deployment installs. With O(probe_url), the module returns RV(served_version) and
+        RV(served_matches) once the deployment has succeeded.
     type: str
     version_added: 1.1.0
 notes:
-  - >-
-    An action plugin of the same name prints the progress lines while the module runs on the controller
-    (C(connection: local) or C(delegate_to: localhost), the usual way for AWS modules, and AWX). Run on
-    another host, with C(become) or with C(async), the module prints no progress lines; its result is the same.
-  - The result's RV(api_calls) counts the requests sent to CodeDeploy, retries included.
+  - The progress lines show when the module runs on the controller (as usual for AWS modules); not with C(async).
+  - RV(api_calls) counts the requests sent to CodeDeploy, retries included.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -601,6 +536,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_follower impo
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import DeploymentMissing, DeploymentReader, poll_retry
 from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, read_credentials
+from ansible_collections.mdl.herd.plugins.module_utils._herd_http import locate
 from ansible_collections.mdl.herd.plugins.module_utils._probe import MIN_PROBE_INTERVAL, Probe, not_probed
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack, check_deployment_id, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._version import satisfies
@@ -705,7 +641,10 @@ def check_options(params):
     if params["expected_version"] is not None:
         check_version(params["expected_version"], option="expected_version")
     if params["probe_interval"] < MIN_PROBE_INTERVAL:
-        raise ValueError("probe_interval must be at least {0} seconds; got {1}".format(MIN_PROBE_INTERVAL, params["probe_interval"]))
+        raise ValueError("probe_interval must be at least {0} seconds, for example probe_interval: 1; got {1}".format(
+            MIN_PROBE_INTERVAL, params["probe_interval"]))
+    if params["probe_url"]:
+        locate(params["probe_url"], option="probe_url")
     if params["mdl_instance_name"] is not None:
         MdlStack(params["mdl_instance_name"], params["mdl_environment"])
     return deployment_id

@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 botocore = pytest.importorskip("botocore")
@@ -185,3 +189,61 @@ def test_no_checks_run_none_and_the_order_is_fixed():
 
 def test_the_war_url_quotes_the_version():
     assert war_url("https://r/m2", "1.0.0-RC1") == "https://r/m2/org/finra/herd/herd-war/1.0.0-RC1/herd-war-1.0.0-RC1.war"
+
+
+class Repository(object):
+    """An artifact repository on 127.0.0.1 that holds ``published`` paths; records each HEAD's path and User-Agent."""
+
+    def __init__(self, published=()):
+        repository = self
+        self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self):
+                repository.seen.append((self.path, self.headers.get("User-Agent")))
+                self.send_response(200 if self.path in published else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:{0}/maven2".format(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_published_check_asks_the_repository_over_http_with_the_collections_client():
+    war = "/maven2/org/finra/herd/herd-war/0.176.0/herd-war-0.176.0.war"
+    with Repository(published=[war]) as repository:
+        upgrade = UpgradeInvocation("0.176.0", stack=MdlStack("mdl", "DEV"))
+        assert Preflight(upgrade, ["published"], repository=repository.url).run() == {"published": "ok"}
+        upgrade = UpgradeInvocation("0.199.0", stack=MdlStack("mdl", "DEV"))
+        with pytest.raises(UpgradeFailure, match="HERD 0.199.0 is not published: .* answered 404"):
+            Preflight(upgrade, ["published"], repository=repository.url).run()
+    assert [path for path, dummy in repository.seen] == [war, war.replace("0.176.0", "0.199.0")]
+    assert all(agent == "mdl.herd" for dummy, agent in repository.seen)
+
+
+def test_a_repository_that_refuses_the_connection_cannot_tell_and_says_why():
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))  # bound, not listening: the connection is refused
+    try:
+        warnings = []
+        upgrade = UpgradeInvocation("0.176.0", stack=MdlStack("mdl", "DEV"))
+        report = Preflight(upgrade, ["published"], repository="http://127.0.0.1:{0}".format(held.getsockname()[1]),
+                           warn=warnings.append).run()
+    finally:
+        held.close()
+    assert report["published"].startswith("cannot tell: http://127.0.0.1:")
+    assert "could not be reached: ConnectionError (" in report["published"] and "refused" in report["published"].lower()
+    assert warnings and "published cannot be checked" in warnings[0]

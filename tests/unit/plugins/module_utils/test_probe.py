@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from ansible_collections.mdl.herd.plugins.module_utils._probe import (
-    Probe, build_number, http_fetch, not_probed, sentence, summarize)
+    Probe, http_fetch, not_probed, sentence, summarize)
 
 
 def test_a_clean_switch():
@@ -44,10 +44,22 @@ def test_two_versions_in_turn_are_alternation_not_outage():
     assert "both served in turn" in sentence(report)
 
 
-def test_pages_and_urls():
-    assert build_number(b"<p>Build Number: 0.176.0</p><p>Build User: x</p>") == "0.176.0"
-    assert build_number(b'{"buildNumber": "0.176.0"}') == "0.176.0"
-    assert build_number(b"<html>nothing</html>") is None
+def test_the_page_and_the_rest_answers_are_read_by_the_one_buildinfo_parser(answering):
+    page = answering(200, b"<p>Build Number: 0.176.0</p><p>Build User: x</p>", [("Content-Type", "text/html")])
+    assert http_fetch(page, timeout=2) == ("ok", "0.176.0")
+    for content_type, body in (("application/json", b'{"buildNumber": "0.176.0"}'),
+                               ("application/xml", b"<?xml version='1.0'?><buildInformation><buildNumber>0.176.0"
+                                                   b"</buildNumber></buildInformation>")):
+        rest = answering(200, body, [("Content-Type", content_type)]).replace("/displayBuildInfo", "/rest/buildInfo")
+        assert http_fetch(rest, timeout=2) == ("ok", "0.176.0")
+    assert http_fetch(answering(200, b"<html>nothing</html>"), timeout=2) == ("other", None)
+
+
+def test_a_probe_url_that_is_not_a_herd_url_fails_naming_probe_url():
+    with pytest.raises(ValueError, match="probe_url must be an http:// or https:// URL"):
+        Probe("ftp://herd.example.com/herd-app/displayBuildInfo")
+    with pytest.raises(ValueError, match="probe_url must not hold credentials"):
+        Probe("https://admin:secret@herd.example.com/herd-app/displayBuildInfo")
 
 
 def test_the_thread_probes_until_stopped_and_survives_a_failing_fetch():

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe, build_number, http_fetch
+from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe, http_fetch
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import AnsweringHerd, HangingHerd
 
 # Generous: what stop() may take on a slow machine. A stop() that waited for the hung request would take
@@ -16,8 +18,58 @@ from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers i
 STOP_BOUND = 1.0
 
 
-def test_the_rest_build_info_s_xml_answer_is_read():
-    assert build_number(b"<?xml version='1.0'?><buildInformation><buildNumber>0.176.0</buildNumber></buildInformation>") == "0.176.0"
+class KeepAliveHerd(object):
+    """Answers the displayBuildInfo page over HTTP/1.1 keep-alive; counts connections and requests."""
+
+    def __init__(self):
+        self.connections, self.requests = 0, 0
+        herd = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super(Handler, self).setup()
+                herd.connections += 1
+
+            def do_GET(self):
+                herd.requests += 1
+                body = b"<html><body><p>Build Number: 0.176.0</p></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:{0}/herd-app/displayBuildInfo".format(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_probe_keeps_one_connection_for_all_its_reads():
+    with KeepAliveHerd() as herd:
+        probe = Probe(herd.url, interval=0.2)
+        probe.start()
+        deadline = time.monotonic() + 10
+        while probe.report()["requests"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        probe.stop()
+        assert probe.read_once() == ("ok", "0.176.0")
+        report = probe.report()
+    assert report["requests"] >= 4 and report["failures"] == 0
+    assert herd.requests >= 5 and herd.connections == 1, (herd.requests, herd.connections)
 
 
 def test_credentials_go_with_the_first_request_as_basic_auth():
@@ -26,7 +78,7 @@ def test_credentials_go_with_the_first_request_as_basic_auth():
         assert len(herd.seen) == 1  # not a 401 first, then a retry with the credentials
         path, auth, accept = herd.seen[0]
         assert auth == "Basic " + base64.b64encode(b"admin:s3cr:et").decode()
-        assert accept == "application/json"
+        assert accept.startswith("application/json")  # JSON first: the REST buildInfo answers XML otherwise
 
 
 def test_without_credentials_no_authorization_is_sent_and_a_401_is_a_failure():

@@ -150,3 +150,11 @@ def test_without_an_answer_at_the_end_the_version_is_not_taken_as_served(monkeyp
                          probe_interval=5, expected_version="0.176.0")
     assert not failed
     assert (result["served_version"], result["served_matches"]) == (None, False)
+
+
+def test_a_probe_url_that_is_not_a_herd_url_fails_naming_it_before_any_aws_call(monkeypatch, clock, services):
+    codedeploy, ssm = services
+    failed, result = run(monkeypatch, deployment_id=DEPLOYMENT, probe_url="herd.example.com/herd-app/displayBuildInfo")
+    assert failed and result["msg"].startswith("probe_url must be an http:// or https:// URL"), result["msg"]
+    assert "https://host/herd-app/displayBuildInfo" in result["msg"]
+    assert codedeploy.requests == [] and ssm.names == []
