@@ -11,44 +11,25 @@ module: herd_buildinfo_check
 short_description: Read the HERD version an MDL stack serves, and optionally wait for the expected one
 version_added: 1.0.0
 description:
-  - Reads HERD's buildInfo (the build number is the HERD version) the way every MDL stack serves it,
-    from the REST URL C(/herd-app/rest/buildInfo) (JSON or XML, HTTP basic auth when the stack has SSL
-    and auth enabled) or from the HTML page C(/herd-app/displayBuildInfo) (open, the load balancer's health check).
-  - HERD is found from O(url), or from the stack's two words O(mdl_instance_name) and O(mdl_environment);
-    the URL is then the output C(HerdLoadBalancerURL) of the stack's nested Herd CloudFormation stack,
-    found by its parameters C(MDLInstanceName) and C(Environment).
-  - With O(expected_version), compares the version served with it, and with O(retries) keeps asking until
-    it is served, tolerating connection errors, 429 (throttling) and 5xx answers meanwhile (traffic being rerouted during
-    a Blue/Green deployment). It fails with the version served when it never comes.
-  - Refused credentials (401/403), TLS certificates that cannot be verified and answers that are not
-    buildInfo fail at once, with a sentence that says what to do.
-  - With O(report_active_deployment), also returns the deployment under way in the stack's CodeDeploy group
-    (RV(active_deployment)), so that one task tells whether there is anything to do (HERD at the version, and
-    no deployment still running (after traffic is rerouted, buildInfo reports the new version for minutes
-    while the original instances are terminated)).
-  - With O(report_upgrade_request), also returns what the stack's SSM parameters ask the next HERD instance
-    to install (RV(upgrade_request)); after a failed upgrade they still ask for the version that failed.
-  - Read-only. AWS is called only to discover the URL, to read credentials from SSM and, with
-    O(report_active_deployment), to list the group's deployments (with O(report_upgrade_request), to read three
-    SSM parameters); with O(url) and O(username)/O(password) the
-    module needs no AWS access at all.
+  - Reads HERD's buildInfo (its build number is the HERD version) from the REST URL C(/herd-app/rest/buildInfo)
+    (JSON or XML) or the HTML page C(/herd-app/displayBuildInfo).
+  - HERD is found from O(url), or from the stack's CloudFormation (O(mdl_instance_name), O(mdl_environment)).
+  - With O(expected_version), compares the version served with it and, with O(retries), keeps asking until it is
+    served (a Blue/Green deployment rerouting traffic). Refused credentials, certificates that cannot be verified and
+    answers that are not buildInfo fail at once, saying what to do.
+  - Read-only. With O(url) and O(username)/O(password) it needs no AWS access.
 author:
   - mdl.herd maintainers (@mdl-herd)
 options:
   url:
     description:
-      - Where HERD answers, as one of
-        the REST buildInfo URL (C(https://host/herd-app/rest/buildInfo)),
-        the HTML page (C(https://host/herd-app/displayBuildInfo)),
-        or the stack's base URL (C(https://host)); the REST path is then added.
-      - Without it, the URL is discovered through CloudFormation from O(mdl_instance_name) and
-        O(mdl_environment) (which then need the AWS options, for example O(region)).
+      - Where HERD answers, the REST buildInfo URL (C(https://host/herd-app/rest/buildInfo)), the HTML page, or the
+        base URL (C(https://host)). Without it, the URL comes from the stack's CloudFormation.
       - Must not hold credentials; use O(username) and O(password).
     type: str
   username:
     description:
-      - The user for HTTP basic auth on the REST URL (needed when the stack has SSL and auth enabled).
-      - Give O(password) with it. Cannot be used with O(credentials_from_ssm).
+      - The user for HTTP basic auth (when the stack has auth enabled), with O(password).
     type: str
   password:
     description:
@@ -56,18 +37,13 @@ options:
     type: str
   credentials_from_ssm:
     description:
-      - Read the HERD admin user and password of the stack from SSM, at
-        C(/app/MDL/{instance}/{environment}/LDAP/User/HerdAdminUsername) and
-        C(/app/MDL/{instance}/{environment}/LDAP/Password/HerdAdminPassword) (a SecureString, decrypted).
-      - Needs O(mdl_instance_name), O(mdl_environment) and the AWS options. The password is never returned or logged.
+      - Read the stack's HERD admin user and password from SSM. Needs O(mdl_instance_name) and O(mdl_environment).
     type: bool
     default: false
   format:
     description:
-      - How to read buildInfo.
-      - V(auto) asks the REST URL for JSON and understands XML and HTML answers too (or reads the HTML page when O(url) names it).
-      - V(json) and V(xml) ask the REST URL for that format. V(html) reads the page C(/herd-app/displayBuildInfo)
-        of the same host, which needs no credentials.
+      - How to read buildInfo. V(auto) asks for JSON and reads XML and HTML too; V(html) reads the page, which needs
+        no credentials.
     type: str
     choices: [auto, json, xml, html]
     default: auto
@@ -78,48 +54,37 @@ options:
     type: str
   on_mismatch:
     description:
-      - What a version served that does not match O(expected_version) does.
-      - V(fail) asks again up to O(retries) times, then fails with the version served.
-      - V(report) returns RV(matches=false) without failing and without asking again for the version
-        (O(retries) still wait out an unreachable HERD, 429 and 5xx answers).
+      - When the version served does not match O(expected_version), V(fail) asks again up to O(retries) times,
+        then fails; V(report) returns RV(matches=false) without failing.
     type: str
     choices: [fail, report]
     default: fail
     version_added: 1.1.0
   report_active_deployment:
     description:
-      - Also return the deployment under way in the stack's CodeDeploy group, as RV(active_deployment).
-      - Needs O(mdl_instance_name) and O(mdl_environment), and the IAM actions C(codedeploy:ListDeployments)
-        and C(codedeploy:GetDeployment) (this one only when a deployment is under way).
+      - Also return the deployment under way in the stack's CodeDeploy group (RV(active_deployment)), so that one
+        task tells whether there is anything to do.
     type: bool
     default: false
     version_added: 1.1.0
   report_upgrade_request:
     description:
-      - Also return, as RV(upgrade_request), what the stack's SSM parameters C(HERD/DeploymentInvoked),
-        C(HERD/RequestedVersion) and C(HERD/CurrentVersion) ask the next HERD instance to install. herd-mdl's
-        bundle installs the requested version while C(HERD/DeploymentInvoked) is C(true), and only its smoke test
-        (ValidateService) resets them once it passed; after a deployment that failed before, an instance the
-        Auto Scaling group launches installs the version that failed.
-      - Needs O(mdl_instance_name) and O(mdl_environment), and the IAM action C(ssm:GetParameters).
+      - Also return what the stack's SSM parameters ask the next HERD instance to install (RV(upgrade_request));
+        after a failed upgrade they still ask for the version that failed.
     type: bool
     default: false
     version_added: 1.1.0
   compare:
     description:
-      - How the version served is compared with O(expected_version).
-      - V(equal) wants that version; V(at_least) accepts it or a later one.
-      - Versions compare as Maven versions, as HERD's are, so C(0.9.0 < 0.10.0), C(0.176.0-SNAPSHOT < 0.176.0)
-        and C(0.176 = 0.176.0).
+      - V(equal) wants O(expected_version); V(at_least) accepts it or a later one, compared the Maven way
+        (C(0.9.0 < 0.10.0), C(0.176 = 0.176.0)).
     type: str
     choices: [equal, at_least]
     default: equal
   retries:
     description:
-      - How many more times to ask when the first answer is not the expected version, or HERD cannot be
-        reached or answers 429 or 5xx. V(0) asks once.
-      - The module asks at most O(retries) + 1 times and gives up after O(retries) x O(delay) seconds,
-        whichever comes first (slow answers leave room for fewer attempts).
+      - How many more times to ask when the answer is not the expected version, or HERD cannot be reached or
+        answers 429 or 5xx. V(0) asks once.
     type: int
     default: 0
   delay:
@@ -134,20 +99,15 @@ options:
     default: 10
   validate_certs:
     description:
-      - Verify the TLS certificates of HERD (and of the AWS APIs, when discovery or SSM are used).
-      - Setting V(false) is discouraged; set O(ca_path) to the CA that signed HERD's certificate instead.
+      - Verify the TLS certificates of HERD and AWS. Rather than V(false), set O(ca_path).
     type: bool
     default: true
   ca_path:
     description:
-      - A PEM file of CA certificates to verify HERD's TLS certificate with, instead of the system's
-        (for example the private CA of a stack whose certificate is self-signed).
-      - Ignored when O(validate_certs=false).
+      - A PEM file of CA certificates to verify HERD's certificate with (a private CA).
     type: path
 notes:
-  - O(mdl_instance_name) and O(mdl_environment) are needed together, for discovery or O(credentials_from_ssm).
-  - The module never changes anything and runs in full in check mode.
-  - Needs the Python library C(requests) on the host that runs it.
+  - The AWS permissions of each option are in the collection's C(docs/permissions.md).
 requirements:
   - requests
 seealso:

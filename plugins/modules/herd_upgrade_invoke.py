@@ -11,145 +11,91 @@ module: herd_upgrade_invoke
 short_description: Start the Blue/Green upgrade of HERD on an MDL stack, once and only once
 version_added: 1.0.0
 description:
-  - Invokes the upgrade Lambda of an MDL stack
-    (C({instance}-Herd-{environment}-UPGRADE-HERD-LAMBDA-FUNCTION)) with the requested HERD version,
-    and returns the id of the CodeDeploy Blue/Green deployment it started, to follow with
-    M(mdl.herd.codedeploy_wait).
-  - Safe to run again. First it looks for an active deployment (C(Created), C(Queued), C(InProgress),
-    C(Baking) or C(Ready)) in the stack's deployment group C({instance}-HerdDeployGroup). When there is one and
-    the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/RequestedVersion) equals O(requested_version),
-    it returns that deployment with RV(attached=true) and C(changed=false), and does not invoke
-    (see O(on_active_deployment)). Once the bundle's smoke test (ValidateService) passed, C(HERD/RequestedVersion)
-    holds C(FilledLater) while the deployment still has minutes to run; the deployment's version is then the one
-    C(HERD/CurrentVersion) names, if that parameter was written after the deployment was created. Versions
-    compare the Maven way (V(0.176) is V(0.176.0)). When the active deployment is for another version, or its
-    version cannot be told, it fails, naming the deployment, both versions and its status, and invokes nothing. It never attaches to a deployment that
-    CodeDeploy started itself, such as the automatic rollback of a failed upgrade (which restores the version
-    served before); it fails and says which deployment that rolls back.
-  - Otherwise it reads C(/app/MDL/{instance}/{environment}/HERD/MostRecentDeploymentId), then invokes the
-    function once, synchronously, with the log tail. The invoke is never retried, neither by this module nor
-    by botocore, whatever O(aws_config) says (a second invoke would start a second deployment), and the
-    module waits for its answer for the function's timeout (900 s in MDL) and a minute more.
-  - "The deployment id comes from the line C(Deployment id is: 'd-...') of the function's log. Lambda returns
-    only the last 4 KB of the log; when that tail lost the line, the id comes from
-    C(HERD/MostRecentDeploymentId), accepted only if it differs from the value read before the invoke and
-    the deployment it names belongs to the stack's group and was created after the invoke began, on AWS's
-    clock. Otherwise the module fails and says what to check."
-  - "The task fails when the function fails (with its error type, error message and log lines) or logs an
-    C(ERROR:) line (for example C(FATAL: Required parameter) for a null version)."
-  - Reads use the AWS retries with backoff on throttling (SSM, CodeDeploy, Lambda's GetFunctionConfiguration).
+  - Invokes the upgrade Lambda of an MDL stack with the requested HERD version and returns the id of the
+    CodeDeploy Blue/Green deployment it started, to follow with M(mdl.herd.codedeploy_wait).
+  - Safe to run again. When a deployment of O(requested_version) is under way, it returns that one
+    (RV(attached=true), C(changed=false)) and invokes nothing. The invoke is sent once, never retried.
+  - How it works inside is in the collection's C(docs/design.md); the AWS permissions in C(docs/permissions.md).
 author:
   - mdl.herd maintainers (@mdl-herd)
 options:
   function_name:
     description:
-      - The upgrade Lambda, as a name or an ARN (an alias or version qualifier is allowed), instead of the one
-        the MDL naming convention gives for O(mdl_instance_name) and O(mdl_environment).
-      - The module still needs the stack's two words, for its CodeDeploy deployment group and SSM parameters.
-        Without O(mdl_instance_name) and O(mdl_environment), it reads them from the function's environment
-        variables C(INSTANCE_NAME) and C(ENVIRONMENT), as MDL sets them; with them, it fails when the function's
-        variables name another stack.
-      - Give O(mdl_instance_name) and O(mdl_environment), or O(function_name), or all three.
-      - An ARN must name a function of O(region).
+      - The upgrade Lambda (name or ARN), instead of the one MDL's naming gives for the stack. Without
+        O(mdl_instance_name) and O(mdl_environment), the stack is read from the function's environment.
     type: str
   requested_version:
     description:
-      - The HERD version to deploy, a Maven version as published to Maven Central, for example V(0.176.0).
-      - Dot-separated numbers, optionally followed by a Maven qualifier after C(-) (V(0.176.0), V(0.176.0-SNAPSHOT),
-        V(1.0.0-RC1)), at most 64 characters; not V(latest), not V(..), no leading C(-) or C(.). Checked before any
-        AWS call. The function receives it exactly as given (the bundle's smoke test compares exact strings).
-      - A version that is not published makes the deployment fail at C(ApplicationStart), after minutes of work.
+      - The HERD version to deploy, a Maven version as published, for example V(0.176.0) or V(1.0.0-RC1).
+      - Checked before any AWS call; the function receives it exactly as given.
     type: str
     required: true
   served_version:
     description:
-      - The HERD version the stack serves now, as M(mdl.herd.herd_buildinfo_check) returns it (RV(mdl.herd.herd_buildinfo_check#module:build_number)).
-      - When it is O(requested_version) (compared the Maven way), the module never invokes. It returns a deployment of
-        that version still under way in the stack's group, to follow to its end (after traffic is rerouted, buildInfo
-        reports the new version for minutes while the original instances are terminated), or RV(already_served=true)
-        with nothing to follow; it fails on an active deployment of another version.
-      - Omitted, the module does not look at what HERD serves, unless O(buildinfo) is given.
-      - Mutually exclusive with O(buildinfo).
+      - The version the stack serves now. When it equals O(requested_version), nothing is invoked
+        (RV(already_served=true)). Mutually exclusive with O(buildinfo).
     type: str
   buildinfo:
     description:
-      - Read the version HERD serves now, as M(mdl.herd.herd_buildinfo_check) would with these options, before
-        anything else (and use it as O(served_version)); the answer is returned as RV(served). Deciding
-        whether there is anything to do and doing it then take one module call.
-      - HERD is found from the stack's CloudFormation unless O(buildinfo.url) is given.
-      - A HERD that cannot be read fails the module before anything is invoked.
+      - Read the version HERD serves first, as M(mdl.herd.herd_buildinfo_check) does, and use it as
+        O(served_version); returned as RV(served).
     type: dict
     version_added: 1.1.0
     suboptions:
       url:
-        description: HERD's buildInfo URL (or its base URL), as M(mdl.herd.herd_buildinfo_check)'s O(mdl.herd.herd_buildinfo_check#module:url).
+        description: HERD's URL (default from CloudFormation).
         type: str
       username:
-        description: The HERD user for HTTP basic auth (with O(buildinfo.password)).
+        description: HERD user (basic auth).
         type: str
       password:
-        description: The password of O(buildinfo.username).
+        description: Its password.
         type: str
       credentials_from_ssm:
-        description: Read the HERD admin credentials from the stack's SSM parameters instead.
+        description: Credentials from the stack's SSM.
         type: bool
         default: false
       format:
-        description: How to read buildInfo, as M(mdl.herd.herd_buildinfo_check)'s O(mdl.herd.herd_buildinfo_check#module:format).
+        description: How to read buildInfo.
         type: str
         choices: [auto, json, xml, html]
         default: auto
       retries:
-        description: How many more times to ask when HERD cannot be reached or answers 429 or 5xx (a re-run while traffic is rerouted).
+        description: Retries when HERD is unreachable or busy.
         type: int
         default: 0
       delay:
-        description: Seconds between two attempts.
+        description: Seconds between attempts.
         type: float
         default: 5
       timeout:
-        description: Seconds to wait for each HTTP answer.
+        description: Seconds per HTTP answer.
         type: float
         default: 10
       validate_certs:
-        description:
-          - Verify HERD's TLS certificate (the AWS calls follow the module's own O(validate_certs)).
+        description: Verify HERD's TLS certificate.
         type: bool
         default: true
       ca_path:
-        description: A PEM file of CA certificates to verify HERD's certificate with.
+        description: CA bundle (PEM) for HERD.
         type: path
   allow_downgrade:
     description:
-      - Invoke even when O(requested_version) is older than O(served_version) (compared the Maven way).
-      - By default such a downgrade fails before anything is invoked, naming both versions.
-      - Without O(served_version) the module does not know what HERD serves and never refuses.
+      - Invoke even when O(requested_version) is older than the version served (by default that fails).
     type: bool
     default: false
   preflight:
     description:
-      - The checks to run before anything is invoked, in this order. An unpublished version or a missing bundle then
-        fails in seconds instead of minutes into the deployment. V([]) runs none.
-      - V(lambda) the function exists (V(Inactive) is fine); V(deployment_group) the stack's CodeDeploy deployment group
-        exists; V(active_deployment) no deployment of another version is active (these two are part of starting an
-        upgrade in any case, and listed they report what that part found, and only that). V(lambda) is "not checked"
-        when C(lambda:GetFunctionConfiguration) is not allowed (the module warns and goes on; the function's existence
-        shows only at the invoke), and so is V(bundle), whose place comes from the function's environment.
-      - V(bundle) the revision C(s3://{STAGING_BUCKET}/{RELEASE_VERSION}/herd/herd.zip) exists (both from the function's
-        environment). S3 answers 403 for a missing object to a caller without C(s3:ListBucket), so that is reported as
-        "cannot tell", with a warning, not as missing.
-      - V(published) C(org/finra/herd/herd-war/{v}/herd-war-{v}.war) exists in O(artifact_repository) (an HTTP C(HEAD)).
-        An unreachable repository or a 5xx answer is "cannot tell", with a warning; a 404 fails naming the URL.
-      - Skipped when the module joins a deployment under way or has nothing to do.
+      - Checks run before the invoke, so that an unpublished version or a missing bundle fails in seconds, not
+        minutes into the deployment. V(bundle) looks in the staging bucket, V(published) in O(artifact_repository).
+        A check that cannot tell warns. V([]) runs none.
     type: list
     elements: str
     choices: [lambda, deployment_group, active_deployment, bundle, published]
     default: [lambda, deployment_group, active_deployment, bundle, published]
   artifact_repository:
     description:
-      - The Maven repository the stack's bundle downloads HERD's war from, for the V(published) check of O(preflight).
-        The stock bundle downloads from Maven Central; a site whose bundle downloads from an internal mirror points
-        this there.
+      - The Maven repository the bundle downloads HERD from (your mirror, if it uses one).
     type: str
     default: https://repo1.maven.org/maven2
   artifact_repository_username:
@@ -160,34 +106,9 @@ options:
     type: str
   lock:
     description:
-      - Take the stack's upgrade lock around the invoke, so that two runs (two controllers, two AWX jobs) never invoke
-        at once. The lock is the SSM parameter C(/app/MDL/{instance}/{environment}/HERD/UpgradeLock), created with
-        C(Overwrite=false) (which only one run can do), its value JSON with a random owner token, the controller's host
-        name, the version and the time.
-      - The value also names the process of the module holding it and its phase (C(held), then C(invoking), written
-        just before the Invoke is sent).
-      - It is held only for the invoke, released in every outcome (deleted after reading back that the token is ours),
-        a stop of the run (SIGINT, SIGTERM, SIGHUP, or the run's controller process gone, as when AWX or ansible-runner
-        cancel a job) before or after the Invoke included; and taken over when older than the invoke's read timeout
-        (the function's timeout plus 60 s), on AWS's clock.
-      - Stopped while its Invoke is under way (the function goes on running in AWS), the run leaves the lock, marked
-        C(interrupted) with the version and the times. A run for that version then joins the deployment of that Invoke
-        as soon as it appears (or reports it, when it already ended), without waiting out O(lock_wait), and removes the
-        lock; a run for another version fails at once, naming that version and when, until that deployment has ended
-        or the lock is taken over.
-      - A module killed with SIGKILL runs no clean-up. Its lock, when it was taken before the Invoke was sent, is taken
-        over at once by a run on the same host (same host name, boot and process namespace) that finds its process gone,
-        with a warning naming it; a run on another host (another controller, another container) cannot tell, and
-        waits for it to be taken over once stale. Killed during the Invoke, its lock (phase C(invoking)) counts as
-        interrupted on the same host, and elsewhere is taken over once stale.
-      - SSM has no conditional delete, so two runs taking over the same lock at once are arbitrated by a second
-        create-only parameter, C(HERD/UpgradeLock.takeover-{token}). Exactly one of them replaces the lock, and deletes
-        that parameter afterwards.
-      - A run that finds it held waits up to O(lock_wait) seconds, then joins the deployment of O(requested_version)
-        that the other run started, or fails naming both versions when it deploys another one. The failure gives the
-        holder, the time it was written (UTC), when it will be taken over, and the C(aws ssm delete-parameter) command
-        that removes it by hand.
-      - V(false) turns it off (the module then needs no C(ssm:PutParameter) or C(ssm:DeleteParameter) on the lock).
+      - Hold the stack's upgrade lock (SSM C(HERD/UpgradeLock)) around the invoke, so that two runs never invoke
+        at once. A run that finds it held waits O(lock_wait), then joins the other run's deployment of the same
+        version, or fails naming the holder.
     type: bool
     default: true
   lock_wait:
@@ -196,35 +117,16 @@ options:
     default: 120
   on_active_deployment:
     description:
-      - What to do when a deployment of O(requested_version) is already under way in the stack's group.
-      - V(attach) returns it (RV(attached=true), C(changed=false)) without invoking, so that a task that is run
-        again follows the deployment it started.
-      - V(fail) fails the task instead.
-      - An active deployment of another version, or one CodeDeploy started itself (an automatic rollback, an
-        Auto Scaling deployment), fails the task in both cases.
+      - When a deployment of O(requested_version) is under way, V(attach) returns it and V(fail) fails. One of
+        another version always fails.
     type: str
     choices: [attach, fail]
     default: attach
 notes:
-  - O(mdl_instance_name) and O(mdl_environment) go together.
-  - "AWS permissions: C(lambda:GetFunctionConfiguration) and C(lambda:InvokeFunction) on the function,
-    C(codedeploy:ListDeployments) and C(codedeploy:GetDeployment), C(ssm:GetParameter) on the stack's
-    C(HERD/RequestedVersion), C(HERD/CurrentVersion), C(HERD/DeploymentInvoked) and C(HERD/MostRecentDeploymentId);
-    for O(lock), C(ssm:PutParameter), C(ssm:GetParameter) and C(ssm:DeleteParameter) on C(HERD/UpgradeLock) and
-    C(HERD/UpgradeLock.takeover-*) (a take-over), and C(codedeploy:ListDeployments) with a creation time range (after an
-    interrupted Invoke); to put
-    back what a refused invoke overwrote, C(ssm:PutParameter) and C(ssm:DeleteParameter) on C(HERD/RequestedVersion)
-    and C(HERD/DeploymentInvoked), and C(ssm:DescribeParameters) to recognise such a restore later; for the
-    O(preflight) checks, C(codedeploy:GetDeploymentGroup), and C(s3:GetObject) (with C(s3:ListBucket) to tell a
-    missing bundle from a forbidden one) on the staging bucket. Without C(lambda:GetFunctionConfiguration)
-    the module warns, takes the timeout to be 900 s and cannot read the stack's words from the function."
-  - In check mode the module checks that the function exists, looks for an active deployment and reads SSM,
-    then reports C(changed=true) (it would invoke) or C(changed=false) (it would attach); it never invokes.
-  - When the invoke gets no answer in time, whether a deployment started is unknown; the module says so and
-    does not retry. Running the task again after the function's timeout attaches to that deployment if it exists.
-  - A stop of the run (SIGINT, SIGTERM, SIGHUP to the module, or the run's controller process gone) ends the module with
-    a failure that names the stack, says how far it got (nothing invoked, the Invoke under way, or returned) and what
-    a re-run does; see O(lock) for what becomes of the lock.
+  - Give O(mdl_instance_name) and O(mdl_environment), or O(function_name), or all three.
+  - Check mode never invokes; C(changed=true) says it would.
+  - An invoke without an answer in time is not retried; a re-run after the function's timeout attaches to its
+    deployment.
 seealso:
   - module: mdl.herd.codedeploy_wait
     description: Follow the deployment whose id this module returns to its end.
