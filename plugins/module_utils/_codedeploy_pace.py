@@ -24,14 +24,7 @@ least every ``HEARTBEAT`` seconds. Times are POSIX seconds (floats).
 
 from __future__ import annotations
 
-from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_view import (
-    NOT_STARTED,
-    TERMINAL,
-    current_step,
-    failed_events,
-    is_blue_green,
-    running_events,
-)
+from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_view import NOT_STARTED, TERMINAL, current_step, failed_events, is_blue_green, running_events
 
 DEFAULT_POLL_INTERVAL = 5.0
 MIN_POLL_INTERVAL = 0.5
