@@ -72,15 +72,23 @@ def test_a_fleet_across_two_accounts_assumes_the_role_of_the_other_one(sandbox, 
         assert secret not in back.output
 
 
-def test_a_role_arn_that_is_not_one_is_refused_before_any_aws_call(sandbox, make_stack, playbook, tmp_path):
+def test_a_role_arn_or_duration_that_is_not_one_is_refused_before_any_aws_call(sandbox, make_stack, playbook, tmp_path):
     here = make_stack()
     there = make_stack(account_id=OTHER_ACCOUNT)
+    assumed_before = sandbox.calls.snapshot()["overall"].get("sts:AssumeRole", 0)
     path = cross_account_inventory(tmp_path, here, there, role_arn="mdl-herd-upgrade")
     run = playbook(None, "-i", str(path), "--limit", "there", herd_version="0.176.0", stacks="DEV")
     assert run.finish() != 0
-    assert ("{0}: nothing was read or changed in AWS; herd_upgrade_aws_role_arn must be the ARN of an IAM role, for example"
-            " arn:aws:iam::".format(stack_key(there))) in run.output, run.output[-3000:]
+    assert ("{0}: nothing was read or changed in AWS; fix this and run again: herd_upgrade_aws_role_arn must be the ARN of"
+            " an IAM role, for example arn:aws:iam::".format(stack_key(there))) in run.output, run.output[-3000:]
+    path = cross_account_inventory(tmp_path, here, there)
+    run = playbook(None, "-i", str(path), "--limit", "there", herd_version="0.176.0", stacks="DEV",
+                   herd_upgrade_aws_role_duration_seconds="60")
+    assert run.finish() != 0
+    assert ('herd_upgrade_aws_role_duration_seconds must be a number of seconds from 900 to 43200 (at most the maximum'
+            ' session duration of the role), for example 3600; got "60"') in run.output, run.output[-3000:]
     assert sandbox.calls.snapshot()["stacks"].get(stack_key(there), {}) == {}
+    assert sandbox.calls.snapshot()["overall"].get("sts:AssumeRole", 0) == assumed_before
 
 
 def test_a_stack_of_another_account_without_its_role_is_not_found(sandbox, make_stack, playbook, tmp_path):
