@@ -61,7 +61,13 @@ class Context:
         return run
 
     def fatal(self, run):
-        """The task failure the operator reads: the last ``fatal:`` result (one line, or at -vvv a JSON block)."""
+        """The failure the operator reads: the role's report ("Say what happened", where a failure is said in full,
+        once), then the last ``fatal:`` result (one line, or at -vvv a JSON block)."""
+        report = run.output.split("TASK [mdl.herd.herd_upgrade : Say what happened]", 1)[1:]
+        report = report[0].split("\nTASK [", 1)[0] + " " if report else ""
+        return report + self._last_fatal(run)
+
+    def _last_fatal(self, run):
         lines = run.output.splitlines()
         starts = [i for i, line in enumerate(lines) if line.startswith("fatal:")]
         assert starts, run.output[-5000:]

@@ -1,12 +1,22 @@
 """The role inside a larger playbook, as the README shows it: its outcome is the fact herd_upgrade_result."""
 
+import http.server
 import json
+import re
+import threading
+from pathlib import Path
 
+import pytest
 import yaml
+
+from conftest import invocations, stack_key
 
 KEYS = {"stack", "mdl_instance_name", "mdl_environment", "requested_version", "from_version", "to_version",
         "deployment_id", "joined", "status", "duration_seconds", "outcome", "changed", "message", "preflight",
-        "zero_downtime"}
+        "zero_downtime", "stage"}
+# after a deployment that did not succeed
+ROLLBACK_KEYS = {"rollback_deployment_id", "rollback_status"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def larger_playbook(entry, endpoints, out):
@@ -83,7 +93,9 @@ def test_the_role_itself_fails_when_herd_kept_its_version_after_a_successful_dep
     run = playbook(entry, name=str(path))
     assert run.finish() != 0
     said = run.output.split("TASK [mdl.herd.herd_upgrade : Say what happened]", 1)[-1].split("TASK [", 1)[0]
-    assert "fatal: [localhost]: FAILED!" in said and "but HERD reports 0.170.0, not 0.176.0" in said, run.output
+    assert "but HERD reports 0.170.0, not 0.176.0" in said, run.output
+    failed = run.output.split("TASK [mdl.herd.herd_upgrade : Fail when the upgrade failed]", 1)[-1].split("TASK [", 1)[0]
+    assert "fatal: [localhost]: FAILED!" in failed and "failed (version_check)" in failed, run.output
     result = json.loads(out.read_text())
     assert (result["outcome"], result["status"], result["to_version"]) == ("failed", "Succeeded", "0.170.0")
 
@@ -112,3 +124,97 @@ def test_aws_settings_given_only_in_the_plays_environment_reach_the_probe(sandbo
     assert result["outcome"] == "upgraded", result
     report = result["zero_downtime"]
     assert report["probed"] is True and report["requests"] > 0 and report["url"].endswith("/herd-app/rest/buildInfo"), report
+
+
+# --- issue 29 item 6: the fact after any failure, and the README's "tell the on-call channel" example ----------
+
+def documented_example():
+    """The example of docs/larger-playbooks.md, as it is written there."""
+    text = (ROOT / "docs" / "larger-playbooks.md").read_text()
+    block = re.search(r"## Tell the on-call channel.*?```yaml\n(.*?)```", text, re.S).group(1)
+    return yaml.safe_load(block)
+
+
+class Channel:
+    """A webhook as the on-call channel's: it keeps every JSON body posted to it."""
+
+    def __init__(self):
+        self.posts = []
+        posts = self.posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:{0}/hooks/oncall".format(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("failure, stage", [("input", "input"), ("preflight", "preflight"), ("deployment", "deployment")])
+def test_the_documented_on_call_example_tells_the_channel_whatever_failed(sandbox, make_stack, playbook, tmp_path,
+                                                                            failure, stage):
+    spec = {"input": {}, "preflight": {"faults": {"unpublished_versions": ["0.176.0"]}},
+            "deployment": {"faults": {"fail_at_event": "ValidateService"}, "deployment_seconds": 6}}[failure]
+    entry = make_stack(**spec)
+    endpoints = sandbox.endpoints()
+    path = tmp_path / "upgrade-and-tell.yml"
+    play = documented_example()
+    play[0]["module_defaults"] = {"group/mdl.herd.herd": {"region": entry["aws_region"],
+                                                          "endpoint_url": endpoints["aws_endpoint_url"]}}
+    path.write_text(yaml.safe_dump(play))
+    channel = Channel()
+    try:
+        extra = ["-e", "herd_upgrade_wait_timeout=abc"] if failure == "input" else []
+        run = playbook(entry, *extra, name=str(path), oncall_webhook_url=channel.url,
+                       herd_upgrade_mdl_instance_name=entry["mdl_instance_name"],
+                       herd_upgrade_mdl_environment=entry["mdl_environment"])
+        assert run.finish() != 0
+    finally:
+        channel.close()
+    key = stack_key(entry)
+    assert "TASK [Tell the on-call channel]" in run.output, run.output[-3000:]
+    assert len(channel.posts) == 1, run.output[-3000:]
+    told = channel.posts[0]
+    result = told["outcome"]
+    assert (result["outcome"], result["stage"], result["stack"]) == ("failed", stage, key), result
+    assert told["text"].startswith("HERD upgrade failed on {0} ({1}): ".format(key, stage)), told["text"]
+    assert key in told["text"].split("): ", 1)[1], told["text"]
+    assert "the channel was told" in run.output
+    assert invocations(sandbox, entry) == (1 if failure == "deployment" else 0)
+    # every key of the fact is documented (issue 29 item 10)
+    assert set(result) <= documented_result_keys(), set(result) - documented_result_keys()
+    if failure == "deployment":
+        assert set(result) == KEYS | ROLLBACK_KEYS
+        assert result["rollback_status"] == "Succeeded" and result["to_version"] == "0.170.0"
+    else:
+        assert set(result) == KEYS
+
+
+def documented_result_keys():
+    """The keys of herd_upgrade_result the role's documentation (meta/argument_specs.yml) names."""
+    specs = yaml.safe_load((ROOT / "roles" / "herd_upgrade" / "meta" / "argument_specs.yml").read_text())
+    text = next(d for d in specs["argument_specs"]["main"]["description"] if "C(herd_upgrade_result)" in d)
+    return set(re.findall(r"C\((\w+)\)", text.split("Its keys:", 1)[1]))
+
+
+def test_the_documented_keys_are_the_keys_of_a_real_result(sandbox, make_stack, playbook, tmp_path):
+    """Every key of an upgrade's result and of a failed deployment's (the test above) is documented, and nothing more:
+    the playbook adds outcome_before_failure."""
+    entry = make_stack()
+    endpoints = sandbox.endpoints()
+    out = tmp_path / "result.json"
+    path = tmp_path / "larger.yml"
+    path.write_text(yaml.safe_dump(larger_playbook(entry, endpoints, out)))
+    assert playbook(entry, name=str(path)).finish() == 0
+    result = json.loads(out.read_text())
+    assert documented_result_keys() == set(result) | ROLLBACK_KEYS | {"outcome_before_failure"}

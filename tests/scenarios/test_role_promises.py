@@ -23,6 +23,21 @@ def fatal_lines(run):
     return [line for line in run.output.splitlines() if line.startswith("fatal:")]
 
 
+def report(run):
+    """What the role's "Say what happened" printed: a failure in full, once (one JSON string a line)."""
+    parts = run.output.split("TASK [mdl.herd.herd_upgrade : Say what happened]")
+    assert len(parts) == 2, run.output[-4000:]
+    return parts[1].split("\nTASK [", 1)[0]
+
+
+def assert_fatal_lines_are_short(run, key):
+    """The role's failure and the playbook's last task: each one line naming the stack, not the report again."""
+    fatal = fatal_lines(run)
+    assert len(fatal) == 2, run.output[-4000:]
+    assert all(key in line and len(line) < 400 for line in fatal), fatal
+    return fatal
+
+
 def failure_messages(run):
     """Each fatal line with the message it shows (a debug task that fails prints its msg on the next lines)."""
     lines = run.output.splitlines()
@@ -40,17 +55,16 @@ def test_on_timeout_stop_reaches_codedeploy_wait_and_the_play_fails_naming_stack
     assert len(deployments) == 1 and invocations(sandbox, entry) == 1, deployments
     deployment = deployments[0]
     assert deployment["status"] == "Stopped", deployment
-    # the role's failure (rescued by the playbook) and the playbook's last task, which fails the stack with it
-    fatal = fatal_lines(run)
-    assert len(fatal) == 2, run.output[-4000:]
-    for message in fatal:
-        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(
-            key, VERSION, deployment["deployment_id"]) in message, message
-        # in the role's variable names, and what a re-run does: the deployment is over
-        assert "did not succeed within 3 s (herd_upgrade_wait_timeout)" in message, message
-        assert "as herd_upgrade_on_timeout=stop asks" in message, message
-        assert "Running this again starts a new deployment of {0}: find out why {1} failed first.".format(
-            VERSION, deployment["deployment_id"]) in message, message
+    # the role's failure (rescued by the playbook) and the playbook's last task: short lines; the report, once
+    assert_fatal_lines_are_short(run, key)
+    message = report(run)
+    assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(
+        key, VERSION, deployment["deployment_id"]) in message, message
+    # in the role's variable names, and what a re-run does: the deployment is over
+    assert "did not succeed within 3 s (herd_upgrade_wait_timeout)" in message, message
+    assert "as herd_upgrade_on_timeout=stop asks" in message, message
+    assert "next: find out why {1} failed (the lines above); running this again starts a new deployment of {0}.".format(
+        VERSION, deployment["deployment_id"]) in message, message
     # failing cleanly: the role's own message, no module crash
     assert "Traceback" not in run.output and "MODULE FAILURE" not in run.output
     assert re.search(r"failed=1 ", run.output), run.output[-2000:]
@@ -106,18 +120,17 @@ def test_a_wait_that_times_out_names_the_deployment_and_a_re_run_joins_it(sandbo
     run = playbook(entry, herd_version=VERSION, herd_upgrade_wait_timeout=3)
     assert run.finish() != 0, run.output[-4000:]
     deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
-    fatal = fatal_lines(run)
-    assert len(fatal) == 2, run.output[-4000:]
-    for message in fatal:
-        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
-            in message, message
-        assert "within 3 s (herd_upgrade_wait_timeout)" in message, message
-        assert re.search(r"Deployment {0} goes on in CodeDeploy without this run \(it is (Created|Queued|InProgress)\): "
-                         r"running this again joins it, invoking nothing, and follows it for herd_upgrade_wait_timeout "
-                         r"\(3 s this time\)\.".format(deployment_id), message), message
-        # neither the module's option names nor a promise of a new deployment
-        assert "starts a new deployment" not in message and "deployment_id and a longer wait_timeout" not in message, message
-        assert "No rollback deployment was started" not in message, message
+    assert_fatal_lines_are_short(run, key)
+    message = report(run)
+    assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
+        in message, message
+    assert "within 3 s (herd_upgrade_wait_timeout)" in message, message
+    assert re.search(r"next: deployment {0} goes on in CodeDeploy without this run \(it is (Created|Queued|InProgress)\): "
+                     r"running this again joins it, invoking nothing, and follows it for herd_upgrade_wait_timeout "
+                     r"\(3 s this time\)\.".format(deployment_id), message), message
+    # neither the module's option names nor a promise of a new deployment
+    assert "starts a new deployment" not in message and "deployment_id and a longer wait_timeout" not in message, message
+    assert "rollback: none was started" not in message and "No rollback deployment" not in message, message
     again = playbook(entry, herd_version=VERSION)
     assert again.finish() == 0, again.output[-4000:]
     assert invocations(sandbox, entry) == 1 and [d["deployment_id"] for d in user_deployments(sandbox, entry)] == [deployment_id]
@@ -131,15 +144,14 @@ def test_a_wait_that_cannot_read_the_deployment_says_a_re_run_joins_it_while_und
     run = playbook(entry, herd_version=VERSION)
     assert run.finish() != 0, run.output[-4000:]
     deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
-    fatal = fatal_lines(run)
-    assert len(fatal) == 2, run.output[-4000:]
-    for message in fatal:
-        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
-            in message, message
-        assert ("Deployment {0} could not be followed to its end and may go on in CodeDeploy: running this again joins it "
-                "while it is under way, invoking nothing; changes nothing if it succeeded; and starts a new deployment of "
-                "{1} only if it ended without success.".format(deployment_id, VERSION)) in message, message
-        assert "No rollback deployment was started" not in message, message
+    assert_fatal_lines_are_short(run, key)
+    message = report(run)
+    assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
+        in message, message
+    assert ("next: deployment {0} could not be followed to its end and may go on in CodeDeploy: running this again joins it "
+            "while it is under way, invoking nothing; changes nothing if it succeeded; and starts a new deployment of "
+            "{1} only if it ended without success.".format(deployment_id, VERSION)) in message, message
+    assert "rollback: none was started" not in message, message
     assert invocations(sandbox, entry) == 1
 
 
@@ -149,14 +161,15 @@ def test_a_version_check_that_fails_names_the_deployment_and_what_a_re_run_does(
     run = playbook(entry, herd_version=VERSION, herd_upgrade_verify_retries="1")
     assert run.finish() != 0, run.output[-4000:]
     deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
-    fatal = failure_messages(run)
-    assert len(fatal) == 2, run.output[-4000:]
-    for message in fatal:
-        assert "{0}: deployment {1} succeeded in".format(key, deployment_id) in message, message
-        assert "reports 0.170.0, not {0}".format(VERSION) in message, message
-        assert ("running this again reads HERD, changes nothing if it then serves {0}, and otherwise starts another "
-                "deployment of {0} (deployment {1} is over: there is nothing to join).".format(VERSION, deployment_id)) \
-            in message, message
+    assert_fatal_lines_are_short(run, key)
+    message = report(run)
+    assert "{0}: deployment {1} succeeded in".format(key, deployment_id) in message, message
+    assert "reports 0.170.0, not {0}".format(VERSION) in message, message
+    assert ("running this again reads HERD, changes nothing if it then serves {0}, and otherwise starts another "
+            "deployment of {0} (deployment {1} is over: there is nothing to join).".format(VERSION, deployment_id)) \
+        in message, message
+    # the playbook's last line: the stack and the stage
+    assert "{0}: the upgrade failed (version_check)".format(key) in fatal_lines(run)[-1]
 
 
 def test_over_the_downtime_limit_the_failure_names_the_deployment_and_a_re_run_changes_nothing(sandbox, make_stack, playbook):
@@ -209,15 +222,15 @@ def test_a_failure_while_codedeploy_s_rollback_goes_on_says_a_re_run_is_refused_
     assert run.finish() != 0, run.output[-4000:]
     deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
     rollback = [d for d in sandbox.live_state(key)["live"]["deployments"] if d["creator"] == "codeDeployRollback"][0]
-    fatal = fatal_lines(run)
-    assert len(fatal) == 2, run.output[-4000:]
-    for message in fatal:
-        assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
-            in message, message
-        assert re.search(r"Rollback deployment {0} is InProgress after [0-9.]+ s\.".format(rollback["deployment_id"]), message), message
-        assert ("Rollback deployment {0} is still under way: running this again now is refused, naming it; once it has "
-                "ended, running this again starts a new deployment of {1}: find out why {2} failed first.".format(
-                    rollback["deployment_id"], VERSION, deployment_id)) in message, message
+    assert_fatal_lines_are_short(run, key)
+    message = report(run)
+    assert "{0}: the upgrade of HERD to {1} by deployment {2} did not succeed.".format(key, VERSION, deployment_id) \
+        in message, message
+    assert re.search(r"rollback: Rollback deployment {0} is InProgress after [0-9.]+ s\.".format(rollback["deployment_id"]),
+                     message), message
+    assert ("next: rollback deployment {0} is still under way: running this again now is refused, naming it; once it has "
+            "ended, running this again starts a new deployment of {1}: find out why {2} failed first.".format(
+                rollback["deployment_id"], VERSION, deployment_id)) in message, message
     refused = playbook(entry, herd_version=VERSION)
     assert refused.finish() != 0
     assert "it is CodeDeploy's automatic rollback of deployment {0}".format(deployment_id) in refused.output, \

@@ -1,5 +1,8 @@
 """Safe by default, as an operator meets it on the command line: bad input, downgrades, two runs at once."""
 
+import json
+import re
+
 import pytest
 
 from conftest import invocations, served_version, stack_key, user_deployments
@@ -14,7 +17,8 @@ def aws_calls(sandbox, entry):
     ({"herd_version": ".."}, ['herd_version must be a HERD version', 'got ".."']),
     ({"herd_version": "-1"}, ['herd_version must be a HERD version']),
     ({"herd_version": "0.176.0", "herd_upgrade_wait_timeout": "-5"},
-     ["herd_upgrade_wait_timeout must be a number of seconds greater than 0; got -5"]),
+     ["herd_upgrade_wait_timeout must be a whole number of seconds greater than 0, for example herd_upgrade_wait_timeout=3600;"
+      " got -5"]),
 ])
 def test_bad_input_is_refused_before_any_aws_call(sandbox, make_stack, playbook, variables, words):
     entry = make_stack()
@@ -92,24 +96,52 @@ def test_two_runs_at_once_for_the_same_version_share_one_deployment(sandbox, mak
     assert served_version(sandbox, entry) == "0.176.0"
 
 
-def test_a_failed_upgrade_follows_the_rollback_and_says_what_herd_serves(sandbox, make_stack, playbook):
+def report_lines(run):
+    """The lines the role's "Say what happened" printed (a failure: one JSON string a line)."""
+    said = run.output.split("TASK [mdl.herd.herd_upgrade : Say what happened]", 1)[1].split("\nTASK [", 1)[0]
+    return [json.loads(line.strip().rstrip(",")) for line in said.splitlines() if line.strip().startswith('"')
+            and not line.strip().startswith('"msg"')]
+
+
+def test_a_failed_upgrade_is_told_once_in_labelled_lines_with_the_rollback_and_what_ssm_asks(sandbox, make_stack, playbook):
+    """Issue 29 items 2 and 3: read in ten seconds, printed once."""
     entry = make_stack(current_version="0.170.0", faults={"fail_at_event": "ValidateService"})
+    key = stack_key(entry)
     run = playbook(entry, herd_version="0.176.0")
     assert run.finish() != 0
-    deployments = sandbox.live_state(stack_key(entry))["live"]["deployments"]
+    deployments = sandbox.live_state(key)["live"]["deployments"]
     rollback = [d for d in deployments if d["creator"] == "codeDeployRollback"][0]
+    deployment_id = user_deployments(sandbox, entry)[0]["deployment_id"]
     assert rollback["status"] == "Succeeded"  # followed to its end before the run ended
-    final = [line for line in run.output.splitlines() if "did not succeed" in line and "fatal" in line.lower()]
-    assert final, run.output
-    assert "Lifecycle event ValidateService failed" in final[0]
-    assert "scripts/smokeTestHerd.sh" in final[0]
-    assert "Rollback deployment {0} succeeded".format(rollback["deployment_id"]) in final[0]
-    assert "HERD serves 0.170.0 now." in final[0]
-    assert "{0}/DEV".format(entry["mdl_instance_name"]) in final[0]
-    # the smoke test failed, so herd-mdl never reset the request: a new instance would install 0.176.0
-    assert ("The SSM parameters of the stack still ask for 0.176.0 (HERD/DeploymentInvoked is true; herd-mdl resets it only "
-            "once its smoke test passed): a HERD instance the Auto Scaling group launches before the next successful upgrade "
-            "installs 0.176.0, not 0.170.0.") in final[0], final[0]
+    lines = report_lines(run)
+    # the first line: what failed where
+    assert lines[0] == ("{0}: the upgrade of HERD to 0.176.0 by deployment {1} did not succeed. Deployment {1} failed at "
+                        "step 1/4 Deploying replacement instances.".format(key, deployment_id)), lines
+    labels = [line.split(":", 1)[0].strip() for line in lines[1:] if line.startswith("  ") and not line.startswith("    ")]
+    assert labels == ["event", "code", "log, last lines", "rollback", "served", "SSM", "next", "fix SSM now"], lines
+    said = dict((line.split(":", 1)[0].strip(), line.split(":", 1)[1].strip()) for line in lines[1:]
+                if line.startswith("  ") and not line.startswith("    "))
+    assert said["event"].startswith("ValidateService failed on i-") and "running scripts/smokeTestHerd.sh" in said["event"]
+    assert said["code"] == "HEALTH_CONSTRAINTS."  # CodeDeploy's paragraph about too many instances is left out
+    assert "too many individual instances" not in run.output
+    log = [line.strip() for line in lines if line.startswith("    ")]
+    assert log and "doesn't match requested version: 0.176.0" in log[-1], lines
+    assert said["rollback"] == "Rollback deployment {0} succeeded in {1} s.".format(
+        rollback["deployment_id"], said["rollback"].rsplit(" in ", 1)[1][:-3])
+    assert said["served"] == "HERD serves 0.170.0 now."
+    # the smoke test failed, so herd-mdl never reset the request: a new instance would install 0.176.0; the command that
+    # puts it right
+    assert said["SSM"].startswith("still asks new instances to install 0.176.0, not 0.170.0 (HERD/DeploymentInvoked is true")
+    assert ("aws ssm put-parameter --overwrite --name /app/MDL/{0}/HERD/DeploymentInvoked --value false".format(key)
+            in said["fix SSM now"]), said
+    assert said["next"] == ("find out why {0} failed (the lines above); running this again starts a new deployment of "
+                            "0.176.0.".format(deployment_id))
+    # printed once: the report; the role's failure and the playbook's last task are one short line each
+    for line in lines[1:]:
+        assert run.output.count(json.dumps(line)[1:-1]) == 1, line
+    fatal = [line for line in run.output.splitlines() if line.startswith("fatal:")]
+    assert len(fatal) == 2 and all(len(line) < 400 and key in line for line in fatal), fatal
+    assert run.output.count("running scripts/smokeTestHerd.sh") == 1
 
 
 def test_a_deployment_that_succeeded_while_herd_kept_its_version_names_both(sandbox, make_stack, playbook):
@@ -204,7 +236,7 @@ def test_the_role_refuses_a_version_that_is_a_number_in_its_own_variable(sandbox
     run = playbook(entry, name=str(path))
     assert run.finish() != 0
     assert "herd_upgrade_version" in run.output and "must be text, but it is the float 0.18" in run.output, run.output
-    assert 'herd_upgrade_version: "0.1' in run.output
+    assert re.search(r"herd_upgrade_version: \\?[\"']0[.]1", run.output), run.output
     assert "nothing was read or changed in AWS" in run.output
     assert aws_calls(sandbox, entry) == {}
 
@@ -241,3 +273,74 @@ def test_a_snapshot_to_its_release_is_an_upgrade(sandbox, make_stack, playbook):
     run = playbook(entry, herd_version="0.176.0")
     assert run.finish() == 0, run.output
     assert "HERD upgraded from 0.176.0-SNAPSHOT to 0.176.0" in run.output
+
+
+# --- issue 29 item 4: no JSON walls; -e and surveys give text -------------------------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (["-e", "herd_upgrade_wait_timeout=abc"],
+     "herd_upgrade_wait_timeout must be a whole number of seconds greater than 0, for example herd_upgrade_wait_timeout=3600;"
+     " got abc"),
+    (["-e", "herd_upgrade_preflight=lambda,nope"],
+     'herd_upgrade_preflight must be a list of lambda, deployment_group, active_deployment, bundle, published, for example'
+     ' herd_upgrade_preflight=lambda,bundle'),
+    (["-e", "herd_upgrade_lock=maybe"], "herd_upgrade_lock must be true or false, for example herd_upgrade_lock=true"),
+    (["-e", "herd_upgrade_on_timeout=later"],
+     "herd_upgrade_on_timeout must be fail, stop or rollback, for example herd_upgrade_on_timeout=fail; got 'later'"),
+    (["-e", "herd_upgrade_probe_interval=fast"], "herd_upgrade_probe_interval must be a number of seconds greater than 0"),
+])
+def test_a_wrong_type_from_e_is_one_line_naming_the_variable(sandbox, make_stack, playbook, args, line):
+    entry = make_stack()
+    run = playbook(entry, *args, herd_version="0.176.0")
+    assert run.finish() != 0
+    assert run.output.count(line) == 1, run.output
+    assert "argument_spec_data" not in run.output and "Validation of arguments failed" not in run.output, run.output
+    assert "Traceback" not in run.output and "Unexpected Exception" not in run.output
+    assert len(run.output) < 6000, len(run.output)
+    assert aws_calls(sandbox, entry) == {}
+
+
+def test_a_serial_that_is_not_one_is_refused_naming_it_before_anything_is_read(sandbox, make_stack, playbook):
+    """Checked by the playbook's first task (a failed task: ansible-core 2.19 prints its line as ERROR and as fatal)."""
+    entry = make_stack()
+    run = playbook(entry, "-e", "herd_upgrade_serial=abc", herd_version="0.176.0")
+    assert run.finish() != 0
+    assert ("herd_upgrade_serial must be a number of stacks, a percentage or a list of them, for example "
+            "-e herd_upgrade_serial=1,50%,100%") in run.output, run.output
+    assert "Traceback" not in run.output and "Unexpected Exception" not in run.output and "argument_spec" not in run.output
+    assert aws_calls(sandbox, entry) == {}
+
+
+@pytest.mark.parametrize("args", [
+    ["-e", "herd_upgrade_preflight=[]"],
+    ["-e", '{"herd_upgrade_preflight": "[\\"lambda\\", \\"bundle\\"]"}'],
+    ["-e", '{"herd_upgrade_serial": "[1, \\"50%\\", \\"100%\\"]"}'],
+    ["-e", "herd_upgrade_serial=1,50%,100%"],
+    ["-e", "herd_upgrade_wait_timeout=600", "-e", "herd_upgrade_lock=yes", "-e", "herd_upgrade_probe_interval=0.5"],
+])
+def test_text_as_e_and_surveys_give_it_is_taken_as_it_means(sandbox, make_stack, playbook, args):
+    entry = make_stack(current_version="0.176.0")
+    run = playbook(entry, *args, herd_version="0.176.0")
+    assert run.finish() == 0, run.output
+    assert "HERD already serves 0.176.0; nothing to do." in run.output
+    assert "argument_spec" not in run.output
+
+
+def test_a_preflight_given_as_text_runs_those_checks(sandbox, make_stack, playbook):
+    entry = make_stack(deployment_seconds=6)
+    run = playbook(entry, "-e", '{"herd_upgrade_preflight": "[\\"lambda\\", \\"published\\"]"}', "-v",
+                   herd_version="0.176.0")
+    assert run.finish() == 0, run.output[-3000:]
+    assert '"preflight": {"lambda": "ok", "published": "ok"}' in run.output, run.output[-3000:]
+
+
+def test_a_module_error_names_the_role_variable(sandbox, make_stack, playbook, tmp_path):
+    """Issue 29 item 2: the user set herd_upgrade_ca_path; the message says so, not the module's ca_path."""
+    entry = make_stack()
+    run = playbook(entry, herd_version="0.176.0", herd_upgrade_ca_path=str(tmp_path / "no-such-ca.pem"))
+    assert run.finish() != 0
+    said = [line for line in run.output.splitlines() if "must be a readable PEM file" in line]
+    assert len(said) == 1, run.output
+    assert "{0}: herd_upgrade_ca_path must be a readable PEM file".format(stack_key(entry)) in said[0], said
+    assert not re.search(r"(?<!herd_upgrade_)\bca_path", run.output), run.output
+    assert invocations(sandbox, entry) == 0

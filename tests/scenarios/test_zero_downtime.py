@@ -50,7 +50,8 @@ def zd_playbook(playbook, sandbox):
     return playbook
 
 
-CHECK_TASK = "TASK [mdl.herd.herd_upgrade : Check that HERD serves 0.176.0]"
+CHECK_TASK = "TASK [mdl.herd.herd_upgrade : Check that HERD serves the requested version]"
+PROBE_READ_TASK = "TASK [mdl.herd.herd_upgrade : HERD serves the requested version (read by the probe at the end)]"
 
 
 def task_outcome(output, header):
@@ -94,7 +95,9 @@ def test_a_clean_upgrade_shows_no_failure_and_the_switch(make_stack, zd_playbook
     assert "Zero downtime: " in out["result"]["message"]
     # the probe's read after the deployment is the version check: no module task of its own
     assert (out["result"]["outcome"], out["result"]["to_version"]) == ("upgraded", "0.176.0")
-    assert task_outcome(seen[0], CHECK_TASK) == "skipping"
+    # said as such (issue 28: a version check shown as skipping reads as "not checked"), with no module task of its own
+    assert CHECK_TASK not in seen[0] and task_outcome(seen[0], PROBE_READ_TASK) == "ok"
+    assert "HERD serves 0.176.0 (read by the probe at the end of deployment d-" in seen[0]
     # the credentials were read once, by herd_upgrade_invoke's read of HERD: the probe of displayBuildInfo needs none
     assert credentials_read(sandbox, entry) == (1, 1)
     # nothing of the collection calls AWS from ansible-playbook or its workers: the modules do, in their processes
@@ -107,7 +110,7 @@ def test_without_the_probe_the_version_is_checked_by_its_own_task(make_stack, zd
     code, out = result_of(zd_playbook, entry, tmp_path, seen=seen, herd_upgrade_probe=False)
     assert code == 0
     assert (out["result"]["outcome"], out["result"]["to_version"], out["result"]["zero_downtime"]) == ("upgraded", "0.176.0", {})
-    assert task_outcome(seen[0], CHECK_TASK) == "ok"
+    assert task_outcome(seen[0], CHECK_TASK) == "ok" and PROBE_READ_TASK not in seen[0]
 
 
 def test_503_around_the_switch_shows_up_with_its_duration(make_stack, zd_playbook, tmp_path):
@@ -178,7 +181,8 @@ def test_probe_auth_without_any_credentials_is_refused_before_anything_is_read(m
     entry = make_stack()
     code, out = result_of(zd_playbook, entry, tmp_path, herd_upgrade_probe_auth=True, herd_upgrade_credentials_from_ssm=False)
     assert code != 0
-    assert "herd_upgrade_probe_auth needs HERD credentials" in out["msg"]
+    assert "herd_upgrade_probe_auth needs HERD credentials" in out["result"]["message"]
+    assert (out["result"]["outcome"], out["result"]["stage"]) == ("failed", "input")
     assert herd_requests(sandbox, entry)[0] == {}
 
 
