@@ -3,20 +3,25 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one place that builds AWS clients and decides what is retried.
 
-Modules get their clients here, from an amazon.aws ``AnsibleAWSModule`` (which owns
-credentials, region, endpoint and ``aws_config``). Reads are retried with jittered
-backoff on throttling and transient errors when called with ``aws_retry=True``. The
-upgrade Lambda's Invoke gets a client of its own that never retries: a retried Invoke
-would start a second deployment.
+Modules get their clients here, built by amazon.aws's ``AnsibleAWSModule.client()`` (which owns
+credentials, region, endpoint, ``aws_config`` and the user agent). Reads are retried with jittered
+backoff on throttling and transient errors when called with ``aws_retry=True``. The upgrade
+Lambda's Invoke gets a client of its own that never retries: a retried Invoke would start a
+second deployment.
+
+``module.client()`` makes a boto3 session for every client, and each session reads botocore's
+endpoint data again (about 0.1 s a client): a module builds each service's client once and shares
+it (:func:`client`), and only when it is first used (:func:`lazy_client`).
 """
 
 from __future__ import annotations
 
+import weakref
+
 try:
-    import boto3
     from botocore.config import Config
     # ClientError and HTTPClientError: for the module_utils that catch them, with the stand-ins below
-    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError  # pylint: disable=unused-import
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError  # pylint: disable=unused-import
 except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     Config = None
 
@@ -27,29 +32,14 @@ except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     class HTTPClientError(BotoCoreError):
         pass
 
-    class NoRegionError(BotoCoreError):
-        pass
-
     class ClientError(Exception):
         pass
 
 from ansible.module_utils.common.warnings import warn as _record_warning
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
-    get_aws_connection_info,
-    is_boto3_error_code,
-    paginated_query_with_retries,
-)
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code, paginated_query_with_retries
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
 from ansible_collections.mdl.herd.plugins.module_utils import _denied
-
-try:  # what amazon.aws's boto3_conn does for every client, reused so that clients can share a session
-    from ansible_collections.amazon.aws.plugins.module_utils.botocore import _get_user_agent_string
-    from ansible_collections.amazon.aws.plugins.module_utils.botocore import _merge_botocore_config
-    from ansible_collections.amazon.aws.plugins.module_utils.botocore import enable_placebo
-    SHARED_SESSION = True
-except ImportError:  # another amazon.aws: one session per client, as module.client() builds them
-    SHARED_SESSION = False
 
 # "Slow down" answers of the services this collection calls. AWSRetry retries three of them by itself
 # (Throttling, TooManyRequestsException, RequestLimitExceeded); read_retry() adds the others.
@@ -102,52 +92,33 @@ def read_retry(retries=READ_RETRIES, delay=READ_DELAY, max_delay=READ_MAX_DELAY)
     )
 
 
-_SESSIONS = {}  # profile -> boto3 Session: one module runs per process
-
-
-def _build(module, service, **extra):
-    """A boto3 client as amazon.aws's ``module.client()`` builds it (credentials, region, endpoint,
-    aws_config, user agent, placebo), but from one boto3 session per profile: a session of its own
-    per client, as amazon.aws makes, loads the endpoint rules and partitions again for each (py-spy:
-    40 % of a module's client building; about 20 MB and 0.3 s for the four clients of an upgrade)."""
-    if not SHARED_SESSION:
-        return module.client(service, **extra)
-    region, endpoint_url, params = get_aws_connection_info(module)
-    params = dict(params, **extra)
-    profile = params.pop("profile_name", None)
-    config = Config(user_agent=_get_user_agent_string())
-    for name in ("config", "aws_config"):
-        config = _merge_botocore_config(config, params.pop(name, None))
-    try:
-        session = _SESSIONS.get(profile)
-        if session is None:
-            session = _SESSIONS[profile] = boto3.session.Session(profile_name=profile)
-            enable_placebo(session)
-        return session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
-    except NoRegionError:
-        module.fail_json(msg="The {0} module requires a region and none was found in configuration, environment variables "
-                             "or module parameters".format(module._name))  # pylint: disable=protected-access
-    except (ValueError, BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Couldn't connect to AWS")
+# module -> {service: the boto3 client module.client() built}: one client per service and module.
+_CLIENTS = weakref.WeakKeyDictionary()
 
 
 def client(module, service, retry_decorator=None):
-    """A client whose calls retry with backoff when passed ``aws_retry=True``."""
-    return RetryingBotoClientWrapper(_denied.register(_build(module, service)), retry_decorator or read_retry())
+    """A client whose calls retry with backoff when passed ``aws_retry=True`` (by default :func:`read_retry`).
+
+    Built by ``module.client()`` the first time the module asks for ``service``; later asks get the same
+    boto3 client, wrapped with their own ``retry_decorator``.
+    """
+    retry_decorator = retry_decorator or read_retry()
+    built = _CLIENTS.setdefault(module, {})
+    if service not in built:
+        wrapped = module.client(service, retry_decorator=retry_decorator)
+        built[service] = _denied.register(wrapped.client)  # AccessDenied names the policy
+        return wrapped
+    return RetryingBotoClientWrapper(built[service], retry_decorator)
 
 
 class LazyClient(object):
-    """A client built on its first use: building one costs a tenth of a second (a botocore session,
-    endpoint rules and the service model), and many runs need only some of a module's clients
-    (the idempotent no-op, which decides before it reads Lambda, S3 or SSM)."""
+    """A client built on its first use: building one costs a tenth of a second (a boto3 session,
+    endpoint data and the service model), and many runs need only some of a module's clients
+    (the idempotent no-op, which decides before it reads Lambda or S3)."""
 
     def __init__(self, build):
         self._build = build
         self._client = None
-
-    @property
-    def built(self):
-        return self._client is not None
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -179,7 +150,8 @@ def no_retry_client(module, service, read_timeout):
     user_config = module.params.get("aws_config")
     if user_config:
         config = Config(**user_config).merge(config)
-    return _denied.register(_build(module, service, config=config, aws_config=None))  # AccessDenied names the policy
+    # aws_config=None: amazon.aws would merge the user's over ``config`` (it is already underneath).
+    return _denied.register(module.client(service, config=config, aws_config=None))  # AccessDenied names the policy
 
 
 def warn(message):
