@@ -15,8 +15,10 @@ termination wait of unknown length, the original instances every ``poll_interval
 in them first) and the deployment every ``DEPLOYMENT_REFRESH``; during a known wait (termination
 wait of configured length, Ready) slowly. Near the end (step 4, a failed event, step 2 with
 ``wait_for=traffic_rerouted``) the deployment is read every ``poll_interval``, or faster on a
-deployment that got there fast (``RAN_SHARE`` of the time it has run, at least
-``MIN_POLL_INTERVAL``): a small application's deployment ends in seconds.
+deployment that got there within ``SHORT_RUN`` seconds (``RAN_SHARE`` of the time it has run, at least
+``MIN_POLL_INTERVAL``): a small application's deployment ends in seconds. Those faster reads are bounded:
+after ``NEAR_END_FAST_READS`` of them, the deployment is read every ``poll_interval`` again (a step 4 or a
+failure that lasts does not cost a read a second).
 
 When no line was said for ``HEARTBEAT_DUE`` seconds, the next poll is due, so that a line comes at
 least every ``HEARTBEAT`` seconds. Times are POSIX seconds (floats).
@@ -32,9 +34,12 @@ LONG_WAIT_MAX_INTERVAL = 30.0  # during a known wait (termination wait, Ready), 
 READY_WAIT_FACTOR = 4.0
 # Near the end of a short deployment (one that got there within SHORT_RUN seconds: a small application, a
 # compressed clock), poll at this share of the time it has run (at least MIN_POLL_INTERVAL): it ends in seconds.
-# A HERD deployment gets there after about 10 minutes: poll_interval is the pace.
+# A HERD deployment gets there after about 10 minutes, a 300 s one after about 4: poll_interval is the pace.
 RAN_SHARE = 0.01
-SHORT_RUN = 120.0
+SHORT_RUN = 200.0
+# At most this many reads of the deployment at that faster pace, then poll_interval: a step 4 as long as 14 %
+# of the deployment is covered (about 17 reads), and no deployment pays more than this many extra reads.
+NEAR_END_FAST_READS = 20
 DEPLOYMENT_REFRESH = 60.0      # while the instances are read at each poll, read the deployment at least this often
 HEARTBEAT = 60.0               # a line at least this often, also while nothing changes
 HEARTBEAT_DUE = 55.0           # ... said at the first poll this long after the last line (the reads of that poll fit in the rest)
@@ -95,22 +100,23 @@ def phase_of(view, wait_for):
     return _blue_green_phase(view, wait_for)
 
 
-def near_end_every(poll_interval, origin, now):
+def near_end_every(poll_interval, origin, now, fast_reads=0):
     """poll_interval, or less on a deployment that got near its end within SHORT_RUN seconds of ``origin``:
-    RAN_SHARE of the time it has run, at least MIN_POLL_INTERVAL."""
+    RAN_SHARE of the time it has run, at least MIN_POLL_INTERVAL; poll_interval again once ``fast_reads``
+    (the reads made at that faster pace) reached NEAR_END_FAST_READS."""
     ran = max(0.0, now - origin)
-    if ran >= SHORT_RUN:
+    if ran >= SHORT_RUN or fast_reads >= NEAR_END_FAST_READS:
         return poll_interval
     return max(MIN_POLL_INTERVAL, min(poll_interval, ran * RAN_SHARE))
 
 
-def read_every(phase, view, now, base, origin):
+def read_every(phase, view, now, base, origin, fast_reads=0):
     """(seconds between two reads of the instances or None, seconds between two reads of the deployment) in ``phase``.
 
-    None for the instances: they are read when the deployment says they moved."""
+    None for the instances: they are read when the deployment says they moved. ``fast_reads``: see near_end_every."""
     if phase == "near_end":
         # the events that still run: their ends
-        return (base if running_events(view["instances"]) else None), near_end_every(base, origin, now)
+        return (base if running_events(view["instances"]) else None), near_end_every(base, origin, now, fast_reads)
     if phase == "termination_wait" and not view["deployment"]["termination_wait_minutes"]:
         return base, DEPLOYMENT_REFRESH  # its end shows in the original instances first
     if phase == "termination_wait":
@@ -144,6 +150,7 @@ class Pace(object):
         self.deployment_every = self.poll_interval
         self.targets_asked_at = None  # when the last read of the instances was sent
         self.look_allowance = 0.0  # the longest poll seen (capped): the instances are read that much early
+        self.fast_reads = 0  # reads of the deployment near the end at a pace faster than poll_interval
 
     def want_deployment(self, view, now):
         if view is None or self.deployment_read_at is None:
@@ -188,8 +195,11 @@ class Pace(object):
         """When to poll next, and what to read then (the only place that decides it). ``origin``: when the
         deployment started; ``last_line_at``: when the last progress line was said (None: none yet)."""
         base = self.poll_interval
+        if self.phase == "near_end" and self.deployment_every < base and self.deployment_read_at is not None \
+                and self.deployment_read_at >= now - DUE_SLACK:
+            self.fast_reads += 1  # the poll that just ended read the deployment at the faster pace
         self.phase = phase_of(view, self.wait_for)
-        self.targets_every, self.deployment_every = read_every(self.phase, view, now, base, origin)
+        self.targets_every, self.deployment_every = read_every(self.phase, view, now, base, origin, self.fast_reads)
         dues = [self.deployment_due_at() if self.deployment_read_at is not None else now + self.deployment_every]
         targets_due = self.targets_due_at()
         if targets_due is not None:

@@ -656,6 +656,23 @@ def test_a_deployment_that_runs_in_a_minute_is_polled_in_proportion_near_its_end
     assert min(b - a for a, b in zip(step4, step4[1:])) >= cd_pace.MIN_POLL_INTERVAL
 
 
+@pytest.mark.parametrize("length", [150.0, 151.25, 152.5, 153.75, 155.0])
+def test_a_deployment_at_step_4_within_short_run_is_polled_in_proportion_a_bounded_number_of_times(length):
+    """The benchmark's long sandbox deployments (step 4 after 132 s of 150, for 18 s): near the end, a read every 1 %
+    of the time run (about 1.4 s), at most NEAR_END_FAST_READS of them; a 300 s one keeps poll_interval there
+    (test_what_changes_is_read_at_poll_interval_and_what_rarely_changes_seldom, figure 5')."""
+    clock = FakeClock()
+    story = sandbox_like_story(length)
+    fake = FakeCodeDeploy(clock, [story])
+    outcome = follower_for(fake, clock).follow()
+    assert outcome.kind == "done"
+    assert clock.seconds - story.end <= 0.01 * story.end + 0.1
+    step4 = [t for t, op, _p in fake.requests if op == "GetDeployment" and story.terminating_at < t <= clock.seconds]
+    gaps = [b - a for a, b in zip(step4, step4[1:])]
+    assert len(step4) <= cd_pace.NEAR_END_FAST_READS + 1 and gaps, step4
+    assert all(cd_pace.MIN_POLL_INTERVAL <= g <= 0.01 * story.end + 0.1 for g in gaps), gaps
+
+
 @pytest.mark.parametrize("shift", range(6))
 def test_a_failed_smoke_test_and_the_end_it_brings_are_seen_within_a_poll_interval(shift):
     clock = FakeClock()

@@ -52,9 +52,41 @@ def test_what_each_phase_reads_and_how_often():
     assert cd_pace.read_every("termination_wait", known_wait, known_wait["now"], BASE, EPOCH0) == (None, cd_pace.LONG_WAIT_MAX_INTERVAL)
 
 
-@pytest.mark.parametrize("ran, every", [(10, cd_pace.MIN_POLL_INTERVAL), (100, 1.0), (cd_pace.SHORT_RUN, BASE), (3000, BASE)])
+@pytest.mark.parametrize("ran, every", [(10, cd_pace.MIN_POLL_INTERVAL), (100, 1.0), (150, 1.5), (cd_pace.SHORT_RUN, BASE), (3000, BASE)])
 def test_near_the_end_a_short_deployment_is_read_faster(ran, every):
     assert cd_pace.near_end_every(BASE, EPOCH0, EPOCH0 + ran) == pytest.approx(every)
+    assert cd_pace.near_end_every(BASE, EPOCH0, EPOCH0 + ran, fast_reads=cd_pace.NEAR_END_FAST_READS) == BASE
+
+
+@pytest.mark.parametrize("length", [60.0, 150.0])
+def test_near_the_end_the_faster_reads_are_bounded(length):
+    """In a step 4 that does not end (the same view at every poll), the deployment is read at 1 % of the time it has
+    run NEAR_END_FAST_READS times, then at poll_interval: a lasting end costs at most that many extra reads."""
+    story = blue_green_story(scale=length / 420.0, termination_wait_minutes=None)
+    view = view_at(story, story.end - 1)
+    assert cd_pace.phase_of(view, "success") == "near_end"
+    now = [view["now"]]
+    pace = cd_pace.Pace(BASE, "success", lambda: now[0])
+    gaps = []
+    for _poll in range(cd_pace.NEAR_END_FAST_READS + 5):
+        pace.deployment_read_at = now[0]  # each poll reads the deployment (it is due)
+        pace.schedule(view, now[0], EPOCH0, last_line_at=now[0])
+        gaps.append(pace.interval())
+        now[0] += gaps[-1]
+    fast = gaps[:cd_pace.NEAR_END_FAST_READS]
+    assert gaps[0] == pytest.approx(max(cd_pace.MIN_POLL_INTERVAL, cd_pace.RAN_SHARE * (story.end - 1)), abs=0.01)
+    assert max(fast) < BASE and min(fast) >= cd_pace.MIN_POLL_INTERVAL, gaps
+    assert gaps[cd_pace.NEAR_END_FAST_READS:] == [BASE] * 5, gaps
+
+
+def test_near_the_end_of_a_long_deployment_the_pace_is_poll_interval():
+    story = blue_green_story(scale=300 / 420.0, termination_wait_minutes=None)  # step 4 begins after 257 s
+    view = view_at(story, story.end - 1)
+    assert cd_pace.phase_of(view, "success") == "near_end"
+    pace = cd_pace.Pace(BASE, "success", lambda: view["now"])
+    pace.deployment_read_at = view["now"]
+    pace.schedule(view, view["now"], EPOCH0, last_line_at=view["now"])
+    assert pace.interval() == BASE and pace.fast_reads == 0
 
 
 def test_the_next_poll_waits_for_the_first_read_due_and_the_heartbeat():
