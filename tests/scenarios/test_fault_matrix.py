@@ -171,7 +171,7 @@ def access_denied(ctx):
 def lambda_raises(ctx):
     ctx.stack(faults={"lambda_error": "Unknown error: the staging bucket does not exist"})
     message = failed(ctx, ctx.run(), "failed with Exception: Unknown error: the staging bucket does not exist",
-                     "Running this task again")
+                     "Running this again")
     assert '"changed": true' in message
 
 
@@ -295,7 +295,7 @@ def self_signed(ctx):
 def _fail_at(event):
     def runner(ctx):
         ctx.stack(current_version="0.170.0", faults={"fail_at_event": event})
-        message = failed(ctx, ctx.run(), "Lifecycle event {0} failed".format(event), "HERD serves 0.170.0 now.")
+        message = failed(ctx, ctx.run(), "event: {0} failed on".format(event), "HERD serves 0.170.0 now.")
         rollback = [d for d in ctx.sandbox.live_state(stack_key(ctx.entry))["live"]["deployments"]
                     if d["creator"] == "codeDeployRollback"][0]
         assert rollback["status"] == "Succeeded"

@@ -65,7 +65,7 @@ def test_a_failed_stack_stops_the_later_batches_after_its_siblings_end(sandbox, 
     # the later batch never started: not one AWS call for its stack
     assert stack_key(later) not in rows
     assert sandbox.calls.snapshot()["stacks"].get(stack_key(later), {}) == {}
-    assert "Lifecycle event ValidateService failed" in run.output
+    assert "event: ValidateService failed on" in run.output
 
 
 def test_batches_follow_the_order_of_the_pattern(sandbox, make_stack, playbook, tmp_path):

@@ -194,7 +194,7 @@ def test_a_fleet_rollback_follows_every_stack_and_reports_each(sandbox, make_sta
     artifact = published["herd_upgrade_{0}_{1}".format(failing["mdl_instance_name"], failing["mdl_environment"])]
     assert (artifact["outcome"], artifact["requested_version"], artifact["deployment_id"]) == (
         "failed", "0.170.0", failed["deployment_id"]), artifact
-    assert "Lifecycle event ValidateService failed" in artifact["message"], artifact["message"]
+    assert "event: ValidateService failed on" in artifact["message"], artifact["message"]
     # the healthy stack's rollback was recorded: run again, it changes nothing there
     again = playbook(None, "-i", str(path), "--limit", "{0}-dev".format(healthy["mdl_instance_name"]).lower(), name=ROLLBACK,
                      stacks="DEV", herd_upgrade_allow_downgrade="true")
