@@ -84,8 +84,10 @@ def probe_client(url, timeout, cafile=None, verify=True, username=None, password
 
     With ``username``, HTTP basic auth is sent with the first request (not after a 401), as
     herd_buildinfo_check does; the REST buildInfo is asked for JSON first (it answers XML otherwise).
+    Without, the probe asks the displayBuildInfo page of the HERD ``url`` names (the REST buildInfo,
+    or the stack's base URL), open without credentials: the client's ``url`` is the one probed.
     """
-    location = locate(url, option="probe_url")
+    location = locate(url, "auto" if username is not None else "html", option="probe_url")
     return HerdClient(location, "auto", username, password, timeout=timeout, verify=cafile if verify and cafile else verify)
 
 

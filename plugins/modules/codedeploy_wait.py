@@ -65,6 +65,8 @@ options:
     description:
       - While the deployment runs, ask this URL once per O(probe_interval) as a client would (for example
         C(https://host/herd-app/displayBuildInfo)), and return the zero-downtime report RV(zero_downtime).
+      - Without O(probe_username) or O(probe_credentials_from_ssm), the probe asks the displayBuildInfo page of
+        the HERD this URL names (its REST buildInfo URL or base URL too); RV(zero_downtime.url) is the URL probed.
     type: str
   probe_username:
     description:

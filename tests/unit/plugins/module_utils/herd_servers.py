@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class AnsweringHerd(object):
-    """Answers buildInfo as JSON with ``version``; records each request's Authorization and Accept headers.
+    """Answers buildInfo with ``version``, as JSON (the displayBuildInfo page as HTML); records each request's path,
+    Authorization and Accept headers.
 
     With ``username``, a request without those credentials gets a 401 (as HERD's REST API does).
     """
@@ -39,9 +40,12 @@ class AnsweringHerd(object):
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = json.dumps({"buildNumber": herd.version}).encode()
+                if self.path.endswith("/displayBuildInfo"):  # the page, as HERD serves it
+                    body, content_type = "<html><body><p>Build Number: {0}</p></body></html>".format(herd.version).encode(), "text/html"
+                else:
+                    body, content_type = json.dumps({"buildNumber": herd.version}).encode(), "application/json"
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -51,7 +51,7 @@ def test_the_page_and_the_rest_answers_are_read_by_the_one_buildinfo_parser(answ
                                ("application/xml", b"<?xml version='1.0'?><buildInformation><buildNumber>0.176.0"
                                                    b"</buildNumber></buildInformation>")):
         rest = answering(200, body, [("Content-Type", content_type)]).replace("/displayBuildInfo", "/rest/buildInfo")
-        assert http_fetch(rest, timeout=2) == ("ok", "0.176.0")
+        assert http_fetch(rest, timeout=2, username="admin", password="p") == ("ok", "0.176.0")  # the REST buildInfo
     assert http_fetch(answering(200, b"<html>nothing</html>"), timeout=2) == ("other", None)
 
 
@@ -188,3 +188,12 @@ def test_a_probe_that_did_not_run_says_why():
     report = not_probed("https://h/herd-app/displayBuildInfo", "check mode: nothing was deployed to probe")
     assert report["probed"] is False and report["requests"] == 0 and report["url"] == "https://h/herd-app/displayBuildInfo"
     assert sentence(report) == "HERD was not probed: check mode: nothing was deployed to probe."
+
+
+def test_without_credentials_the_probe_asks_the_page_of_the_herd_the_url_names_and_reports_that_url():
+    page = "https://herd.example.com/herd-app/displayBuildInfo"
+    for url in ("https://herd.example.com/herd-app/rest/buildInfo", "https://herd.example.com", page):
+        probe = Probe(url)
+        assert probe.url == page and probe.report()["url"] == page
+    rest = "https://herd.example.com/herd-app/rest/buildInfo"
+    assert Probe(rest, username="admin", password="p").url == rest  # with credentials: the REST buildInfo, as given
