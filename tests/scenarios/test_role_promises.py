@@ -236,3 +236,30 @@ def test_a_failure_while_codedeploy_s_rollback_goes_on_says_a_re_run_is_refused_
     assert "it is CodeDeploy's automatic rollback of deployment {0}".format(deployment_id) in refused.output, \
         refused.output[-3000:]
     assert invocations(sandbox, entry) == 1
+
+
+# --- issue 29 item 5: task names that hold for every stack of a fleet ------------------------------------------
+
+def test_no_task_name_names_one_stack_or_version():
+    """Hosts of a fleet run each task together, under one header: a templated name would name the first stack's
+    stack or version over the lines of every stack (the lines themselves name their stack)."""
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    files = sorted((root / "roles" / "herd_upgrade" / "tasks").glob("*.yml")) + [
+        root / "playbooks" / "upgrade_herd.yml"] + sorted((root / "playbooks" / "tasks").glob("*.yml"))
+
+    def names(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("name"), str) and ("block" in node or "hosts" not in node):
+                yield node["name"]
+            for value in node.values():
+                yield from names(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from names(item)
+
+    templated = [(path.name, name) for path in files for name in names(yaml.safe_load(path.read_text())) if "{{" in name]
+    assert templated == [], templated
