@@ -35,11 +35,12 @@ READY_WAIT_FACTOR = 4.0
 # Near the end of a short deployment (one that got there within SHORT_RUN seconds: a small application, a
 # compressed clock), poll at this share of the time it has run (at least MIN_POLL_INTERVAL): it ends in seconds.
 # A HERD deployment gets there after about 10 minutes, a 300 s one after about 4: poll_interval is the pace.
-RAN_SHARE = 0.01
+RAN_SHARE = 0.005
 SHORT_RUN = 200.0
 # At most this many reads of the deployment at that faster pace, then poll_interval: a step 4 as long as 14 %
-# of the deployment is covered (about 17 reads), and no deployment pays more than this many extra reads.
-NEAR_END_FAST_READS = 20
+# of the deployment is covered (about 29 reads at 0.5 % of the time run), and no deployment pays more than this
+# many extra reads.
+NEAR_END_FAST_READS = 30
 DEPLOYMENT_REFRESH = 60.0      # while the instances are read at each poll, read the deployment at least this often
 HEARTBEAT = 60.0               # a line at least this often, also while nothing changes
 HEARTBEAT_DUE = 55.0           # ... said at the first poll this long after the last line (the reads of that poll fit in the rest)

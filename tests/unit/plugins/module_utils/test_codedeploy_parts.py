@@ -52,7 +52,8 @@ def test_what_each_phase_reads_and_how_often():
     assert cd_pace.read_every("termination_wait", known_wait, known_wait["now"], BASE, EPOCH0) == (None, cd_pace.LONG_WAIT_MAX_INTERVAL)
 
 
-@pytest.mark.parametrize("ran, every", [(10, cd_pace.MIN_POLL_INTERVAL), (100, 1.0), (150, 1.5), (cd_pace.SHORT_RUN, BASE), (3000, BASE)])
+@pytest.mark.parametrize("ran, every", [(10, cd_pace.MIN_POLL_INTERVAL), (100, cd_pace.MIN_POLL_INTERVAL), (150, 0.75), (190, 0.95), (cd_pace.SHORT_RUN, BASE),
+                                        (3000, BASE)])
 def test_near_the_end_a_short_deployment_is_read_faster(ran, every):
     assert cd_pace.near_end_every(BASE, EPOCH0, EPOCH0 + ran) == pytest.approx(every)
     assert cd_pace.near_end_every(BASE, EPOCH0, EPOCH0 + ran, fast_reads=cd_pace.NEAR_END_FAST_READS) == BASE
@@ -60,8 +61,8 @@ def test_near_the_end_a_short_deployment_is_read_faster(ran, every):
 
 @pytest.mark.parametrize("length", [60.0, 150.0])
 def test_near_the_end_the_faster_reads_are_bounded(length):
-    """In a step 4 that does not end (the same view at every poll), the deployment is read at 1 % of the time it has
-    run NEAR_END_FAST_READS times, then at poll_interval: a lasting end costs at most that many extra reads."""
+    """In a step 4 that does not end (the same view at every poll), the deployment is read at 0.5 % of the time it
+    has run NEAR_END_FAST_READS times, then at poll_interval: a lasting end costs at most that many extra reads."""
     story = blue_green_story(scale=length / 420.0, termination_wait_minutes=None)
     view = view_at(story, story.end - 1)
     assert cd_pace.phase_of(view, "success") == "near_end"
