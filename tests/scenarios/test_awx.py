@@ -90,6 +90,8 @@ def test_a_single_stack_job_with_the_shipped_survey(sandbox, make_stack, tmp_pat
     survey = {"herd_version": "0.176.0", "mdl_instance_name": entry["mdl_instance_name"],
               "mdl_environment": entry["mdl_environment"], "herd_upgrade_aws_region": "us-west-2",
               "herd_upgrade_wait_timeout": 600, "herd_upgrade_on_timeout": "fail"}
+    # what AWX adds to every job's extra vars; a report directory set on the template
+    survey.update(awx_job_id=1, awx_job_template_name="Upgrade HERD", herd_upgrade_report_dir=str(tmp_path / "reports"))
     data = job_dir(tmp_path, sandbox, {"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}}, survey)
     result, events = run_job(data)
     assert result.returncode == 0, result.stdout[-4000:]
@@ -103,6 +105,10 @@ def test_a_single_stack_job_with_the_shipped_survey(sandbox, make_stack, tmp_pat
     artifact = stats(events)["herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])]
     assert (artifact["outcome"], artifact["to_version"], artifact["deployment_id"]) == (
         "upgraded", "0.176.0", deployment["deployment_id"])
+    # the job's files go with its container: the artifacts carry the report itself
+    report = artifact["report"]["markdown"]
+    assert report.startswith("# HERD upgrade of {0}: upgraded".format(stack_key(entry))), report[:300]
+    assert "AWX job 1 (template Upgrade HERD)" in report and "## Deployment {0}".format(deployment["deployment_id"]) in report
 
 
 def test_a_fleet_job_with_the_shipped_survey(sandbox, make_stack, tmp_path):
