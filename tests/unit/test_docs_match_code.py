@@ -55,3 +55,8 @@ def test_the_execution_environment_installs_the_tarball_of_this_version():
     tarballs = set(re.findall(r"mdl-herd-([\d.]+)\.tar\.gz", read("execution-environment.yml")))
     assert tarballs == {version}, tarballs
 
+
+
+def test_the_readme_stays_short():
+    lines = read("README.md").count("\n")
+    assert lines < 250, "README.md has {0} lines: keep it under 250, the rest in docs/".format(lines)
