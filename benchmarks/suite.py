@@ -420,6 +420,7 @@ against a baseline measured in the same run on the same machine. Latest output
 
 What each figure is: see the docstring of `benchmarks/suite.py` and `benchmarks/README.md`.
 A "NO" in the last column is a target this run missed; `make bench` then exits non-zero.
+What the profiles of missed figures showed, and what changed since: `docs/benchmarks-profile.md`.
 
 <details><summary>Raw figures of that run</summary>
 
