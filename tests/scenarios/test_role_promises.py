@@ -249,7 +249,7 @@ def test_no_task_name_names_one_stack_or_version():
 
     root = pathlib.Path(__file__).resolve().parents[2]
     files = sorted((root / "roles" / "herd_upgrade" / "tasks").glob("*.yml")) + [
-        root / "playbooks" / "upgrade_herd.yml"] + sorted((root / "playbooks" / "tasks").glob("*.yml"))
+        root / "playbooks" / "upgrade_herd.yml", root / "playbooks" / "rollback_herd.yml"] + sorted((root / "playbooks" / "tasks").glob("*.yml"))
 
     def names(node):
         if isinstance(node, dict):
