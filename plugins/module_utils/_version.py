@@ -80,6 +80,14 @@ def _normalize(items):
         i -= 1
 
 
+def _sublist(current, stack):
+    """Open a sublist in ``current`` (Maven: a "-", or a change between digits and letters, starts one)."""
+    sub = []
+    current.append((_LIST, sub))
+    stack.append(sub)
+    return sub
+
+
 def parse(version):
     """The comparable form of a version: a nested list of (kind, value) items."""
     text = str(version).strip().lower()
@@ -93,28 +101,19 @@ def parse(version):
             current.append((_INT, 0) if i == start else _parse_item(is_digit, text[start:i]))
             start = i + 1
             if char == "-":
-                sub = []
-                current.append((_LIST, sub))
-                current = sub
-                stack.append(sub)
+                current = _sublist(current, stack)
             is_digit = False
         elif char.isdigit() and char.isascii():
             if not is_digit and i > start:
                 current.append(_string_item(text[start:i], True))
                 start = i
-                sub = []
-                current.append((_LIST, sub))
-                current = sub
-                stack.append(sub)
+                current = _sublist(current, stack)
             is_digit = True
         else:
             if is_digit and i > start:
                 current.append(_parse_item(True, text[start:i]))
                 start = i
-                sub = []
-                current.append((_LIST, sub))
-                current = sub
-                stack.append(sub)
+                current = _sublist(current, stack)
             is_digit = False
     if len(text) > start:
         current.append(_parse_item(is_digit, text[start:]))
