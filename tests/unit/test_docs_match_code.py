@@ -56,7 +56,6 @@ def test_the_execution_environment_installs_the_tarball_of_this_version():
     assert tarballs == {version}, tarballs
 
 
-
 def test_the_readme_stays_short():
     lines = read("README.md").count("\n")
     assert lines < 250, "README.md has {0} lines: keep it under 250, the rest in docs/".format(lines)

@@ -19,8 +19,8 @@ def wait_result(deployment_id="d-AAAAAAAAA", status="Succeeded", failed_event=No
         event = {"name": name, "status": "Succeeded", "start_time": "2026-12-05T10:0{0}:00.000Z".format(i),
                  "end_time": "2026-12-05T10:0{0}:30.000Z".format(i), "diagnostics": {"error_code": "Success"}}
         if name == failed_event:
-            event.update(status="Failed", diagnostics={"error_code": "ScriptFailed", "script_name": "smokeTestHerd.sh",
-                                                        "message": "exit 1", "log_tail": "..."})
+            diagnostics = {"error_code": "ScriptFailed", "script_name": "smokeTestHerd.sh", "message": "exit 1", "log_tail": "..."}
+            event.update(status="Failed", diagnostics=diagnostics)
         events.append(event)
     return {
         "deployment_id": deployment_id, "status": status, "creator": "user",
