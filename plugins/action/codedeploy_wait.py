@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import threading
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.validation import check_type_str
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -66,10 +65,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        try:
-            label = self._label()
-        except AnsibleActionFail as e:  # before the module runs: nothing was waited for
-            return merge_hash(result, e.result)
+        label, problem = self._label()
+        if problem:  # before the module runs: nothing was waited for
+            return merge_hash(result, {"failed": True, "changed": False, "msg": problem})
         wrap_async = self._task.async_val and not self._connection.has_native_async
         if self._task.async_val or not self._runs_here():
             result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
@@ -87,15 +85,16 @@ class ActionModule(ActionBase):
         return result
 
     def _label(self):
-        """The task's ``label`` (the one option this plugin reads), validated as the module's ``type: str`` does."""
+        """The task's ``label`` (the one option this plugin reads), validated as the module's ``type: str`` does:
+        ``(label, None)``, or ``(None, what is wrong)``."""
         label = self._task.args.get("label")
         if label is None:
-            return None
+            return None, None
         if isinstance(label, (dict, list, tuple, set)):
-            raise AnsibleActionFail("codedeploy_wait: label must be a string that starts each progress line, for example "
-                                    "label: \"{{{{ mdl_instance_name }}}}/{{{{ mdl_environment }}}}\"; got a {0}. Nothing was "
-                                    "waited for; running the task again with a string label waits.".format(type(label).__name__))
-        return check_type_str(label, allow_conversion=True)
+            return None, ("codedeploy_wait: label must be a string that starts each progress line, for example "
+                          "label: \"{{{{ mdl_instance_name }}}}/{{{{ mdl_environment }}}}\"; got a {0}. Nothing was "
+                          "waited for; running the task again with a string label waits.".format(type(label).__name__))
+        return check_type_str(label, allow_conversion=True), None
 
     def _runs_here(self):
         """True when the module runs on this machine as this user: it can append to a file this plugin reads."""
