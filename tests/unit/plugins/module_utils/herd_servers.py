@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to the mdl.herd collection
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small HERD stand-ins on 127.0.0.1 for the probe's tests: one that answers, one that hangs."""
+"""Small HERD stand-ins on 127.0.0.1 for the probe's tests: one that answers, one that hangs; and the server they share."""
 
 from __future__ import annotations
 
@@ -12,7 +12,25 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class AnsweringHerd(object):
+class LocalServer(object):
+    """An HTTP server on 127.0.0.1 for one test, in a thread: ``url`` is its address with ``path``."""
+
+    def serve(self, handler, path):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:{0}{1}".format(self.server.server_address[1], path)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class AnsweringHerd(LocalServer):
     """Answers buildInfo with ``version``, as JSON (the displayBuildInfo page as HTML); records each request's path,
     Authorization and Accept headers.
 
@@ -50,18 +68,7 @@ class AnsweringHerd(object):
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:{0}/herd-app/rest/buildInfo".format(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, "/herd-app/rest/buildInfo")
 
 
 class HangingHerd(object):

@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,6 +19,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._preflight import Preflig
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack  # noqa: E402
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure, UpgradeInvocation, start_or_join  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils import test_upgrade as upgrade_fakes  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import LocalServer  # noqa: E402
 
 ENV = {"STAGING_BUCKET": "123456789012-mdl-staging-dev", "RELEASE_VERSION": "1.5.0"}
 ALL = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
@@ -191,7 +191,7 @@ def test_the_war_url_quotes_the_version():
     assert war_url("https://r/m2", "1.0.0-RC1") == "https://r/m2/org/finra/herd/herd-war/1.0.0-RC1/herd-war-1.0.0-RC1.war"
 
 
-class Repository(object):
+class Repository(LocalServer):
     """An artifact repository on 127.0.0.1 that holds ``published`` paths; records each HEAD's path and User-Agent."""
 
     def __init__(self, published=()):
@@ -208,18 +208,7 @@ class Repository(object):
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:{0}/maven2".format(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, "/maven2")
 
 
 def test_the_published_check_asks_the_repository_over_http_with_the_collections_client():

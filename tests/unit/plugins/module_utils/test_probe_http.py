@@ -6,19 +6,18 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe, http_fetch
-from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import AnsweringHerd, HangingHerd
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import AnsweringHerd, HangingHerd, LocalServer
 
 # Generous: what stop() may take on a slow machine. A stop() that waited for the hung request would take
 # the probe's timeout (2 s here) at least.
 STOP_BOUND = 1.0
 
 
-class KeepAliveHerd(object):
+class KeepAliveHerd(LocalServer):
     """Answers the displayBuildInfo page over HTTP/1.1 keep-alive; counts connections and requests."""
 
     def __init__(self):
@@ -44,18 +43,7 @@ class KeepAliveHerd(object):
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:{0}/herd-app/displayBuildInfo".format(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, "/herd-app/displayBuildInfo")
 
 
 def test_the_probe_keeps_one_connection_for_all_its_reads():

@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -22,6 +22,7 @@ from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
 
 from ansible_collections.mdl.herd.plugins.modules import herd_buildinfo_check, herd_rollback_plan  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.module_runner import run_module  # noqa: E402
+from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.herd_servers import LocalServer  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.modules import test_herd_upgrade_invoke  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.modules.test_herd_upgrade_invoke import (  # noqa: E402
     PREFIX,
@@ -101,7 +102,7 @@ def test_stopped_before_the_lock_says_nothing_was_invoked(stack, monkeypatch):
 # --- the two other modules that call AWS or HERD: stopped, they say so and name the stack ------------------------
 
 
-class StoppingHerd(object):
+class StoppingHerd(LocalServer):
     """A HERD whose buildInfo answer never comes: the run is stopped while the module waits for it."""
 
     def __init__(self, signum):
@@ -123,19 +124,11 @@ class StoppingHerd(object):
                 self.end_headers()
 
         self.error = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:{0}/herd-app/rest/buildInfo".format(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
+        self.serve(Handler, "/herd-app/rest/buildInfo")
 
     def __exit__(self, *exc_info):
         self.answer.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super(StoppingHerd, self).__exit__(*exc_info)
 
 
 def test_herd_buildinfo_check_stopped_while_reading_says_nothing_was_changed(monkeypatch):
