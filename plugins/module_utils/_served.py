@@ -137,3 +137,28 @@ def read_served(module, stack, options, location, verify, expected_version=None,
     if not waited.ok:
         module.fail_json(msg=buildinfo_failure_message(check, waited.elapsed), **dict(result, **(extra or {})))
     return result
+
+
+def read_first(module, stack, options, location, verify):
+    """herd_upgrade_invoke's first read: ``(what HERD answered, confirm)``.
+
+    With ``credentials_from_ssm`` (and ``format: auto``), the version comes from the open
+    displayBuildInfo page of the same HERD, which needs no credentials: a run with nothing to do
+    reads no SSM. ``confirm()`` then reads the credentials and buildInfo with them as
+    ``read_served`` does (failing the module as it does); the invoke calls it before it changes
+    anything, so that credentials the version check after the deployment could not use stop the
+    run there. Otherwise this is ``read_served``, and ``confirm`` is None.
+    """
+    if not options["credentials_from_ssm"] or options["format"] != "auto":
+        return read_served(module, stack, options, location, verify), None
+    found = {}
+    if location is None:
+        location, found["cloudformation_stack_name"] = discover(module, stack, options["format"])
+    page = locate(location.url, "html")
+    served = read_served(module, stack, dict(options, credentials_from_ssm=False, format="html"), page, verify, extra=found)
+    served.update(found)
+
+    def confirm():
+        read_served(module, stack, options, location, verify, extra=found)
+
+    return served, confirm

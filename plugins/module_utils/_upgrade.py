@@ -809,12 +809,13 @@ class UpgradeInvocation(object):
 
 
 def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active_deployment="attach", check_mode=False,
-                  lock=None, lock_wait=0, warn=None, preflight=None):
+                  lock=None, lock_wait=0, warn=None, preflight=None, confirm_read=None):
     """Do what one run of the module does, in order; return its result or raise UpgradeFailure.
 
     At the served version already: join a deployment of it still under way, else nothing to do.
     Otherwise: join (or refuse) an active deployment; refuse a downgrade; run the preflight checks
-    (an ``_preflight.Preflight``, or None for none); take the lock (waiting
+    (an ``_preflight.Preflight``, or None for none) after ``confirm_read()`` (when given: HERD read as the
+    version check after the deployment reads it, with its credentials); take the lock (waiting
     up to ``lock_wait`` s for another run's invoke), look again for a deployment under way (the
     other run's), and invoke once. ``lock(stale_after)`` builds an ``_lock.UpgradeLock`` for the
     invoke's read timeout; None runs without one.
@@ -840,6 +841,8 @@ def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active
     if active is not None:
         return _joined(upgrade, upgrade.attach(active, on_active_deployment), active, lock, check_mode, warn)
     upgrade.refuse_downgrade(served_version, allow_downgrade)
+    if confirm_read is not None:
+        confirm_read()
     report = preflight.run() if preflight is not None else {}
     result = _invoke_once(upgrade, check_mode, lock, lock_wait, warn, on_active_deployment)
     result["preflight"] = report

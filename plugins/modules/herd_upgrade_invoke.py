@@ -52,7 +52,9 @@ options:
         description: Its password.
         type: str
       credentials_from_ssm:
-        description: Credentials from the stack's SSM.
+        description:
+          - Credentials from the stack's SSM. With V(auto) O(buildinfo.format), the version is read from the open
+            displayBuildInfo page; the credentials are read, and tried on buildInfo, only before a deployment is started.
         type: bool
         default: false
       format:
@@ -412,7 +414,7 @@ from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
-from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
+from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_first, read_options
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (
     AwsFailure,
     UpgradeFailure,
@@ -508,16 +510,16 @@ def main():
 
     def run():
         """The run's work; a stop of the run raises _watch.Interrupted in it."""
-        served_version = module.params["served_version"]
+        served_version, confirm = module.params["served_version"], None
         if buildinfo is not None:
-            # before anything else: nothing is invoked when HERD cannot be read
-            known["served"] = read_served(module, stack, buildinfo, location, verify)
+            # before anything else: nothing is invoked when HERD cannot be read (nor with credentials that do not work)
+            known["served"], confirm = read_first(module, stack, buildinfo, location, verify)
             served_version = known["served"].get("build_number")
         try:
             result = start_or_join(
                 upgrade, served_version=served_version, allow_downgrade=module.params["allow_downgrade"],
                 on_active_deployment=module.params["on_active_deployment"], check_mode=module.check_mode,
-                lock=lock, lock_wait=module.params["lock_wait"], warn=_aws.warn, preflight=preflight,
+                lock=lock, lock_wait=module.params["lock_wait"], warn=_aws.warn, preflight=preflight, confirm_read=confirm,
             )
         except LockError as e:
             return lambda e=e: module.fail_json_aws(

@@ -34,7 +34,7 @@ class AnsweringHerd(LocalServer):
     """Answers buildInfo with ``version``, as JSON (the displayBuildInfo page as HTML); records each request's path,
     Authorization and Accept headers.
 
-    With ``username``, a request without those credentials gets a 401 (as HERD's REST API does).
+    With ``username``, a request without those credentials gets a 401 (as HERD's REST API does; the page is open).
     """
 
     def __init__(self, version="0.176.0", username=None, password=None):
@@ -52,7 +52,7 @@ class AnsweringHerd(LocalServer):
                 expected = None
                 if username is not None:
                     expected = "Basic " + base64.b64encode("{0}:{1}".format(username, password).encode()).decode()
-                if expected is not None and auth != expected:
+                if expected is not None and auth != expected and not self.path.endswith("/displayBuildInfo"):
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="Herd"')
                     self.send_header("Content-Length", "0")

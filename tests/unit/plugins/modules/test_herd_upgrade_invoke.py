@@ -747,3 +747,72 @@ def test_a_herd_that_cannot_be_read_fails_before_anything_is_invoked(stack, monk
     failed, result = run(monkeypatch, buildinfo={"url": url, "timeout": 2}, **stack_args())
     assert failed and stack.events == []
     assert url in result["msg"]
+
+
+# --- HERD read first with the credentials from SSM: the open page, the credentials only before a change -------------
+
+
+HERD_PASSWORD = "Herd-Admin-Pw-5c1d"
+
+
+def credential_reads(monkeypatch):
+    """The names of the SSM parameters read, in order (GetParameter and GetParameters)."""
+    names = []
+    for method in ("get_parameter", "get_parameters"):
+        original = getattr(SimpleSystemManagerResponse, method)
+
+        def spy(self, original=original):
+            body = json.loads(self.body)
+            names.extend([body["Name"]] if "Name" in body else body.get("Names", []))
+            return original(self)
+
+        monkeypatch.setattr(SimpleSystemManagerResponse, method, spy)
+    return names
+
+
+def herd_admin(password=HERD_PASSWORD):
+    put("LDAP/User/HerdAdminUsername", "admin")
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=PREFIX + "LDAP/Password/HerdAdminPassword", Value=password, Type="SecureString", Overwrite=True)
+
+
+def ldap_reads(names):
+    return [name for name in names if "/LDAP/" in name]
+
+
+def test_with_credentials_from_ssm_nothing_to_do_reads_the_open_page_and_no_credentials(stack, monkeypatch):
+    herd_admin()
+    names = credential_reads(monkeypatch)
+    with AnsweringHerd(version="0.176.0", username="admin", password=HERD_PASSWORD) as herd:
+        failed, result = run(monkeypatch, buildinfo={"url": herd.url, "credentials_from_ssm": True}, **stack_args())
+    assert not failed, result
+    assert (result["already_served"], result["changed"], stack.events) == (True, False, [])
+    assert result["served"]["build_number"] == "0.176.0" and result["served"]["url"].endswith("/herd-app/displayBuildInfo")
+    assert ldap_reads(names) == []
+    assert [(path, auth) for path, auth, dummy in herd.seen] == [("/herd-app/displayBuildInfo", None)]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_with_credentials_from_ssm_an_upgrade_reads_herd_with_them_before_anything_changes(stack, monkeypatch, check_mode):
+    herd_admin()
+    names = credential_reads(monkeypatch)
+    with AnsweringHerd(version="0.170.0", username="admin", password=HERD_PASSWORD) as herd:
+        failed, result = run(monkeypatch, check_mode=check_mode, buildinfo={"url": herd.url, "credentials_from_ssm": True},
+                             **stack_args())
+    assert not failed, result
+    assert result["served"]["build_number"] == "0.170.0" and result["changed"] is True  # would change, in check mode
+    assert len(stack.events) == (0 if check_mode else 1)
+    assert ldap_reads(names) == [PREFIX + "LDAP/User/HerdAdminUsername", PREFIX + "LDAP/Password/HerdAdminPassword"]
+    paths = [(path, auth is not None) for path, auth, dummy in herd.seen]
+    assert paths == [("/herd-app/displayBuildInfo", False), ("/herd-app/rest/buildInfo", True)]
+    assert HERD_PASSWORD not in json.dumps(result)
+
+
+def test_with_credentials_from_ssm_that_herd_refuses_nothing_is_invoked_and_no_lock_is_left(stack, monkeypatch):
+    herd_admin(password="Not-The-Password-77")
+    with AnsweringHerd(version="0.170.0", username="admin", password=HERD_PASSWORD) as herd:
+        failed, result = run(monkeypatch, buildinfo={"url": herd.url, "credentials_from_ssm": True}, **stack_args())
+    assert failed and stack.events == [] and not lock_exists()
+    assert "401" in result["msg"] and herd.url in result["msg"]
+    assert "served" not in result  # as when HERD could not be read at all: the role says stage "read"
+    assert "Not-The-Password-77" not in json.dumps(result)
