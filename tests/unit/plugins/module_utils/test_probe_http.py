@@ -69,11 +69,12 @@ def test_credentials_go_with_the_first_request_as_basic_auth():
         assert accept.startswith("application/json")  # JSON first: the REST buildInfo answers XML otherwise
 
 
-def test_without_credentials_no_authorization_is_sent_and_a_401_is_a_failure():
+def test_without_credentials_the_open_page_is_asked_with_no_authorization_and_a_401_is_a_failure():
     with AnsweringHerd(username="admin", password="p") as herd:
-        assert http_fetch(herd.url, 2.0) == ("other", None)
+        assert http_fetch(herd.url, 2.0) == ("ok", "0.176.0")  # the displayBuildInfo page, open as HERD's is
         assert http_fetch(herd.url, 2.0, username="admin", password="wrong") == ("other", None)
-        assert [auth for dummy, auth, dummy2 in herd.seen][0] is None
+        assert [(path, auth) for path, auth, dummy in herd.seen] == [
+            ("/herd-app/displayBuildInfo", None), ("/herd-app/rest/buildInfo", "Basic " + base64.b64encode(b"admin:wrong").decode())]
 
 
 def test_the_probe_thread_sends_the_credentials_with_every_request():
