@@ -3,15 +3,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one place that builds AWS clients and decides what is retried.
 
-Modules get their clients here, built by amazon.aws's ``AnsibleAWSModule.client()`` (which owns
-credentials, region, endpoint, ``aws_config`` and the user agent). Reads are retried with jittered
-backoff on throttling and transient errors when called with ``aws_retry=True``. The upgrade
-Lambda's Invoke gets a client of its own that never retries: a retried Invoke would start a
-second deployment.
+Modules get their clients here, from the AWS options of an amazon.aws ``AnsibleAWSModule`` as
+amazon.aws's public ``get_aws_connection_info()`` reads them (credentials, profile, region,
+endpoint, CA bundle, ``aws_config``), with amazon.aws's failures for a missing region or a bad
+option. Reads are retried with jittered backoff on throttling and transient errors when called
+with ``aws_retry=True``. The upgrade Lambda's Invoke gets a client of its own that never
+retries: a retried Invoke would start a second deployment.
 
-``module.client()`` makes a boto3 session for every client, and each session reads botocore's
-endpoint data again (about 0.1 s a client): a module builds each service's client once and shares
-it (:func:`client`), and only when it is first used (:func:`lazy_client`).
+Every client of a module comes from one boto3 session, built when the module asks for its first
+client. ``AnsibleAWSModule.client()`` makes a session for every client, and each session reads
+botocore's endpoint data again: with it, an upgrade's ``herd_upgrade_invoke`` (six clients) took
+98 MB against 60 MB, and the no-op 0.1-0.2 s more (``docs/benchmarks-profile.md``, figures 2 and
+4). Each service's client is built once and shared (:func:`client`), and only when it is first
+used (:func:`lazy_client`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from __future__ import annotations
 import weakref
 
 try:
+    import boto3
     from botocore.config import Config
     # ClientError and HTTPClientError: for the module_utils that catch them, with the stand-ins below
-    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError  # pylint: disable=unused-import
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError  # pylint: disable=unused-import
 except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     Config = None
 
@@ -35,9 +40,16 @@ except ImportError:  # pragma: no cover - reported by AnsibleAWSModule
     class ClientError(Exception):
         pass
 
+    class NoRegionError(BotoCoreError):
+        pass
+
 from ansible.module_utils.common.warnings import warn as _record_warning
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code, paginated_query_with_retries
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
+    get_aws_connection_info,
+    is_boto3_error_code,
+    paginated_query_with_retries,
+)
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
 from ansible_collections.mdl.herd.plugins.module_utils import _denied
 
@@ -92,23 +104,55 @@ def read_retry(retries=READ_RETRIES, delay=READ_DELAY, max_delay=READ_MAX_DELAY)
     )
 
 
-# module -> {service: the boto3 client module.client() built}: one client per service and module.
-_CLIENTS = weakref.WeakKeyDictionary()
+USER_AGENT_EXTRA = "mdl.herd"  # added to botocore's user agent on every request of this collection
+
+
+class _Built(object):
+    """What one module built: its boto3 session and its clients by service."""
+
+    def __init__(self):
+        self.session = None
+        self.clients = {}
+
+
+_BUILT = weakref.WeakKeyDictionary()  # module -> _Built
+
+
+def _boto3_client(module, service, config=None):
+    """A boto3 client for ``service`` from the module's one session, with the module's AWS options.
+
+    ``config`` (a botocore ``Config``) is merged over the user's ``aws_config``.
+    """
+    region, endpoint_url, params = get_aws_connection_info(module)
+    params = dict(params)
+    profile = params.pop("profile_name", None)
+    users = params.pop("aws_config", None)
+    merged = Config(user_agent_extra=USER_AGENT_EXTRA)
+    for extra in (users, config):
+        if extra is not None:
+            merged = merged.merge(extra if isinstance(extra, Config) else Config(**extra))
+    built = _BUILT.setdefault(module, _Built())
+    try:
+        if built.session is None:
+            built.session = boto3.session.Session(profile_name=profile)
+        return built.session.client(service, config=merged, region_name=region, endpoint_url=endpoint_url, **params)
+    except NoRegionError:
+        module.fail_json(msg="The {0} module requires a region and none was found in configuration, environment "
+                             "variables or module parameters".format(module._name))  # pylint: disable=protected-access
+    except (ValueError, BotoCoreError) as e:
+        module.fail_json_aws(e, msg="Couldn't connect to AWS")
 
 
 def client(module, service, retry_decorator=None):
     """A client whose calls retry with backoff when passed ``aws_retry=True`` (by default :func:`read_retry`).
 
-    Built by ``module.client()`` the first time the module asks for ``service``; later asks get the same
-    boto3 client, wrapped with their own ``retry_decorator``.
+    Built the first time the module asks for ``service``; later asks get the same boto3 client,
+    wrapped with their own ``retry_decorator``.
     """
-    retry_decorator = retry_decorator or read_retry()
-    built = _CLIENTS.setdefault(module, {})
-    if service not in built:
-        wrapped = module.client(service, retry_decorator=retry_decorator)
-        built[service] = _denied.register(wrapped.client)  # AccessDenied names the policy
-        return wrapped
-    return RetryingBotoClientWrapper(built[service], retry_decorator)
+    built = _BUILT.setdefault(module, _Built())
+    if service not in built.clients:
+        built.clients[service] = _denied.register(_boto3_client(module, service))  # AccessDenied names the policy
+    return RetryingBotoClientWrapper(built.clients[service], retry_decorator or read_retry())
 
 
 class LazyClient(object):
@@ -144,14 +188,9 @@ def no_retry_client(module, service, read_timeout):
         connect_timeout=30,
         tcp_keepalive=True,
     )
-    # amazon.aws merges the user's aws_config over ``config``, so an aws_config with retries
-    # (often set for a whole group in module_defaults) would turn retries back on. Merge it
-    # underneath instead: it keeps every other setting (proxies, ...) but not these.
-    user_config = module.params.get("aws_config")
-    if user_config:
-        config = Config(**user_config).merge(config)
-    # aws_config=None: amazon.aws would merge the user's over ``config`` (it is already underneath).
-    return _denied.register(module.client(service, config=config, aws_config=None))  # AccessDenied names the policy
+    # The user's aws_config goes underneath: an aws_config with retries (often set for a whole group in
+    # module_defaults) would otherwise turn retries back on. It keeps every other setting (proxies, ...).
+    return _denied.register(_boto3_client(module, service, config=config))  # AccessDenied names the policy
 
 
 def warn(message):

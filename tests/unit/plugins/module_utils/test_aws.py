@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("botocore")
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
+boto3 = pytest.importorskip("boto3")
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws  # noqa: E402
 
 
 class FakeModule(object):
-    """An AnsibleAWSModule's AWS options, and its own ``client()`` (amazon.aws's, unchanged) that builds from them;
-    ``built`` lists the services it built clients for."""
+    """An AnsibleAWSModule's AWS options and failures."""
 
     _name = "mdl.herd.test"
 
@@ -24,11 +21,6 @@ class FakeModule(object):
         self.params = {"access_key": "AKIDEXAMPLE", "secret_key": "secret", "session_token": None, "region": region,
                        "endpoint_url": "https://lambda.invalid", "validate_certs": True, "aws_ca_bundle": None, "profile": None,
                        "aws_config": aws_config}
-        self.built = []
-
-    def client(self, service, retry_decorator=None, **extra_params):
-        self.built.append(service)
-        return AnsibleAWSModule.client(self, service, retry_decorator=retry_decorator, **extra_params)
 
     def fail_json(self, **kwargs):
         raise AssertionError(kwargs)
@@ -36,12 +28,26 @@ class FakeModule(object):
     fail_json_aws = fail_json
 
 
+@pytest.fixture
+def sessions(monkeypatch):
+    """The boto3 sessions built, in order."""
+    built = []
+    original = boto3.session.Session
+
+    def counted(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(boto3.session, "Session", counted)
+    return built
+
+
 @pytest.mark.parametrize("read_timeout", [960, 65, 3600])
-def test_the_invoke_client_waits_the_read_timeout_it_is_given_and_never_retries(read_timeout):
+def test_the_invoke_client_waits_the_read_timeout_it_is_given_and_never_retries(read_timeout, sessions):
     module = FakeModule()
-    _aws.client(module, "lambda")  # the module's client for reads: the Invoke's is another
+    reads = _aws.client(module, "lambda")  # the module's client for reads: the Invoke's is another
     built = _aws.no_retry_client(module, "lambda", read_timeout)
-    assert module.built == ["lambda", "lambda"]
+    assert built is not reads.client and len(sessions) == 1
     assert built.meta.config.read_timeout == read_timeout
     assert built.meta.config.retries["total_max_attempts"] == 1
     assert built.meta.endpoint_url == "https://lambda.invalid" and built.meta.region_name == "us-east-1"
@@ -55,21 +61,23 @@ def test_a_users_aws_config_keeps_its_other_settings_but_not_retries_or_the_time
     assert built.meta.config.proxies == {"https": "p:3128"}
 
 
-def test_a_module_builds_each_services_client_once_through_module_client_and_keeps_the_users_settings():
+def test_a_module_builds_each_services_client_once_from_one_session_and_keeps_the_users_settings(sessions):
     module = FakeModule(aws_config={"proxies": {"https": "p:3128"}})
     ssm, codedeploy = _aws.client(module, "ssm"), _aws.client(module, "codedeploy")
     polled = _aws.client(module, "ssm", retry_decorator=_aws.read_retry(retries=3))
     lazy = _aws.lazy_client(module, "ssm")
-    assert module.built == ["ssm", "codedeploy"]  # amazon.aws's module.client(), once per service
     lazy.describe_parameters  # pylint: disable=pointless-statement  # built on first use: the same client again
-    assert module.built == ["ssm", "codedeploy"]
     assert ssm.client is polled.client is lazy._client.client  # pylint: disable=protected-access
     assert ssm.retry is not polled.retry  # each with its own retries
     assert ssm.client.meta.service_model.service_name == "ssm" and codedeploy.client.meta.service_model.service_name == "codedeploy"
+    assert len(sessions) == 1  # one boto3 session for every client of the module: botocore's data read once
     assert ssm.client.meta.config.proxies == {"https": "p:3128"}
-    assert "amazon.aws/" in ssm.client.meta.config.user_agent  # amazon.aws's user agent, as module.client() sets it
+    assert ssm.client.meta.config.user_agent_extra == "mdl.herd"
+    assert ssm.client.meta.endpoint_url == "https://lambda.invalid" and ssm.client.meta.region_name == "us-east-1"
+    credentials = ssm.client._request_signer._credentials  # pylint: disable=protected-access
+    assert (credentials.access_key, credentials.secret_key) == ("AKIDEXAMPLE", "secret")
     other = FakeModule()
-    assert _aws.client(other, "ssm").client is not ssm.client and other.built == ["ssm"]
+    assert _aws.client(other, "ssm").client is not ssm.client and len(sessions) == 2
 
 
 def test_a_missing_region_is_a_sentence_naming_the_module():
