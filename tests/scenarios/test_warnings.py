@@ -36,4 +36,8 @@ def test_a_warning_run_prints_the_warning_and_no_deprecation(make_stack, playboo
     assert "upgrade_request is null: True, build_number=0.170.0" in run.output, run.output
     assert "The credentials may not read the upgrade parameters of stack" in run.output, run.output
     assert run.output.count("[WARNING]: The credentials may not read") == 1, run.output
-    assert "deprecat" not in run.output.lower(), run.output
+    # No deprecation of ansible-core's or of this collection's; a Python library's own warning, printed when
+    # ansible-core imports it, is not one (cryptography 51 deprecates DSA, which ansible-core 2.19's ssh agent imports).
+    deprecations = [line for line in run.output.splitlines()
+                    if "deprecat" in line.lower() and "CryptographyDeprecationWarning" not in line]
+    assert deprecations == [], run.output
