@@ -128,9 +128,9 @@ def _boto3_client(module, service, config=None):
     profile = params.pop("profile_name", None)
     users = params.pop("aws_config", None)
     merged = Config(user_agent_extra=USER_AGENT_EXTRA)
-    for extra in (users, config):
+    for extra in (users, config):  # both botocore Configs (amazon.aws builds the user's from aws_config)
         if extra is not None:
-            merged = merged.merge(extra if isinstance(extra, Config) else Config(**extra))
+            merged = merged.merge(extra)
     built = _BUILT.setdefault(module, _Built())
     try:
         if built.session is None:
