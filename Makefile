@@ -129,7 +129,7 @@ build: venv
 	mkdir -p dist
 	ansible-galaxy collection build --force --output-path dist
 
-# The tarball installs, holds no development files, and ansible-doc shows every module and the role.
+# The tarball installs, holds no development files, and ansible-doc shows every module, the role and the plugins.
 build-check: build
 	rm -rf $(BUILD)/installed && mkdir -p $(BUILD)/installed
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-galaxy collection install --force --offline --no-deps -p $(BUILD)/installed dist/mdl-herd-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz
@@ -140,8 +140,9 @@ build-check: build
 	  echo "ansible-doc mdl.herd.$$m: ok"; done
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t role mdl.herd.herd_upgrade | grep -q herd_upgrade_version
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t test mdl.herd.herd_version | grep -q RETURN
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_upgrade_input_problems | grep -q RETURN
 	rm -rf $(BUILD)/ee-context && $(PY) tests/utils/check_ee.py $(BUILD)/ee-context
-	@echo "build-check: the tarball installs and documents every module, the role and the test plugin"
+	@echo "build-check: the tarball installs and documents every module, the role, the test plugin and the filter plugin"
 
 # Benchmarks against a sandbox started in-process; results in benchmarks/results/ (not versioned).
 bench: venv
