@@ -23,7 +23,6 @@ options:
     description:
       - The role's variables, by name. A variable that is not given counts as missing when it is one of the three
         above, and is not checked otherwise.
-      - C(herd_upgrade_preflight_list) is C(herd_upgrade_preflight) as a list (the role's own variable).
     type: dict
     required: true
 """
@@ -48,6 +47,7 @@ _value:
 """
 
 import re
+from collections.abc import Iterable, Mapping
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_TRUE
@@ -101,6 +101,16 @@ def _true(value):
     return value is True or (not isinstance(value, bool) and to_text(value).strip().lower() in BOOLEANS_TRUE)
 
 
+def preflight_list(value):
+    """``herd_upgrade_preflight`` as a list, as the role's ``herd_upgrade_preflight_list`` reads it: a list as it is;
+    text (``-e`` and AWX surveys) such as ``lambda,bundle``, ``[]`` or ``["lambda", "bundle"]`` split at its commas."""
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
+        return list(value)
+    items = re.sub(r"^\s*\[|\]\s*$", "", _text(value)).split(",")
+    items = [re.sub("^'|'$", "", re.sub('^"|"$', "", item.strip())) for item in items]
+    return [item for item in items if item != ""]
+
+
 def herd_upgrade_input_problems(variables):
     """One sentence per problem of the role's ``variables`` (a dict by name), in the role's documented order."""
     if not isinstance(variables, dict):
@@ -123,9 +133,8 @@ def herd_upgrade_input_problems(variables):
     for name, example in (("herd_upgrade_mdl_instance_name", "mdl"), ("herd_upgrade_mdl_environment", "DEV")):
         if name not in missing and not WORD.match(_text(get(name))):
             problems.append("{0} must be letters, digits, '-' or '_', for example {1}; got '{2}'".format(name, example, _text(get(name))))
-    if "herd_upgrade_preflight_list" in variables:
-        checks = get("herd_upgrade_preflight_list")
-        if isinstance(checks, (str, dict)) or not all(check in PREFLIGHT_CHECKS for check in checks):
+    if "herd_upgrade_preflight" in variables:
+        if not all(check in PREFLIGHT_CHECKS for check in preflight_list(get("herd_upgrade_preflight"))):
             problems.append("herd_upgrade_preflight must be a list of {0}, for example herd_upgrade_preflight=lambda,bundle ([] for"
                             " none); got {1}".format(", ".join(PREFLIGHT_CHECKS), _text(get("herd_upgrade_preflight"))))
     for name, good, must, example in NUMBERS:

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_input_problems import FilterModule
+from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_input_problems import FilterModule, preflight_list
 
 problems = FilterModule().filters()["herd_upgrade_input_problems"]
 DEFAULTS = yaml.safe_load((Path(__file__).parents[4] / "roles" / "herd_upgrade" / "defaults" / "main.yml").read_text())
 GOOD = dict({name: DEFAULTS[name] for name in DEFAULTS if name != "herd_upgrade_report_dir"},
-            herd_upgrade_mdl_instance_name="mdl", herd_upgrade_mdl_environment="DEV", herd_upgrade_version="0.176.0",
-            herd_upgrade_preflight_list=DEFAULTS["herd_upgrade_preflight"])
+            herd_upgrade_mdl_instance_name="mdl", herd_upgrade_mdl_environment="DEV", herd_upgrade_version="0.176.0")
 
 
 def with_(**changes):
@@ -30,7 +29,7 @@ def test_values_as_e_and_awx_surveys_give_them_are_taken_as_they_mean():
     assert problems(with_(herd_upgrade_wait_timeout=" 30 ", herd_upgrade_lock_wait="0", herd_upgrade_verify_retries="0",
                           herd_upgrade_verify_delay="5", herd_upgrade_probe_interval=".5", herd_upgrade_max_downtime_seconds="2.5",
                           herd_upgrade_lock="false", herd_upgrade_probe="yes", herd_upgrade_allow_downgrade="True",
-                          herd_upgrade_preflight="lambda,bundle", herd_upgrade_preflight_list=["lambda", "bundle"])) == []
+                          herd_upgrade_preflight="lambda,bundle")) == []
 
 
 @pytest.mark.parametrize("missing, sentence", [
@@ -63,7 +62,7 @@ def test_missing_values_are_one_sentence_naming_them_all(missing, sentence, how)
      "herd_upgrade_mdl_instance_name must be letters, digits, '-' or '_', for example mdl; got 'my stack'"),
     ({"herd_upgrade_mdl_environment": "DEV/1"},
      "herd_upgrade_mdl_environment must be letters, digits, '-' or '_', for example DEV; got 'DEV/1'"),
-    ({"herd_upgrade_preflight": "lambda,typo", "herd_upgrade_preflight_list": ["lambda", "typo"]},
+    ({"herd_upgrade_preflight": "lambda,typo"},
      "herd_upgrade_preflight must be a list of lambda, deployment_group, active_deployment, bundle, published, for example"
      " herd_upgrade_preflight=lambda,bundle ([] for none); got lambda,typo"),
     ({"herd_upgrade_wait_timeout": "-5"},
@@ -115,3 +114,19 @@ def test_every_problem_is_said_at_once_in_the_documented_order():
 def test_anything_but_a_dict_is_refused_with_what_it_was():
     with pytest.raises(TypeError, match="dict of the role's variables, got list"):
         problems(["herd_upgrade_version"])
+
+
+@pytest.mark.parametrize("value, expected", [
+    (["lambda", "bundle"], ["lambda", "bundle"]), ([], []), ("[]", []), ("", []), ("lambda", ["lambda"]),
+    ("lambda, bundle", ["lambda", "bundle"]), ('["lambda", "bundle"]', ["lambda", "bundle"]),
+    ("['published']", ["published"]), (" [ lambda ,published ] ", ["lambda", "published"]),
+])
+def test_the_preflight_as_text_is_read_as_the_role_reads_it(value, expected):
+    assert preflight_list(value) == expected
+    assert problems(with_(herd_upgrade_preflight=value)) == []
+
+
+@pytest.mark.parametrize("value", ["lambda;bundle", {"lambda": True}, 5, ["lambda", "nope"]])
+def test_a_preflight_that_is_no_list_of_checks_is_a_problem(value):
+    [found] = problems(with_(herd_upgrade_preflight=value))
+    assert found.startswith("herd_upgrade_preflight must be a list of lambda, deployment_group"), found
