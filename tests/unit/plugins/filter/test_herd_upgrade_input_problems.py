@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_input_problems import FilterModule, preflight_list
+from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_input_problems import PREFLIGHT_CHECKS, FilterModule, preflight_list
+from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS
 
 problems = FilterModule().filters()["herd_upgrade_input_problems"]
 DEFAULTS = yaml.safe_load((Path(__file__).parents[4] / "roles" / "herd_upgrade" / "defaults" / "main.yml").read_text())
@@ -130,3 +131,12 @@ def test_the_preflight_as_text_is_read_as_the_role_reads_it(value, expected):
 def test_a_preflight_that_is_no_list_of_checks_is_a_problem(value):
     [found] = problems(with_(herd_upgrade_preflight=value))
     assert found.startswith("herd_upgrade_preflight must be a list of lambda, deployment_group"), found
+
+
+def test_the_checks_and_the_reading_of_the_text_are_the_modules_and_the_roles():
+    assert list(PREFLIGHT_CHECKS) == list(CHECKS)
+    role_vars = (Path(__file__).parents[4] / "roles" / "herd_upgrade" / "vars" / "main.yml").read_text()
+    # the role's herd_upgrade_preflight_list: the same steps as preflight_list, in Jinja
+    for step in ["regex_replace('^\\s*\\[|\\]\\s*$', '')", "split(',')", "map('trim')", """map('regex_replace', '^"|"$', '')""",
+                 """map('regex_replace', "^'|'$", '')""", "reject('equalto', '')"]:
+        assert step in role_vars, step
