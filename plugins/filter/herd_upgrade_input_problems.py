@@ -113,7 +113,7 @@ def preflight_list(value):
 
 def herd_upgrade_input_problems(variables):
     """One sentence per problem of the role's ``variables`` (a dict by name), in the role's documented order."""
-    if not isinstance(variables, dict):
+    if not isinstance(variables, Mapping):
         raise TypeError("herd_upgrade_input_problems expects a dict of the role's variables, got {0}".format(_type_name(variables)))
     get = variables.get
     missing = [name for name in REQUIRED if get(name) in ("", None)]
