@@ -1,9 +1,12 @@
 """Safe by default, as an operator meets it on the command line: bad input, downgrades, two runs at once."""
 
+import ast
 import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import invocations, served_version, stack_key, user_deployments
 
@@ -345,3 +348,21 @@ def test_a_module_error_names_the_role_variable(sandbox, make_stack, playbook, t
     assert "{0}: herd_upgrade_ca_path must be a readable PEM file".format(stack_key(entry)) in said[0], said
     assert not re.search(r"(?<!herd_upgrade_)\bca_path", run.output), run.output
     assert invocations(sandbox, entry) == 0
+
+
+def test_the_input_check_filter_example_runs_as_documented(sandbox, make_stack, playbook, tmp_path):
+    """The EXAMPLES of the filter plugin herd_upgrade_input_problems, as a play: a bad version fails, naming it."""
+    source = (Path(__file__).resolve().parents[2] / "plugins" / "filter" / "herd_upgrade_input_problems.py").read_text()
+    [examples] = [node.value.value for node in ast.parse(source).body
+                  if isinstance(node, ast.Assign) and node.targets[0].id == "EXAMPLES"]
+    path = tmp_path / "example.yml"
+    path.write_text(yaml.safe_dump([{"name": "The example", "hosts": "localhost", "connection": "local", "gather_facts": False,
+                                     "tasks": yaml.safe_load(examples)}]))
+    entry = make_stack()
+    bad = playbook(entry, name=str(path), herd_version="latest")
+    assert bad.finish() != 0
+    assert "fix these and run again: herd_upgrade_version must be a HERD version" in bad.output, bad.output
+    assert "got 'latest'" in bad.output
+    good = playbook(entry, name=str(path), herd_version="0.176.0")
+    assert good.finish() == 0, good.output
+    assert aws_calls(sandbox, entry) == {}
