@@ -137,8 +137,8 @@ def _boto3_client(module, service, config=None):
             built.session = boto3.session.Session(profile_name=profile)
         return built.session.client(service, config=merged, region_name=region, endpoint_url=endpoint_url, **params)
     except NoRegionError:
-        module.fail_json(msg="The {0} module requires a region and none was found in configuration, environment "
-                             "variables or module parameters".format(module._name))  # pylint: disable=protected-access
+        module.fail_json(msg="This module requires a region and none was found in configuration, environment variables "
+                             "or module parameters: set region (herd_upgrade_aws_region in the role), or AWS_REGION")
     except (ValueError, BotoCoreError) as e:
         module.fail_json_aws(e, msg="Couldn't connect to AWS")
 

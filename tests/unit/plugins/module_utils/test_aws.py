@@ -80,8 +80,8 @@ def test_a_module_builds_each_services_client_once_from_one_session_and_keeps_th
     assert _aws.client(other, "ssm").client is not ssm.client and len(sessions) == 2
 
 
-def test_a_missing_region_is_a_sentence_naming_the_module():
-    with pytest.raises(AssertionError, match="requires a region"):
+def test_a_missing_region_is_a_sentence_naming_the_option():
+    with pytest.raises(AssertionError, match="requires a region.*set region [(]herd_upgrade_aws_region in the role[)]"):
         _aws.client(FakeModule(region=None), "ssm")
 
 
