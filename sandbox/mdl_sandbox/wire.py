@@ -15,6 +15,7 @@ import io
 import json
 import re
 import threading
+import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote
@@ -154,12 +155,14 @@ def classify(environ: Dict[str, Any], body: bytes) -> Optional[AwsCall]:
 
 
 class CallLog:
-    """Counts of calls per ``service:Operation``: overall, per stack, and the sandbox's own; and,
-    per stack, how many times each SSM parameter was read (GetParameter, GetParameters), which tells
-    a test who asked for a secret."""
+    """Counts of calls per ``service:Operation``: overall, per stack, and the sandbox's own; per
+    stack, how many times each SSM parameter was read (GetParameter, GetParameters), which tells
+    a test who asked for a secret; and, per stack, when each call arrived (``clock()``, POSIX
+    seconds by default), which tells a test when a client read what it printed later."""
 
-    def __init__(self):
+    def __init__(self, clock: Callable[[], float] = time.time):
         self._lock = threading.Lock()
+        self._clock = clock
         self.reset()
 
     def reset(self) -> None:
@@ -168,6 +171,7 @@ class CallLog:
             self._stacks: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
             self._internal: collections.Counter = collections.Counter()
             self._parameters: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+            self._arrivals: Dict[str, List[Tuple[float, str]]] = collections.defaultdict(list)
 
     def record(self, call: AwsCall, stack_key: Optional[str]) -> None:
         with self._lock:
@@ -177,11 +181,19 @@ class CallLog:
             self._overall[call.key] += 1
             if stack_key:
                 self._stacks[stack_key][call.key] += 1
+                self._arrivals[stack_key].append((self._clock(), call.key))
                 if call.key in ("ssm:GetParameter", "ssm:GetParameters"):
                     names = call.params.get("Names") or [call.params.get("Name")]
                     for name in names:
                         if isinstance(name, str):
                             self._parameters[stack_key][name] += 1
+
+    def arrivals(self, stack_key: str, key: str) -> List[float]:
+        """When each call about the stack arrived, oldest first: the calls whose ``service:Operation`` is ``key``,
+        or starts with it when ``key`` ends with ``:`` (``codedeploy:``, every CodeDeploy call)."""
+        with self._lock:
+            return [at for at, called in self._arrivals.get(stack_key, [])
+                    if called == key or (key.endswith(":") and called.startswith(key))]
 
     def snapshot(self) -> Dict[str, Any]:
         with self._lock:

@@ -12,10 +12,13 @@ from conftest import stack_key
 
 VERSION = "0.176.0"
 STEP = r"step (\d)/4 "
-# The action plugin prints the module's lines every READ_INTERVAL (plugins/action/codedeploy_wait.py): 0.25 s.
-RELAY = 0.25
-# ansible-playbook's output through a pipe to this process, on a machine whose 2 cores other tests share.
-PIPE_SLACK = 0.25
+# A change is read by a poll of the module's within a poll interval of its recorded time: the pace's promise.
+# READ_SLACK: the module's wake-up and the poll's requests on their way to the sandbox, on a busy machine.
+READ_SLACK = 0.5
+# Its line is printed after that poll's last request is answered, the module's writing, the action plugin's relay (it
+# prints the module's lines every READ_INTERVAL, 0.25 s: plugins/action/codedeploy_wait.py) and the pipe from
+# ansible-playbook to this process: all of it on a machine whose 2 cores other tests share.
+SAY_SLACK = 1.5
 
 FOLLOW = """
 - name: Start a deployment and follow it, as the role does, with a poll interval of {interval}
@@ -96,7 +99,9 @@ def test_lines_are_printed_while_the_deployment_runs_and_tell_every_step_once(sa
 def test_every_event_line_is_printed_within_a_poll_interval_of_the_time_codedeploy_recorded(sandbox, make_stack, playbook,
                                                                                           monkeypatch, tmp_path):
     """Issue 28: on a deployment whose lifecycle events last longer than the poll interval, each event's start and end
-    (with its status) is printed within one poll interval of the time CodeDeploy records, plus the action plugin's relay."""
+    (with its status) and each step's start is read within one poll interval of the time CodeDeploy records (the
+    sandbox notes when each request arrives), and printed soon after that read: the poll's other requests, the action
+    plugin's relay and the pipe, which a busy machine stretches and the module does not decide."""
     # the sandbox's shortest events are 3 % of a deployment: 2.7 s here. PROGRESS_SECONDS=300 PROGRESS_INTERVAL=5
     # runs the same check on issue 28's 300 s deployment at the default poll interval (events of 9 s and more).
     interval = float(os.environ.get("PROGRESS_INTERVAL", "2"))
@@ -112,20 +117,36 @@ def test_every_event_line_is_printed_within_a_poll_interval_of_the_time_codedepl
     assert run.finish(timeout=seconds + 120) == 0, run.output[-4000:]
     waited = json.loads(result_file.read_text())
     assert waited["status"] == "Succeeded", waited
-    delays = []
+    reads = sandbox.calls.arrivals(stack_key(entry), "codedeploy:")  # the module's requests: the Lambda's are the sandbox's own
+    # The module cannot read what happened before it ran (step 1 starts inside the Lambda, before the wait's task):
+    # a change is measured from the later of its recorded time and the module's first request.
+    first = reads[0]
+    changes = []  # (what, recorded time, the line that says it)
     for instance in waited["instances"]:
         for event in instance["lifecycle_events"]:
             assert _seconds(event["end_time"]) - _seconds(event["start_time"]) > interval, event
             for status, recorded in (("InProgress", _seconds(event["start_time"])), (event["status"], _seconds(event["end_time"]))):
                 text = ": {0} on {1}, {2} (".format(event["name"], instance["instance_id"], status)
-                printed = [at for at, line in run.stamps if text in line and " still " not in line]
-                assert len(printed) == 1, (text, run.output)
-                delays.append((round(printed[0] - recorded, 2), text.strip(": (")))
-    assert len(delays) == 2 * 13, delays
+                changes.append((text.strip(": ("), recorded, re.compile(re.escape(text))))
+    assert len(changes) == 2 * 13, changes
     for step in waited["steps"]:  # each step's start too
-        printed = next(at for at, line in run.stamps if re.search(r"^d-[A-Z0-9]{{9}} step {0}/4 ".format(step["number"]), line))
-        delays.append((round(printed - _seconds(step["start_time"]), 2), "step {0}".format(step["number"])))
-    late = [d for d in delays if not 0 <= d[0] <= interval + RELAY + PIPE_SLACK]
-    assert not late, ("printed later than a poll interval after CodeDeploy's time", late, sorted(delays, reverse=True)[:5])
-    print("delays (s):", sorted(delays, reverse=True))
+        changes.append(("step {0}".format(step["number"]), _seconds(step["start_time"]),
+                        re.compile(r"^d-[A-Z0-9]{{9}} step {0}/4 ".format(step["number"]))))
+    read_late, print_late, delays = [], [], []
+    for what, recorded, pattern in changes:
+        since = max(recorded, first)
+        printed = [at for at, line in run.stamps if pattern.search(line) and " still " not in line]
+        # each event's start and end has one line; a step's start, the first line under its name
+        assert len(printed) == 1 or (what.startswith("step ") and printed), (what, run.output)
+        # The poll that told it: the module's last request before the line. A line said a poll late would come after
+        # the next poll's requests, more than a poll interval after the change.
+        read = max(at for at in reads if at <= printed[0])
+        delays.append((round(printed[0] - since, 2), round(read - since, 2), round(printed[0] - read, 2), what))
+        if read - since > interval + READ_SLACK:
+            read_late.append(delays[-1])
+        if printed[0] - read > SAY_SLACK:
+            print_late.append(delays[-1])
+    assert not read_late, ("read later than a poll interval after CodeDeploy's time", read_late)
+    assert not print_late, ("printed later than its poll's requests, relay and pipe allow", print_late)
+    print("delays (s: printed, read, printed after read):", sorted(delays, reverse=True))
     print("requests/min: {0:.2f} ({1})".format(waited["api_calls"]["total"] / (waited["waited_seconds"] / 60.0), waited["api_calls"]))
