@@ -98,3 +98,25 @@ def test_the_transient_codes_are_those_amazon_aws_does_not_retry_by_itself():
     assert all(_aws.is_transient_error_code(code) for code in _aws.THROTTLING_ERROR_CODES)
     assert _aws.is_transient_error_code("ServiceUnavailable") and _aws.is_transient_error_code("InternalServerError")
     assert not _aws.is_transient_error_code("AccessDeniedException") and not _aws.is_transient_error_code(None)
+
+
+def test_the_role_says_the_missing_region_in_its_own_variable():
+    """The role rewrites a module's message with herd_upgrade_role_words (regex_replace, in turn): the option and the
+    role's variable in brackets become the variable alone."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    words = yaml.safe_load((Path(__file__).parents[4] / "roles" / "herd_upgrade" / "vars" / "main.yml").read_text())["herd_upgrade_role_words"]
+    with pytest.raises(AssertionError) as raised:
+        _aws.client(FakeModule(region=None), "ssm")
+    text = str(raised.value)
+    for pattern, replacement in words:
+        text = re.sub(pattern, replacement, text)
+    assert "set herd_upgrade_aws_region, or AWS_REGION" in text, text
+    assert not re.search(r"(?<![A-Za-z_])region \(|in the role", text), text
+    lock = "without waiting out lock_wait (herd_upgrade_lock_wait in the role); up to lock_wait, herd_upgrade_lock_wait in the role)"
+    for pattern, replacement in words:
+        lock = re.sub(pattern, replacement, lock)
+    assert lock == "without waiting out herd_upgrade_lock_wait; up to herd_upgrade_lock_wait)", lock
