@@ -350,9 +350,12 @@ def test_a_module_error_names_the_role_variable(sandbox, make_stack, playbook, t
     assert invocations(sandbox, entry) == 0
 
 
-def test_the_input_check_filter_example_runs_as_documented(sandbox, make_stack, playbook, tmp_path):
-    """The EXAMPLES of the filter plugin herd_upgrade_input_problems, as a play: a bad version fails, naming it."""
-    source = (Path(__file__).resolve().parents[2] / "plugins" / "filter" / "herd_upgrade_input_problems.py").read_text()
+@pytest.mark.parametrize("plugin, variable", [("herd_upgrade_input_problems", "herd_upgrade_version"),
+                                              ("upgrade_herd_input", "herd_version")])
+def test_the_input_check_filter_example_runs_as_documented(sandbox, make_stack, playbook, tmp_path, plugin, variable):
+    """The EXAMPLES of the filter plugins herd_upgrade_input_problems and upgrade_herd_input, as a play: a bad version fails,
+    naming it in the filter's words."""
+    source = (Path(__file__).resolve().parents[2] / "plugins" / "filter" / (plugin + ".py")).read_text()
     [examples] = [node.value.value for node in ast.parse(source).body
                   if isinstance(node, ast.Assign) and node.targets[0].id == "EXAMPLES"]
     path = tmp_path / "example.yml"
@@ -361,8 +364,8 @@ def test_the_input_check_filter_example_runs_as_documented(sandbox, make_stack, 
     entry = make_stack()
     bad = playbook(entry, name=str(path), herd_version="latest")
     assert bad.finish() != 0
-    assert "fix these and run again: herd_upgrade_version must be a HERD version" in bad.output, bad.output
-    assert "got 'latest'" in bad.output
+    assert "fix these and run again: {0} must be a HERD version".format(variable) in bad.output, bad.output
+    assert re.search("got .latest.", bad.output), bad.output
     good = playbook(entry, name=str(path), herd_version="0.176.0")
     assert good.finish() == 0, good.output
     assert aws_calls(sandbox, entry) == {}
