@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote
 
 import botocore.session
@@ -157,12 +157,14 @@ def classify(environ: Dict[str, Any], body: bytes) -> Optional[AwsCall]:
 class CallLog:
     """Counts of calls per ``service:Operation``: overall, per stack, and the sandbox's own; per
     stack, how many times each SSM parameter was read (GetParameter, GetParameters), which tells
-    a test who asked for a secret; and, per stack, when each call arrived (``clock()``, POSIX
-    seconds by default), which tells a test when a client read what it printed later."""
+    a test who asked for a secret; and, per stack, when each of its latest ``keep_arrivals`` calls
+    arrived (``clock()``, POSIX seconds by default), which tells a test when a client read what it
+    printed later. A sandbox left running keeps no more than that per stack."""
 
-    def __init__(self, clock: Callable[[], float] = time.time):
+    def __init__(self, clock: Callable[[], float] = time.time, keep_arrivals: int = 10000):
         self._lock = threading.Lock()
         self._clock = clock
+        self._keep_arrivals = keep_arrivals
         self.reset()
 
     def reset(self) -> None:
@@ -171,7 +173,8 @@ class CallLog:
             self._stacks: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
             self._internal: collections.Counter = collections.Counter()
             self._parameters: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-            self._arrivals: Dict[str, List[Tuple[float, str]]] = collections.defaultdict(list)
+            self._arrivals: Dict[str, Deque[Tuple[float, str]]] = collections.defaultdict(
+                lambda: collections.deque(maxlen=self._keep_arrivals))
 
     def record(self, call: AwsCall, stack_key: Optional[str]) -> None:
         with self._lock:

@@ -27,3 +27,15 @@ def test_arrivals_are_the_clock_at_each_call_about_the_stack_by_operation():
     assert log.snapshot()["stacks"]["i1/DEV"] == {"codedeploy:BatchGetDeploymentTargets": 1, "codedeploy:GetDeployment": 2}
     log.reset()
     assert log.arrivals("i1/DEV", "codedeploy:GetDeployment") == []
+
+
+def test_a_stack_keeps_the_times_of_its_latest_calls_only():
+    now = [0.0]
+    log = CallLog(clock=lambda: now[0], keep_arrivals=3)
+    for at in range(5):
+        now[0] = float(at)
+        log.record(call("GetDeployment"), "i1/DEV")
+    log.record(call("GetDeployment"), "i2/DEV")
+    assert log.arrivals("i1/DEV", "codedeploy:") == [2.0, 3.0, 4.0]  # the oldest two are gone
+    assert log.arrivals("i2/DEV", "codedeploy:") == [4.0]  # each stack keeps its own
+    assert log.snapshot()["stacks"]["i1/DEV"] == {"codedeploy:GetDeployment": 5}  # the counts are all kept
