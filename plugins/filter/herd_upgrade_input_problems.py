@@ -90,10 +90,9 @@ NUMBERS = (
 
 
 def _type_name(value):
-    for kind in (bool, int, float, str, list, dict):
-        if isinstance(value, kind):
-            return kind.__name__
-    return type(value).__name__
+    """The name of the value's type as YAML and JSON made it (float, int, bool, date...), whatever class ansible-core
+    wraps it in."""
+    return next(kind.__name__ for kind in type(value).__mro__ if not kind.__name__.startswith("_"))
 
 
 def _true(value):

@@ -10,7 +10,7 @@ short_description: The checks of herd_upgrade_preflight as a list, also from the
 version_added: 1.1.0
 description:
   - Returns the role variable C(herd_upgrade_preflight) as the list the module option C(preflight) of
-    M(mdl.herd.herd_upgrade_invoke) takes. A list is returned as it is; text, as C(-e) and AWX surveys give it
+    M(mdl.herd.herd_upgrade_invoke) takes. A list is returned as a list; text, as C(-e) and AWX surveys give it
     (C(lambda,bundle), C([]), C(["lambda", "bundle"])), is split at its commas, without brackets, quotes and blanks.
   - The filter P(mdl.herd.herd_upgrade_input_problems#filter) reads the variable the same way to check it.
 author:

@@ -38,7 +38,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The batches and the problems.
+  description: The batches, the problems and the missing names.
   type: dict
   contains:
     batches:
@@ -50,8 +50,13 @@ _value:
       description: One sentence per problem, in the playbook's variable names; empty when there is none.
       type: list
       elements: str
+    missing:
+      description: The names of C(herd_version), C(mdl_instance_name) and C(mdl_environment) that are missing.
+      type: list
+      elements: str
 """
 
+import datetime
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -66,10 +71,20 @@ BATCH = re.compile(r"^[0-9]+%?$")
 
 
 def _type_name(value):
-    for kind in (bool, int, float, str, list, dict):
-        if isinstance(value, kind):
-            return kind.__name__
-    return type(value).__name__
+    """The name of the value's type as YAML and JSON made it (float, int, bool, date...), whatever class ansible-core
+    wraps it in."""
+    return next(kind.__name__ for kind in type(value).__mro__ if not kind.__name__.startswith("_"))
+
+
+def _json(value):
+    """``value`` as the ``to_json`` filter writes it (dates in ISO format, a set as a list)."""
+    def default(item):
+        if isinstance(item, (datetime.date, datetime.time)):
+            return item.isoformat()
+        if isinstance(item, (set, frozenset)):
+            return list(item)
+        return to_text(item)
+    return json.dumps(value, default=default)
 
 
 def batches(serial):
@@ -105,8 +120,8 @@ def upgrade_herd_input(variables):
     if sizes is None:
         problems.append("herd_upgrade_serial must be a number of stacks, a percentage or a list of them, for example"
                         " -e herd_upgrade_serial=1,50%,100% (or the list [1, \"50%\", \"100%\"]); got {0}".format(
-                            json.dumps(serial, default=to_text)))
-    return {"batches": sizes if sizes is not None else 0, "problems": problems}
+                            _json(serial)))
+    return {"batches": sizes if sizes is not None else 0, "problems": problems, "missing": missing}
 
 
 class FilterModule(object):

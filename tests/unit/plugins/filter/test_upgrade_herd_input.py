@@ -17,8 +17,8 @@ def with_(**changes):
 
 
 def test_a_stack_and_a_version_have_no_problem_and_one_batch():
-    assert checked(GOOD) == {"batches": ["0"], "problems": []}
-    assert checked({k: v for k, v in GOOD.items() if k != "herd_upgrade_serial"}) == {"batches": ["0"], "problems": []}
+    assert checked(GOOD) == {"batches": ["0"], "problems": [], "missing": []}
+    assert checked({k: v for k, v in GOOD.items() if k != "herd_upgrade_serial"}) == {"batches": ["0"], "problems": [], "missing": []}
 
 
 @pytest.mark.parametrize("serial, batches", [
@@ -26,7 +26,7 @@ def test_a_stack_and_a_version_have_no_problem_and_one_batch():
     ('[1, "50%", "100%"]', ["1", "50%", "100%"]), ("['1', '50%']", ["1", "50%"]), ([1, "50%", "100%"], ["1", "50%", "100%"]),
 ])
 def test_serial_as_numbers_percentages_lists_and_the_text_of_e_and_surveys(serial, batches):
-    assert checked(with_(herd_upgrade_serial=serial)) == {"batches": batches, "problems": []}
+    assert checked(with_(herd_upgrade_serial=serial)) == {"batches": batches, "problems": [], "missing": []}
 
 
 @pytest.mark.parametrize("serial, shown", [
@@ -69,3 +69,30 @@ def test_every_problem_at_once_in_order():
 def test_anything_but_a_dict_is_refused_by_type():
     with pytest.raises(TypeError, match="expects a dict of the playbook's variables, got list"):
         checked(["herd_version"])
+
+
+@pytest.mark.parametrize("version, kind", [(True, "bool"), ([0, 176], "list"), ({"v": 1}, "dict"), (1, "int")])
+def test_the_type_of_a_version_that_is_not_text_is_named_as_yaml_and_json_made_it(version, kind):
+    [problem] = checked(with_(herd_version=version))["problems"]
+    assert problem.startswith("herd_version must be text, but it is the {0} ".format(kind)), problem
+
+
+def test_a_date_read_by_ansible_cores_yaml_is_named_a_date_and_shown_as_to_json_shows_it():
+    from ansible.parsing.dataloader import DataLoader
+    loaded = DataLoader().load("version: 2024-01-01\nserial: 2024-01-01 10:00:00\n")
+    problems = checked(with_(herd_version=loaded["version"], herd_upgrade_serial=loaded["serial"]))["problems"]
+    assert problems[0].startswith("herd_version must be text, but it is the date 2024-01-01 "), problems
+    assert problems[1].endswith('; got "2024-01-01T10:00:00"'), problems
+
+
+@pytest.mark.parametrize("absent", [None, ""])
+def test_the_names_missing_are_returned_for_the_stacks_label(absent):
+    assert checked(with_(mdl_instance_name=absent))["missing"] == ["mdl_instance_name"]
+    assert checked(with_(mdl_instance_name=" "))["missing"] == []  # set: the role then says what is wrong with it
+    assert checked(GOOD)["missing"] == []
+
+
+@pytest.mark.parametrize("serial, shown", [(None, "null"), ({"x": 1}, '{"x": 1}'), ("  ", '"  "')])
+def test_a_serial_of_null_a_dict_or_blanks_is_a_problem(serial, shown):
+    result = checked(with_(herd_upgrade_serial=serial))
+    assert result["batches"] == 0 and result["problems"][0].endswith("got " + shown), result
