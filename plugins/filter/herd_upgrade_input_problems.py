@@ -89,10 +89,23 @@ NUMBERS = (
 )
 
 
-def _type_name(value):
+def type_name(value):
     """The name of the value's type as YAML and JSON made it (float, int, bool, date...), whatever class ansible-core
     wraps it in."""
     return next(kind.__name__ for kind in type(value).__mro__ if not kind.__name__.startswith("_"))
+
+
+def version_problems(name, version, quote="'", elsewhere=""):
+    """The sentence for a version given in the variable ``name`` that is not text in the HERD version grammar (none when it
+    is): the examples quoted with ``quote``, ``elsewhere`` said after the vars-file example."""
+    if not isinstance(version, str):
+        return ["{0} must be text, but it is the {1} {2} (YAML and JSON read an unquoted 0.180 as the number 0.18, a version"
+                " nobody asked for): quote it, for example {0}: {3}0.180{3}{4}".format(name, type_name(version), _text(version),
+                                                                                     quote, elsewhere)]
+    if not is_version(version):
+        return ["{0} must be a HERD version: dot-separated numbers, optionally followed by a Maven qualifier after {1}-{1} (for"
+                " example 0.176.0 or 1.0.0-RC1), at most 64 characters; got {1}{2}{1}".format(name, quote, version)]
+    return []
 
 
 def _true(value):
@@ -113,22 +126,15 @@ def preflight_list(value):
 def herd_upgrade_input_problems(variables):
     """One sentence per problem of the role's ``variables`` (a dict by name), in the role's documented order."""
     if not isinstance(variables, Mapping):
-        raise TypeError("herd_upgrade_input_problems expects a dict of the role's variables, got {0}".format(_type_name(variables)))
+        raise TypeError("herd_upgrade_input_problems expects a dict of the role's variables, got {0}".format(type_name(variables)))
     get = variables.get
     missing = [name for name in REQUIRED if get(name) in ("", None)]
     problems = []
     if missing:
         problems.append("missing {0}: set {1}, for example herd_upgrade_mdl_instance_name: mdl, herd_upgrade_mdl_environment: DEV,"
                         " herd_upgrade_version: '0.176.0'".format(", ".join(missing), "it" if len(missing) == 1 else "them"))
-    version = get("herd_upgrade_version")
     if "herd_upgrade_version" not in missing:
-        if not isinstance(version, str):
-            problems.append("herd_upgrade_version must be text, but it is the {0} {1} (YAML and JSON read an unquoted 0.180 as the"
-                            " number 0.18, a version nobody asked for): quote it, for example herd_upgrade_version:"
-                            " '0.180'".format(_type_name(version), _text(version)))
-        elif not is_version(version):
-            problems.append("herd_upgrade_version must be a HERD version: dot-separated numbers, optionally followed by a Maven"
-                            " qualifier after '-' (for example 0.176.0 or 1.0.0-RC1), at most 64 characters; got '{0}'".format(version))
+        problems.extend(version_problems("herd_upgrade_version", get("herd_upgrade_version")))
     for name, example in (("herd_upgrade_mdl_instance_name", "mdl"), ("herd_upgrade_mdl_environment", "DEV")):
         if name not in missing and not WORD.match(_text(get(name))):
             problems.append("{0} must be letters, digits, '-' or '_', for example {1}; got '{2}'".format(name, example, _text(get(name))))

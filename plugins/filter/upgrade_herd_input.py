@@ -63,17 +63,10 @@ from collections.abc import Iterable, Mapping
 
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_input_problems import preflight_list
-from ansible_collections.mdl.herd.plugins.module_utils._stack import is_version
+from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_input_problems import type_name, preflight_list, version_problems
 
 REQUIRED = ("herd_version", "mdl_instance_name", "mdl_environment")
 BATCH = re.compile(r"^[0-9]+%?$")
-
-
-def _type_name(value):
-    """The name of the value's type as YAML and JSON made it (float, int, bool, date...), whatever class ansible-core
-    wraps it in."""
-    return next(kind.__name__ for kind in type(value).__mro__ if not kind.__name__.startswith("_"))
 
 
 def _json(value):
@@ -100,21 +93,15 @@ def batches(serial):
 def upgrade_herd_input(variables):
     """The play's batches and one sentence per problem of the playbook's ``variables`` (a dict by name)."""
     if not isinstance(variables, Mapping):
-        raise TypeError("upgrade_herd_input expects a dict of the playbook's variables, got {0}".format(_type_name(variables)))
+        raise TypeError("upgrade_herd_input expects a dict of the playbook's variables, got {0}".format(type_name(variables)))
     get = variables.get
     missing = [name for name in REQUIRED if get(name) is None or to_text(get(name)) == ""]
     problems = []
     if missing:
         problems.append("missing {0} (set with -e)".format(", ".join(missing)))
-    version = get("herd_version")
     if "herd_version" not in missing:
-        if not isinstance(version, str):
-            problems.append("herd_version must be text, but it is the {0} {1} (YAML and JSON read an unquoted 0.180 as the number"
-                            " 0.18, a version nobody asked for): quote it, for example herd_version: \"0.180\" in a vars file,"
-                            " or -e herd_version=0.180".format(_type_name(version), to_text(version)))
-        elif not is_version(version):
-            problems.append("herd_version must be a HERD version: dot-separated numbers, optionally followed by a Maven qualifier"
-                            " after \"-\" (for example 0.176.0 or 1.0.0-RC1), at most 64 characters; got \"{0}\"".format(version))
+        problems.extend(version_problems("herd_version", get("herd_version"), quote='"',
+                                         elsewhere=" in a vars file, or -e herd_version=0.180"))
     serial = get("herd_upgrade_serial", 0)
     sizes = batches(serial)
     if sizes is None:
