@@ -99,9 +99,9 @@ def version_problems(name, version, quote="'", elsewhere=""):
     """The sentence for a version given in the variable ``name`` that is not text in the HERD version grammar (none when it
     is): the examples quoted with ``quote``, ``elsewhere`` said after the vars-file example."""
     if not isinstance(version, str):
-        return ["{0} must be text, but it is the {1} {2} (YAML and JSON read an unquoted 0.180 as the number 0.18, a version"
-                " nobody asked for): quote it, for example {0}: {3}0.180{3}{4}".format(name, type_name(version), _text(version),
-                                                                                     quote, elsewhere)]
+        sentence = ("{0} must be text, but it is the {1} {2} (YAML and JSON read an unquoted 0.180 as the number 0.18, a version"
+                    " nobody asked for): quote it, for example {0}: {3}0.180{3}{4}")
+        return [sentence.format(name, type_name(version), _text(version), quote, elsewhere)]
     if not is_version(version):
         return ["{0} must be a HERD version: dot-separated numbers, optionally followed by a Maven qualifier after {1}-{1} (for"
                 " example 0.176.0 or 1.0.0-RC1), at most 64 characters; got {1}{2}{1}".format(name, quote, version)]
