@@ -19,8 +19,9 @@ author:
 options:
   _input:
     description:
-      - The playbook's variables, by name. C(herd_version), C(mdl_instance_name) and C(mdl_environment) that are absent,
-        null or empty are missing; an absent C(herd_upgrade_serial) is C(0), every stack in one batch.
+      - The playbook's variables, by name. C(herd_version), C(mdl_instance_name) and C(mdl_environment) that are null or
+        empty are missing; one that is not in the dict is not checked (C(mdl.herd.rollback_herd) checks only the
+        batches with it). An absent C(herd_upgrade_serial) is C(0), every stack in one batch.
     type: dict
     required: true
 """
@@ -95,11 +96,11 @@ def upgrade_herd_input(variables):
     if not isinstance(variables, Mapping):
         raise TypeError("upgrade_herd_input expects a dict of the playbook's variables, got {0}".format(type_name(variables)))
     get = variables.get
-    missing = [name for name in REQUIRED if get(name) is None or to_text(get(name)) == ""]
+    missing = [name for name in REQUIRED if name in variables and (get(name) is None or to_text(get(name)) == "")]
     problems = []
     if missing:
         problems.append("missing {0} (set with -e)".format(", ".join(missing)))
-    if "herd_version" not in missing:
+    if "herd_version" in variables and "herd_version" not in missing:
         problems.extend(version_problems("herd_version", get("herd_version"), quote='"',
                                          elsewhere=" in a vars file, or -e herd_version=0.180"))
     serial = get("herd_upgrade_serial", 0)

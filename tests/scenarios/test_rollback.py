@@ -20,7 +20,8 @@ def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stac
     assert "HERD downgraded from 0.176.0 to 0.170.0" in first.output
     assert served_version(sandbox, entry) == "0.170.0"
     assert invocations(sandbox, entry) == 2
-    second = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    # herd_upgrade_serial as -e and AWX surveys give it, as upgrade_herd.yml takes it
+    second = playbook(entry, "-e", "herd_upgrade_serial=1,50%", name=ROLLBACK, herd_upgrade_allow_downgrade="true")
     assert second.finish() == 0, second.output[-4000:]
     assert "rolled back from 0.176.0 by deployment" in second.output and "nothing to roll back" in second.output
     assert invocations(sandbox, entry) == 2 and len(user_deployments(sandbox, entry)) == 2

@@ -314,10 +314,11 @@ def test_a_wrong_type_from_e_is_one_line_naming_the_variable(sandbox, make_stack
     assert aws_calls(sandbox, entry) == {}
 
 
-def test_a_serial_that_is_not_one_is_refused_naming_it_before_anything_is_read(sandbox, make_stack, playbook):
+@pytest.mark.parametrize("name", ["mdl.herd.upgrade_herd", "mdl.herd.rollback_herd"])
+def test_a_serial_that_is_not_one_is_refused_naming_it_before_anything_is_read(sandbox, make_stack, playbook, name):
     """Checked by the playbook's first task (a failed task: ansible-core 2.19 prints its line as ERROR and as fatal)."""
     entry = make_stack()
-    run = playbook(entry, "-e", "herd_upgrade_serial=abc", herd_version="0.176.0")
+    run = playbook(entry, "-e", "herd_upgrade_serial=abc", name=name, herd_version="0.176.0", herd_upgrade_allow_downgrade="true")
     assert run.finish() != 0
     assert ("herd_upgrade_serial must be a number of stacks, a percentage or a list of them, for example "
             "-e herd_upgrade_serial=1,50%,100%") in run.output, run.output

@@ -44,7 +44,13 @@ def test_a_serial_that_is_none_of_them_is_one_batch_and_a_problem_that_shows_it(
 def test_missing_variables_are_named_together_in_the_playbooks_words(absent):
     result = checked(with_(herd_version=absent, mdl_environment=absent))
     assert result["problems"] == ["missing herd_version, mdl_environment (set with -e)"]
-    assert checked({"herd_upgrade_serial": 0})["problems"] == ["missing herd_version, mdl_instance_name, mdl_environment (set with -e)"]
+    nothing = {"herd_version": None, "mdl_instance_name": None, "mdl_environment": None}
+    assert checked(nothing)["problems"] == ["missing herd_version, mdl_instance_name, mdl_environment (set with -e)"]
+
+
+def test_variables_not_given_are_not_checked_as_rollback_herd_checks_its_batches_only():
+    assert checked({"herd_upgrade_serial": "1,50%"}) == {"batches": ["1", "50%"], "problems": [], "missing": []}
+    assert checked({})["batches"] == ["0"]
 
 
 @pytest.mark.parametrize("version, kind, shown", [(0.18, "float", "0.18"), (1, "int", "1")])
@@ -62,7 +68,7 @@ def test_a_version_outside_the_grammar_says_the_grammar_and_what_it_got():
 
 
 def test_every_problem_at_once_in_order():
-    problems = checked({"herd_version": "x y", "herd_upgrade_serial": "all"})["problems"]
+    problems = checked({"herd_version": "x y", "mdl_instance_name": "", "herd_upgrade_serial": "all"})["problems"]
     assert [p.split(" ")[0] for p in problems] == ["missing", "herd_version", "herd_upgrade_serial"]
 
 
