@@ -20,8 +20,8 @@ options:
   _input:
     description:
       - The playbook's variables, by name. C(herd_version), C(mdl_instance_name) and C(mdl_environment) that are null or
-        empty are missing; one that is not in the dict is not checked (C(mdl.herd.rollback_herd) checks only the
-        batches with it). An absent C(herd_upgrade_serial) is C(0), every stack in one batch.
+        empty are missing; one that is not in the dict is not checked (C(mdl.herd.rollback_herd) checks the stack's names and the
+        batches with it, not its optional C(herd_version)). An absent C(herd_upgrade_serial) is C(0), every stack in one batch.
     type: dict
     required: true
 """

@@ -41,9 +41,10 @@ def test_missing_values_are_listed_at_once_in_the_command_line_names(sandbox, ma
     assert "argument_spec" not in run.output
 
 
-def test_a_null_stack_name_is_missing_and_the_stack_is_named_by_its_host(sandbox, make_stack, playbook):
+@pytest.mark.parametrize("name", ["mdl.herd.upgrade_herd", "mdl.herd.rollback_herd"])
+def test_a_null_stack_name_is_missing_and_the_stack_is_named_by_its_host(sandbox, make_stack, playbook, name):
     entry = make_stack()
-    run = playbook(entry, "-e", '{"mdl_instance_name": null}', herd_version="0.176.0")
+    run = playbook(entry, "-e", '{"mdl_instance_name": null}', name=name, herd_version="0.176.0", herd_upgrade_allow_downgrade="true")
     assert run.finish() != 0
     assert "localhost: nothing was read or changed in AWS; fix this and run again: missing mdl_instance_name (set with -e)" \
         in run.output, run.output
