@@ -31,7 +31,10 @@ from ansible_collections.mdl.herd.plugins.module_utils._watch import CONTROLLER_
 
 display = Display()
 
-READ_INTERVAL = 0.25  # how often the progress file is read while the module runs
+# How often the progress file is read while the module runs: a line waits at most this long to be printed. The
+# module reads CodeDeploy early by the time its polls take, not by this, so that a line comes within a poll interval
+# of CodeDeploy's time with this much to spare; a read is one small file's new bytes.
+READ_INTERVAL = 0.1
 
 
 class _Progress(object):

@@ -21,7 +21,7 @@ READ_SLACK = 1.0
 # less the 10 % a poll may start early: plugins/module_utils/_codedeploy_pace.py).
 POLL_GAP = 0.3
 # Its line is printed after that poll's requests are answered, the module's writing, the action plugin's relay (it
-# prints the module's lines every READ_INTERVAL, 0.25 s: plugins/action/codedeploy_wait.py) and the pipe from
+# prints the module's lines every READ_INTERVAL, 0.1 s: plugins/action/codedeploy_wait.py) and the pipe from
 # ansible-playbook to this process: all of it on a machine whose 2 cores other tests share.
 SAY_SLACK = 1.5
 
