@@ -15,7 +15,7 @@ STEP = r"step (\d)/4 "
 # A change is read by a poll of the module's that starts within a poll interval of its recorded time: the pace's
 # promise. READ_SLACK: the module's wake-up and its first request's way to the sandbox, on a machine whose 2 cores
 # ansible-test and three other ansible-playbook runs share (CI's two lanes): a poll there has come 0.7 s late.
-# The pace itself is pinned to the millisecond by tests/unit/plugins/module_utils/ on a fake clock.
+# The pace itself is pinned on a fake clock by tests/unit/plugins/module_utils/test_codedeploy.py.
 READ_SLACK = 1.0
 # A poll's requests follow each other at once; polls start at least about 0.45 s apart (MIN_POLL_INTERVAL, 0.5 s,
 # less the 10 % a poll may start early: plugins/module_utils/_codedeploy_pace.py).
