@@ -8,6 +8,7 @@ calls, deployments) and that no secret shows up in any output or file of the row
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -626,6 +627,8 @@ def cancel_during_wait(ctx):
     held = ctx.sandbox.wait_held(stack_key(entry), 120)
     assert held is not None, first.output
     first.wait_for_line(FOLLOWING)
+    # the wait's module runs: it has said where the deployment is (the task's header comes before its processes start)
+    first.wait_for_line(r"^{0}: d-[A-Z0-9]{{9}} ".format(re.escape(stack_key(entry))))
     cancel_job(first)
     reads = codedeploy_reads(ctx)
     time.sleep(6)  # longer than the wait's poll interval (5 s): a module still polling would show here
