@@ -52,6 +52,17 @@ def test_a_null_stack_name_is_missing_and_the_stack_is_named_by_its_host(sandbox
     assert aws_calls(sandbox, entry) == {}
 
 
+def test_a_variable_whose_template_fails_stops_the_run_before_any_aws_call(sandbox, make_stack, playbook):
+    """The role reads its variables in its input check, before any AWS call, also those it does not check: a report
+    directory whose template fails is not taken as "no report" (``default``) while the upgrade goes on."""
+    entry = make_stack(current_version="0.176.0")
+    run = playbook(entry, "-e", "herd_upgrade_report_dir={{ report_root }}/reports", herd_version="0.176.0")
+    assert run.finish() != 0, run.output
+    assert "report_root" in run.output, run.output
+    assert "HERD already serves" not in run.output, run.output
+    assert aws_calls(sandbox, entry) == {}
+
+
 def test_a_version_written_another_way_is_already_served(sandbox, make_stack, playbook):
     entry = make_stack(current_version="0.176.0")
     run = playbook(entry, herd_version="0.176")
