@@ -224,3 +224,22 @@ def user_deployments(sandbox, entry) -> List[dict]:
 
 def served_version(sandbox, entry) -> Optional[str]:
     return sandbox.live_state(stack_key(entry))["live"]["served_version"]
+
+
+IMPORT_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "import_watch")
+
+
+def watching_test_plugins(report) -> Dict[str, str]:
+    """Environment for a run whose ansible-playbook processes write to ``report`` each file of ansible-core's Jinja
+    test plugins they open (import_watch/sitecustomize.py)."""
+    return {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+            "MDL_HERD_TEST_PLUGIN_WATCH": str(report)}
+
+
+def processes_that_loaded_test_plugins(report) -> Dict[int, List[str]]:
+    """The watch's report: process id -> the test plugin files it opened."""
+    opened: Dict[int, List[str]] = {}
+    for line in (report.read_text().splitlines() if report.exists() else []):
+        pid, path = line.split(" ", 1)
+        opened.setdefault(int(pid), []).append(path)
+    return opened

@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from conftest import invocations, kill_tree, served_version, stack_key, user_deployments
+from conftest import (
+    invocations,
+    kill_tree,
+    processes_that_loaded_test_plugins,
+    served_version,
+    stack_key,
+    user_deployments,
+    watching_test_plugins,
+)
 from mdl_sandbox.spec import Faults
 from test_fleet import inventory, table_rows
 
@@ -12,7 +20,7 @@ FOLLOWING = r"TASK \[mdl\.herd\.herd_upgrade : Follow the Blue/Green deployment 
 ROLLBACK = "mdl.herd.rollback_herd"
 
 
-def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stack, playbook):
+def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stack, playbook, tmp_path):
     entry = make_stack(current_version="0.170.0")
     assert playbook(entry, herd_version="0.176.0").finish() == 0
     first = playbook(entry, name=ROLLBACK, herd_upgrade_allow_downgrade="true")
@@ -21,9 +29,14 @@ def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stac
     assert served_version(sandbox, entry) == "0.170.0"
     assert invocations(sandbox, entry) == 2
     # herd_upgrade_serial as -e and AWX surveys give it, as upgrade_herd.yml takes it
-    second = playbook(entry, "-e", "herd_upgrade_serial=1,50%", name=ROLLBACK, herd_upgrade_allow_downgrade="true")
+    opened = tmp_path / "test-plugins-opened.txt"
+    second = playbook(entry, "-e", "herd_upgrade_serial=1,50%", name=ROLLBACK, herd_upgrade_allow_downgrade="true",
+                      env_overrides=watching_test_plugins(opened))
     assert second.finish() == 0, second.output[-4000:]
     assert "rolled back from 0.176.0 by deployment" in second.output and "nothing to roll back" in second.output
+    # Jinja's tests were loaded once, by ansible-playbook (the play's hosts), not again by each task's worker
+    loaded = processes_that_loaded_test_plugins(opened)
+    assert list(loaded) == [second.process.pid], loaded
     assert invocations(sandbox, entry) == 2 and len(user_deployments(sandbox, entry)) == 2
     # a later upgrade is rolled back again, to the version before it
     assert playbook(entry, herd_version="0.180.0").finish() == 0

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import invocations, served_version, stack_key, user_deployments
+from conftest import (
+    invocations,
+    processes_that_loaded_test_plugins,
+    served_version,
+    stack_key,
+    user_deployments,
+    watching_test_plugins,
+)
 
 
 def aws_calls(sandbox, entry):
@@ -63,13 +70,18 @@ def test_a_variable_whose_template_fails_stops_the_run_before_any_aws_call(sandb
     assert aws_calls(sandbox, entry) == {}
 
 
-def test_a_version_written_another_way_is_already_served(sandbox, make_stack, playbook):
+def test_a_version_written_another_way_is_already_served(sandbox, make_stack, playbook, tmp_path):
     entry = make_stack(current_version="0.176.0")
-    run = playbook(entry, herd_version="0.176")
+    opened = tmp_path / "test-plugins-opened.txt"
+    run = playbook(entry, herd_version="0.176", env_overrides=watching_test_plugins(opened))
     assert run.finish() == 0, run.output
     assert "HERD already serves 0.176.0; nothing to do." in run.output
     # the role's own input check speaks for its variables: no task validates them against its argument specs first
     assert "Validating arguments" not in run.output, run.output
+    # Jinja's tests (is defined, is skipped...) were loaded once, by ansible-playbook before it forked the tasks' workers
+    # (the play's hosts), not again by the worker of each task whose templates use one
+    loaded = processes_that_loaded_test_plugins(opened)
+    assert list(loaded) == [run.process.pid], loaded
     assert invocations(sandbox, entry) == 0
     # one module call decides it (herd_upgrade_invoke reads HERD first): the group's deployments are
     # listed once, and nothing else of CodeDeploy or Lambda is read

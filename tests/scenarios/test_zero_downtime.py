@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from conftest import _process_table, _tree, kill_tree, stack_key
+from conftest import IMPORT_WATCH, _process_table, _tree, kill_tree, stack_key
 
 
 def result_of(playbook, entry, tmp_path, args=(), seen=None, env_overrides=None, **role_vars):
@@ -65,9 +65,6 @@ def credentials_read(sandbox, entry):
     read = sandbox.calls.snapshot()["parameters_read"].get(stack_key(entry), {})
     prefix = "/app/MDL/{0}/{1}/LDAP/".format(entry["mdl_instance_name"], entry["mdl_environment"])
     return read.get(prefix + "User/HerdAdminUsername", 0), read.get(prefix + "Password/HerdAdminPassword", 0)
-
-
-IMPORT_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "import_watch")
 
 
 def watching_imports(report):

@@ -6,6 +6,12 @@ imports botocore or boto3 writes to that file
 the process id and the stack of the import: a test then tells which process loaded the AWS
 libraries, and from where. Each process reports its own first import; a fork that inherits them
 from its parent imports nothing.
+
+With MDL_HERD_TEST_PLUGIN_WATCH set to a file name, an ``ansible-playbook`` process that opens a file
+of ansible-core's Jinja test plugins (``ansible/plugins/test/``: ``is defined``, ``is skipped``...)
+writes its process id and the file to that file, one line each: a test then tells whether the tests
+were loaded once, by ansible-playbook, or again by each task's worker. (The plugin loader reads
+those files by path, not through an import a finder would see, so this watches the files opened.)
 """
 
 import os
@@ -14,6 +20,8 @@ import traceback
 
 WATCHED = ("botocore", "boto3")
 _REPORT = os.environ.get("MDL_HERD_IMPORT_WATCH")
+_TEST_PLUGIN_REPORT = os.environ.get("MDL_HERD_TEST_PLUGIN_WATCH")
+_TEST_PLUGIN_DIRECTORY = os.sep.join(["", "ansible", "plugins", "test", ""])
 
 
 class _ImportWatch:
@@ -28,9 +36,17 @@ class _ImportWatch:
         return None  # the import itself goes on as usual
 
 
+def _test_plugin_opened(event, args):
+    if event == "open" and args and isinstance(args[0], str) and _TEST_PLUGIN_DIRECTORY in args[0]:
+        with open(_TEST_PLUGIN_REPORT, "a", encoding="utf-8") as report:
+            report.write("{0} {1}\n".format(os.getpid(), args[0]))
+
+
 def _is_ansible_playbook():
     return any(os.path.basename(arg).startswith("ansible-playbook") for arg in sys.argv[:2])
 
 
 if _REPORT and _is_ansible_playbook():
     sys.meta_path.insert(0, _ImportWatch())
+if _TEST_PLUGIN_REPORT and _is_ansible_playbook():
+    sys.addaudithook(_test_plugin_opened)
