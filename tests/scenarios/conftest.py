@@ -229,11 +229,14 @@ def served_version(sandbox, entry) -> Optional[str]:
 IMPORT_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "import_watch")
 
 
-def watching_test_plugins(report) -> Dict[str, str]:
+def watching_test_plugins(report, commands=None) -> Dict[str, str]:
     """Environment for a run whose ansible-playbook processes write to ``report`` each file of ansible-core's Jinja
-    test plugins they open (import_watch/sitecustomize.py)."""
-    return {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-            "MDL_HERD_TEST_PLUGIN_WATCH": str(report)}
+    test plugins they open, and to ``commands`` (if given) each command they start (import_watch/sitecustomize.py)."""
+    env = {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+           "MDL_HERD_TEST_PLUGIN_WATCH": str(report)}
+    if commands is not None:
+        env["MDL_HERD_COMMAND_WATCH"] = str(commands)
+    return env
 
 
 def processes_that_loaded_test_plugins(report) -> Dict[int, List[str]]:

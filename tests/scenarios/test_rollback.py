@@ -29,14 +29,18 @@ def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stac
     assert served_version(sandbox, entry) == "0.170.0"
     assert invocations(sandbox, entry) == 2
     # herd_upgrade_serial as -e and AWX surveys give it, as upgrade_herd.yml takes it
-    opened = tmp_path / "test-plugins-opened.txt"
+    opened, commands = tmp_path / "test-plugins-opened.txt", tmp_path / "commands.txt"
     second = playbook(entry, "-e", "herd_upgrade_serial=1,50%", name=ROLLBACK, herd_upgrade_allow_downgrade="true",
-                      env_overrides=watching_test_plugins(opened))
+                      env_overrides=watching_test_plugins(opened, commands))
     assert second.finish() == 0, second.output[-4000:]
     assert "rolled back from 0.176.0 by deployment" in second.output and "nothing to roll back" in second.output
     # Jinja's tests were loaded once, by ansible-playbook (the play's hosts), not again by each task's worker
     loaded = processes_that_loaded_test_plugins(opened)
     assert list(loaded) == [second.process.pid], loaded
+    # its module tasks are pipelined: one command each, no temporary directory made and removed around them
+    started = commands.read_text().splitlines()
+    assert [line for line in started if "ansible-tmp-" in line or "echo ~" in line] == [], started
+    assert [line for line in started if line.endswith("python && sleep 0'")], started
     assert invocations(sandbox, entry) == 2 and len(user_deployments(sandbox, entry)) == 2
     # a later upgrade is rolled back again, to the version before it
     assert playbook(entry, herd_version="0.180.0").finish() == 0

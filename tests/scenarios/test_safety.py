@@ -72,8 +72,8 @@ def test_a_variable_whose_template_fails_stops_the_run_before_any_aws_call(sandb
 
 def test_a_version_written_another_way_is_already_served(sandbox, make_stack, playbook, tmp_path):
     entry = make_stack(current_version="0.176.0")
-    opened = tmp_path / "test-plugins-opened.txt"
-    run = playbook(entry, herd_version="0.176", env_overrides=watching_test_plugins(opened))
+    opened, commands = tmp_path / "test-plugins-opened.txt", tmp_path / "commands.txt"
+    run = playbook(entry, herd_version="0.176", env_overrides=watching_test_plugins(opened, commands))
     assert run.finish() == 0, run.output
     assert "HERD already serves 0.176.0; nothing to do." in run.output
     # the role's own input check speaks for its variables: no task validates them against its argument specs first
@@ -82,6 +82,11 @@ def test_a_version_written_another_way_is_already_served(sandbox, make_stack, pl
     # (the play's hosts), not again by the worker of each task whose templates use one
     loaded = processes_that_loaded_test_plugins(opened)
     assert list(loaded) == [run.process.pid], loaded
+    # the one module task (pipelined) is one command, its Python reading the module's code from its standard input:
+    # no temporary directory is made, made executable and removed around it
+    started = commands.read_text().splitlines()
+    assert [line for line in started if "ansible-tmp-" in line or "echo ~" in line] == [], started
+    assert len([line for line in started if line.endswith("python && sleep 0'")]) == 1, started
     assert invocations(sandbox, entry) == 0
     # one module call decides it (herd_upgrade_invoke reads HERD first): the group's deployments are
     # listed once, and nothing else of CodeDeploy or Lambda is read

@@ -12,6 +12,9 @@ of ansible-core's Jinja test plugins (``ansible/plugins/test/``: ``is defined``,
 writes its process id and the file to that file, one line each: a test then tells whether the tests
 were loaded once, by ansible-playbook, or again by each task's worker. (The plugin loader reads
 those files by path, not through an import a finder would see, so this watches the files opened.)
+
+With MDL_HERD_COMMAND_WATCH set to a file name, an ``ansible-playbook`` process that starts a process
+writes the command to that file, one line each (its arguments joined by spaces).
 """
 
 import os
@@ -21,6 +24,7 @@ import traceback
 WATCHED = ("botocore", "boto3")
 _REPORT = os.environ.get("MDL_HERD_IMPORT_WATCH")
 _TEST_PLUGIN_REPORT = os.environ.get("MDL_HERD_TEST_PLUGIN_WATCH")
+_COMMAND_REPORT = os.environ.get("MDL_HERD_COMMAND_WATCH")
 _TEST_PLUGIN_DIRECTORY = os.sep.join(["", "ansible", "plugins", "test", ""])
 
 
@@ -42,6 +46,13 @@ def _test_plugin_opened(event, args):
             report.write("{0} {1}\n".format(os.getpid(), args[0]))
 
 
+def _command_started(event, args):
+    if event == "subprocess.Popen":
+        command = args[1] if isinstance(args[1], (list, tuple)) else [args[1]]
+        with open(_COMMAND_REPORT, "a", encoding="utf-8") as report:
+            report.write(" ".join(str(part) for part in command).replace("\n", " ") + "\n")
+
+
 def _is_ansible_playbook():
     return any(os.path.basename(arg).startswith("ansible-playbook") for arg in sys.argv[:2])
 
@@ -50,3 +61,5 @@ if _REPORT and _is_ansible_playbook():
     sys.meta_path.insert(0, _ImportWatch())
 if _TEST_PLUGIN_REPORT and _is_ansible_playbook():
     sys.addaudithook(_test_plugin_opened)
+if _COMMAND_REPORT and _is_ansible_playbook():
+    sys.addaudithook(_command_started)
