@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -246,3 +246,16 @@ def processes_that_loaded_test_plugins(report) -> Dict[int, List[str]]:
         pid, path = line.split(" ", 1)
         opened.setdefault(int(pid), []).append(path)
     return opened
+
+
+# A pipelined module task's command: the Python that runs ansible-playbook, reading the module from its standard input.
+PIPELINED_MODULE_COMMAND = re.compile(r"python[0-9.]* && sleep 0'$")
+
+
+def module_commands(commands) -> Tuple[List[str], List[str]]:
+    """The watch's commands (watching_test_plugins): (the pipelined module commands, the commands of a module task
+    that is not pipelined: ``echo ~`` and those that make, chmod, run from and remove an ansible-tmp-* directory)."""
+    started = commands.read_text().splitlines() if commands.exists() else []
+    pipelined = [line for line in started if PIPELINED_MODULE_COMMAND.search(line)]
+    around = [line for line in started if "ansible-tmp-" in line or "echo ~" in line]
+    return pipelined, around

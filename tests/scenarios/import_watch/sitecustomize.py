@@ -41,9 +41,11 @@ class _ImportWatch:
 
 
 def _test_plugin_opened(event, args):
-    if event == "open" and args and isinstance(args[0], str) and _TEST_PLUGIN_DIRECTORY in args[0]:
-        with open(_TEST_PLUGIN_REPORT, "a", encoding="utf-8") as report:
-            report.write("{0} {1}\n".format(os.getpid(), args[0]))
+    if event == "open" and args and isinstance(args[0], (str, os.PathLike)):
+        path = os.fspath(args[0])
+        if isinstance(path, str) and _TEST_PLUGIN_DIRECTORY in path:
+            with open(_TEST_PLUGIN_REPORT, "a", encoding="utf-8") as report:
+                report.write("{0} {1}\n".format(os.getpid(), path))
 
 
 def _command_started(event, args):
