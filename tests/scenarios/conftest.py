@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -229,33 +229,35 @@ def served_version(sandbox, entry) -> Optional[str]:
 IMPORT_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "import_watch")
 
 
-def watching_test_plugins(report, commands=None) -> Dict[str, str]:
-    """Environment for a run whose ansible-playbook processes write to ``report`` each file of ansible-core's Jinja
-    test plugins they open, and to ``commands`` (if given) each command they start (import_watch/sitecustomize.py)."""
-    env = {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-           "MDL_HERD_TEST_PLUGIN_WATCH": str(report)}
-    if commands is not None:
-        env["MDL_HERD_COMMAND_WATCH"] = str(commands)
-    return env
 
-
-def processes_that_loaded_test_plugins(report) -> Dict[int, List[str]]:
-    """The watch's report: process id -> the test plugin files it opened."""
-    opened: Dict[int, List[str]] = {}
-    for line in (report.read_text().splitlines() if report.exists() else []):
-        pid, path = line.split(" ", 1)
-        opened.setdefault(int(pid), []).append(path)
-    return opened
+def watching_workers(tmp_path) -> Dict[str, str]:
+    """Environment for a run whose ansible-playbook processes write to files in ``tmp_path`` each file of ansible-core's
+    Jinja test plugins they open, and each command they start (import_watch/sitecustomize.py); read by
+    assert_tests_loaded_once_and_modules_pipelined."""
+    return {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+            "MDL_HERD_TEST_PLUGIN_WATCH": str(tmp_path / "test-plugins-opened.txt"),
+            "MDL_HERD_COMMAND_WATCH": str(tmp_path / "commands.txt")}
 
 
 # A pipelined module task's command: the Python that runs ansible-playbook, reading the module from its standard input.
 PIPELINED_MODULE_COMMAND = re.compile(r"python[0-9.]* && sleep 0'$")
 
 
-def module_commands(commands) -> Tuple[List[str], List[str]]:
-    """The watch's commands (watching_test_plugins): (the pipelined module commands, the commands of a module task
-    that is not pipelined: ``echo ~`` and those that make, chmod, run from and remove an ansible-tmp-* directory)."""
+def assert_tests_loaded_once_and_modules_pipelined(run: Run, tmp_path, module_tasks: Optional[int] = None) -> None:
+    """What the watch of ``watching_workers`` saw of ``run``: Jinja's tests (is defined, is skipped...) were loaded once,
+    by ansible-playbook before it forked the tasks' workers (the play's hosts), not again by the worker of each task whose
+    templates use one; and each module task (``module_tasks`` of them, when given) was one pipelined command, its Python
+    reading the module's code from its standard input, with no ``echo ~`` nor ~/.ansible/tmp/ansible-tmp-* directory
+    made, made executable, run from and removed around it."""
+    opened: Dict[int, List[str]] = {}
+    report = tmp_path / "test-plugins-opened.txt"
+    for line in (report.read_text().splitlines() if report.exists() else []):
+        pid, path = line.split(" ", 1)
+        opened.setdefault(int(pid), []).append(path)
+    assert set(opened) == {run.process.pid}, opened
+    commands = tmp_path / "commands.txt"
     started = commands.read_text().splitlines() if commands.exists() else []
     pipelined = [line for line in started if PIPELINED_MODULE_COMMAND.search(line)]
     around = [line for line in started if "ansible-tmp-" in line or "echo ~" in line]
-    return pipelined, around
+    assert around == [] and pipelined, started
+    assert module_tasks is None or len(pipelined) == module_tasks, started

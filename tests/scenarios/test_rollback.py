@@ -5,14 +5,13 @@ import json
 import pytest
 
 from conftest import (
+    assert_tests_loaded_once_and_modules_pipelined,
     invocations,
     kill_tree,
-    module_commands,
-    processes_that_loaded_test_plugins,
     served_version,
     stack_key,
     user_deployments,
-    watching_test_plugins,
+    watching_workers,
 )
 from mdl_sandbox.spec import Faults
 from test_fleet import inventory, table_rows
@@ -30,17 +29,12 @@ def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stac
     assert served_version(sandbox, entry) == "0.170.0"
     assert invocations(sandbox, entry) == 2
     # herd_upgrade_serial as -e and AWX surveys give it, as upgrade_herd.yml takes it
-    opened, commands = tmp_path / "test-plugins-opened.txt", tmp_path / "commands.txt"
     second = playbook(entry, "-e", "herd_upgrade_serial=1,50%", name=ROLLBACK, herd_upgrade_allow_downgrade="true",
-                      env_overrides=watching_test_plugins(opened, commands))
+                      env_overrides=watching_workers(tmp_path))
     assert second.finish() == 0, second.output[-4000:]
     assert "rolled back from 0.176.0 by deployment" in second.output and "nothing to roll back" in second.output
-    # Jinja's tests were loaded once, by ansible-playbook (the play's hosts), not again by each task's worker
-    loaded = processes_that_loaded_test_plugins(opened)
-    assert set(loaded) == {second.process.pid}, loaded
-    # its module tasks are pipelined: no ~/.ansible/tmp/ansible-tmp-* directory made and removed around them
-    pipelined, around = module_commands(commands)
-    assert around == [] and pipelined, commands.read_text()
+    # Jinja's tests loaded once, by ansible-playbook; its module tasks pipelined
+    assert_tests_loaded_once_and_modules_pipelined(second, tmp_path)
     assert invocations(sandbox, entry) == 2 and len(user_deployments(sandbox, entry)) == 2
     # a later upgrade is rolled back again, to the version before it
     assert playbook(entry, herd_version="0.180.0").finish() == 0

@@ -9,13 +9,12 @@ import pytest
 import yaml
 
 from conftest import (
+    assert_tests_loaded_once_and_modules_pipelined,
     invocations,
-    module_commands,
-    processes_that_loaded_test_plugins,
     served_version,
     stack_key,
     user_deployments,
-    watching_test_plugins,
+    watching_workers,
 )
 
 
@@ -73,20 +72,13 @@ def test_a_variable_whose_template_fails_stops_the_run_before_any_aws_call(sandb
 
 def test_a_version_written_another_way_is_already_served(sandbox, make_stack, playbook, tmp_path):
     entry = make_stack(current_version="0.176.0")
-    opened, commands = tmp_path / "test-plugins-opened.txt", tmp_path / "commands.txt"
-    run = playbook(entry, herd_version="0.176", env_overrides=watching_test_plugins(opened, commands))
+    run = playbook(entry, herd_version="0.176", env_overrides=watching_workers(tmp_path))
     assert run.finish() == 0, run.output
     assert "HERD already serves 0.176.0; nothing to do." in run.output
     # the role's own input check speaks for its variables: no task validates them against its argument specs first
     assert "Validating arguments" not in run.output, run.output
-    # Jinja's tests (is defined, is skipped...) were loaded once, by ansible-playbook before it forked the tasks' workers
-    # (the play's hosts), not again by the worker of each task whose templates use one
-    loaded = processes_that_loaded_test_plugins(opened)
-    assert set(loaded) == {run.process.pid}, loaded
-    # the one module task (pipelined) is one command, its Python reading the module's code from its standard input:
-    # no ~/.ansible/tmp/ansible-tmp-* directory is made, made executable and removed around it
-    pipelined, around = module_commands(commands)
-    assert around == [] and len(pipelined) == 1, commands.read_text()
+    # Jinja's tests loaded once, by ansible-playbook; the one module task one pipelined command
+    assert_tests_loaded_once_and_modules_pipelined(run, tmp_path, module_tasks=1)
     assert invocations(sandbox, entry) == 0
     # one module call decides it (herd_upgrade_invoke reads HERD first): the group's deployments are
     # listed once, and nothing else of CodeDeploy or Lambda is read
