@@ -229,14 +229,16 @@ def served_version(sandbox, entry) -> Optional[str]:
 IMPORT_WATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "import_watch")
 
 
+def watching(**reports: str) -> Dict[str, str]:
+    """Environment for a run with import_watch/sitecustomize.py loaded and its ``reports`` (MDL_HERD_*_WATCH) set."""
+    return dict(reports, PYTHONPATH=os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
 
 def watching_workers(tmp_path) -> Dict[str, str]:
     """Environment for a run whose ansible-playbook processes write to files in ``tmp_path`` each file of ansible-core's
-    Jinja test plugins they open, and each command they start (import_watch/sitecustomize.py); read by
-    assert_tests_loaded_once_and_modules_pipelined."""
-    return {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-            "MDL_HERD_TEST_PLUGIN_WATCH": str(tmp_path / "test-plugins-opened.txt"),
-            "MDL_HERD_COMMAND_WATCH": str(tmp_path / "commands.txt")}
+    Jinja test plugins they open, and each command they start; read by assert_tests_loaded_once_and_modules_pipelined."""
+    return watching(MDL_HERD_TEST_PLUGIN_WATCH=str(tmp_path / "test-plugins-opened.txt"),
+                    MDL_HERD_COMMAND_WATCH=str(tmp_path / "commands.txt"))
 
 
 # A pipelined module task's command: the Python that runs ansible-playbook, reading the module from its standard input.

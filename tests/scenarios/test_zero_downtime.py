@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from conftest import IMPORT_WATCH, _process_table, _tree, kill_tree, stack_key
+from conftest import _process_table, _tree, kill_tree, stack_key, watching
 
 
 def result_of(playbook, entry, tmp_path, args=(), seen=None, env_overrides=None, **role_vars):
@@ -69,8 +69,7 @@ def credentials_read(sandbox, entry):
 
 def watching_imports(report):
     """Environment for a run whose ansible-playbook processes write to ``report`` if they import botocore."""
-    return {"PYTHONPATH": os.pathsep.join([IMPORT_WATCH] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-            "MDL_HERD_IMPORT_WATCH": str(report)}
+    return watching(MDL_HERD_IMPORT_WATCH=str(report))
 
 
 def assert_no_aws_library_on_the_controller(imports):
