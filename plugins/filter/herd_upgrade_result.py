@@ -15,9 +15,9 @@ description:
     C(read) or C(invoke)); C(already_served) when HERD serves the version already; for a deployment this run followed,
     C(upgraded), C(downgraded), C(joined), C(would_upgrade) or C(would_join) (check mode), or C(failed) (stage
     C(version_check)) when HERD does not serve the version after the deployment succeeded.
-  - A deployment that did not succeed is C(failed) (stage C(deployment)), its message one labelled line each: where it
-    failed, the last lines of the script's log, the rollback, what HERD serves, what SSM still asks new instances to
-    install, and the next step.
+  - A deployment that did not succeed is C(failed) (stage C(deployment)). Its message says, one labelled line each,
+    where it failed, the last lines of the script's log, the rollback, what HERD serves, what SSM still asks new
+    instances to install, and the next step.
   - The message names the stack, in the role's variable names, and says what running the role again does.
 author:
   - mdl.herd maintainers (@mdl-herd)
