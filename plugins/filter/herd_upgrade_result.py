@@ -280,11 +280,11 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
                      " deployment of {1} only if it ended without success.".format(deployment_id, version))
     fix = ""
     if ssm_asks_failed and current:
+        region = " --region " + _text(run["aws_region"]) if run.get("aws_region") else ""
         fix = ("  fix SSM now: until a deployment of {0} succeeds, have new instances install {1} with: aws ssm put-parameter"
                " --overwrite --name /app/MDL/{2}/{3}/HERD/DeploymentInvoked --value false{4} (what herd-mdl itself writes"
                " once a smoke test passed).".format(asked, _text(current), _text(base.get("mdl_instance_name")),
-                                                     _text(base.get("mdl_environment")),
-                                                     " --region " + _text(run["aws_region"]) if run.get("aws_region") else ""))
+                                                    _text(base.get("mdl_environment")), region))
     parts = ["{0}: the upgrade of HERD to {1} by deployment {2} did not succeed. {3}".format(run["stack"], version, deployment_id, first),
              rest, rollback_line, served, ssm, next_step, fix]
     return {"outcome": "failed", "changed": True, "status": deployment.get("status"), "stage": "deployment",

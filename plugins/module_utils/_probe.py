@@ -29,6 +29,7 @@ import threading
 import time
 
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HerdClient, HerdError, locate
+from ansible_collections.mdl.herd.plugins.module_utils._watch import leave_stop_signals_to_the_main_thread
 
 try:
     from urllib3.exceptions import NewConnectionError as _NotConnected, TimeoutError as _Urllib3Timeout
@@ -122,6 +123,7 @@ class Probe(threading.Thread):
         self._lock = threading.Lock()
 
     def run(self):
+        leave_stop_signals_to_the_main_thread()  # Ctrl-C stops the wait at once, not after the main thread's poll
         while not self._stop_event.is_set():
             started = time.monotonic()
             try:

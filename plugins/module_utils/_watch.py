@@ -11,6 +11,8 @@
   example AWX or ansible-runner cancelling a job: SIGKILL to ``ansible-playbook``'s process group,
   while its workers, in sessions of their own, live on), the module interrupts itself the same
   way, within ``WATCH_INTERVAL`` seconds.
+* That thread, as every thread of the collection's own, blocks those signals
+  (``leave_stop_signals_to_the_main_thread``), so that they reach the main thread at once.
 
 The controller is the process named by ``MDL_HERD_CONTROLLER_PID`` in the module's environment
 (the codedeploy_wait action plugin sets it), or else the parent of the module's session leader:
@@ -89,6 +91,15 @@ def controller_pid(environ=None):
     return parent if parent and parent > 1 else None
 
 
+def leave_stop_signals_to_the_main_thread():
+    """Called first in each thread of the module's own: the stop signals are blocked in it, so that the system delivers
+    them to the main thread. Delivered to another thread, a signal runs its Python handler only once the main thread
+    runs Python code again: asleep (a poll interval, a read), it would stop only when that ends."""
+    block = getattr(signal, "pthread_sigmask", None)  # not on Windows, where modules do not run
+    if block is not None:
+        block(signal.SIG_BLOCK, {getattr(signal, name) for name in SIGNALS if hasattr(signal, name)})
+
+
 class Watch(object):
     """Turns the stop of the run into ``Interrupted`` in the main thread (see the module's docstring).
 
@@ -116,6 +127,7 @@ class Watch(object):
         return None
 
     def _watch(self):
+        leave_stop_signals_to_the_main_thread()
         while not self._stop.wait(self.interval):
             why = self.gone()
             if why is not None:

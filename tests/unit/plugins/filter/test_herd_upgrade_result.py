@@ -23,7 +23,8 @@ STARTED = {"changed": True, "already_served": False, "deployment_id": "d-ABCDEFG
 PROBED = {"requests": 40, "failures": 0, "versions_seen": ["0.170.0", "0.176.0"], "alternated": True}
 
 
-def run(invoke, deployment=SKIPPED, after=SKIPPED, **more):
+def run(invoke, deployment=None, after=None, **more):
+    deployment, after = deployment or SKIPPED, after or SKIPPED
     given = {"base": BASE, "stack": "mdl/DEV", "version": "0.176.0", "invoke": invoke, "deployment": deployment,
              "after": after, "kept": None, "problems": [], "role_words": ROLE_WORDS}
     given.update(more)
@@ -81,8 +82,8 @@ WAIT_MESSAGE = (
 ASKS = {"deployment_invoked": True, "requested_version": "0.176.0", "current_version": "0.170.0"}
 
 
-def failed(deployment, rollback=SKIPPED, after_failure=None, **more):
-    return run(STARTED, deployment, rollback=rollback, after_failure=after_failure or {}, wait_timeout=3600, **more)
+def failed(deployment, rollback=None, after_failure=None, **more):
+    return run(STARTED, deployment, rollback=rollback or SKIPPED, after_failure=after_failure or {}, wait_timeout=3600, **more)
 
 
 def test_a_failed_deployment_says_where_it_failed_the_rollback_what_is_served_ssm_and_the_next_step_one_line_each():
