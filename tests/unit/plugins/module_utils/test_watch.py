@@ -174,9 +174,11 @@ def test_outside_the_main_thread_nothing_is_watched():
     assert outcome == {"thread": None}
 
 
-def blocked_signals(thread):
-    """The signals ``thread`` blocks, from its /proc status (SigBlk, a hex mask: bit n-1 is signal n)."""
-    with open("/proc/self/task/{0}/status".format(thread.native_id)) as handle:
+def blocked_signals(thread=None):
+    """The signals ``thread`` (else the calling one) blocks, from its /proc status (SigBlk, a hex mask: bit n-1 is signal
+    n). The calling thread by threading.get_native_id(): a forked test worker's main_thread() may keep its parent's id."""
+    native_id = thread.native_id if thread is not None else threading.get_native_id()
+    with open("/proc/self/task/{0}/status".format(native_id)) as handle:
         mask = int([line for line in handle if line.startswith("SigBlk:")][0].split()[1], 16)
     return {signum for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if mask & (1 << (signum - 1))}
 
@@ -202,4 +204,4 @@ def test_the_watch_and_the_probe_threads_leave_the_stop_signals_to_the_main_thre
             wait_until_blocked(probe)
         finally:
             probe.stop()
-        assert blocked_signals(threading.main_thread()) == set()
+        assert blocked_signals() == set()  # this thread, the main one (a Watch is started only there)
