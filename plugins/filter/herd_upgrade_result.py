@@ -45,7 +45,7 @@ EXAMPLES = r"""
   ansible.builtin.set_fact:
     herd_upgrade_result: >-
       {{ {'base': herd_upgrade_result_base, 'stack': 'mdl/DEV', 'version': '0.176.0', 'invoke': herd_upgrade_invoke,
-          'deployment': {'skipped': true}, 'after': {'skipped': true}, 'rollback': {}, 'after_failure': {},
+          'deployment': {'skipped': true}, 'after': {'skipped': true}, 'rollback': {'skipped': true}, 'after_failure': {},
           'wait_timeout': 3600, 'aws_region': '', 'problems': [], 'role_words': []}
          | mdl.herd.herd_upgrade_result }}
 """
@@ -75,6 +75,11 @@ def _skipped(result):
 def _text(value):
     """As Jinja's ``~`` writes a value (None as None)."""
     return str(value)
+
+
+def _shown(value):
+    """As ``{{ value }}`` writes it (None as nothing)."""
+    return "" if value is None else str(value)
 
 
 def ending(invoke, deployment):
@@ -175,9 +180,9 @@ def _followed(run, invoke, deployment, after, before):
     elif outcome == "failed":
         summary = "\n".join([
             "deployment {0} succeeded in {1} s, but HERD {2}, not {3} ({4}).".format(
-                deployment_id, _text(deployment.get("duration_seconds", "?")),
+                deployment_id, _shown(deployment.get("duration_seconds", "?")),
                 "reports " + _text(check["build_number"]) if check.get("build_number") else "could not be read",
-                version, _text(check.get("msg", ""))),
+                version, _shown(check.get("msg", ""))),
             "next: check the load balancer's target group and HERD's instance first: running this again reads HERD,"
             " changes nothing if it then serves {0}, and otherwise starts another deployment of {0} (deployment {1} is"
             " over: there is nothing to join).".format(version, deployment_id)])
@@ -238,8 +243,9 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
     version, deployment_id = _text(run["version"]), _text(invoke.get("deployment_id"))
     status = deployment.get("status") or None
     ended = status in ENDED  # anything else (timed out, or its status could not be read): it may go on
-    rollback_ran = not _skipped(rollback)
-    rollback_id = _text(rollback.get("deployment_id"))
+    rollback_ran = bool(rollback) and not _skipped(rollback)
+    # the wait of the rollback could fail before it read it: its id is the one the deployment named
+    rollback_id = _text(rollback.get("deployment_id") or _dict(deployment.get("rollback_info")).get("rollback_deployment_id"))
     rollback_under_way = rollback_ran and (rollback.get("status") or None) not in ("Succeeded",) + ENDED
     ssm_asks_failed = bool(ended and request.get("deployment_invoked", False) and request.get("requested_version"))
     first, rest = wait_lines(_text(deployment.get("msg", "")), run.get("role_words") or [])

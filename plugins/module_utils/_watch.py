@@ -11,8 +11,9 @@
   example AWX or ansible-runner cancelling a job: SIGKILL to ``ansible-playbook``'s process group,
   while its workers, in sessions of their own, live on), the module interrupts itself the same
   way, within ``WATCH_INTERVAL`` seconds.
-* That thread, as every thread of the collection's own, blocks those signals
-  (``leave_stop_signals_to_the_main_thread``), so that they reach the main thread at once.
+* That thread, as every thread a module of the collection starts, blocks those signals
+  (``leave_stop_signals_to_the_main_thread``), so that they reach the main thread at once. (Never a thread that
+  starts processes: they would inherit the mask, and not hear a stop.)
 
 The controller is the process named by ``MDL_HERD_CONTROLLER_PID`` in the module's environment
 (the codedeploy_wait action plugin sets it), or else the parent of the module's session leader:
@@ -92,7 +93,7 @@ def controller_pid(environ=None):
 
 
 def leave_stop_signals_to_the_main_thread():
-    """Called first in each thread of the module's own: the stop signals are blocked in it, so that the system delivers
+    """Called first in each thread a module starts: the stop signals are blocked in it, so that the system delivers
     them to the main thread. Delivered to another thread, a signal runs its Python handler only once the main thread
     runs Python code again: asleep (a poll interval, a read), it would stop only when that ends."""
     block = getattr(signal, "pthread_sigmask", None)  # not on Windows, where modules do not run

@@ -9,6 +9,8 @@ import os
 import re
 from pathlib import Path
 
+import yaml
+
 from conftest import stack_key, user_deployments
 from mdl_sandbox.spec import Faults
 
@@ -153,3 +155,23 @@ def test_the_examples_in_docs_have_what_a_run_writes():
         missing = [part for part in parts if part not in text]
         assert not missing, (name, missing)
         assert "/tmp/" not in text and "pytest" not in text, name  # no machine path in the docs
+
+
+def test_a_report_names_no_rollback_an_earlier_run_of_the_role_left(sandbox, make_stack, playbook, tmp_path):
+    """A playbook that runs the role twice for one stack: the rollback the first run followed (here a fact the play set,
+    as a failed run registers it) is not the second run's, and its report does not name it."""
+    from test_larger_playbook import larger_playbook
+
+    entry = make_stack(current_version="0.170.0")
+    directory = tmp_path / "reports"
+    play = larger_playbook(entry, sandbox.endpoints(), tmp_path / "result.json")[0]
+    play["tasks"][0]["vars"]["herd_upgrade_report_dir"] = str(directory)
+    stale = {"deployment_id": "d-STALE0000", "status": "Succeeded", "duration_seconds": 30, "changed": False}
+    play["tasks"].insert(0, {"name": "What an earlier run of the role left", "ansible.builtin.set_fact": {"herd_upgrade_rollback": stale}})
+    path = tmp_path / "twice.yml"
+    path.write_text(yaml.safe_dump([play]))
+    run = playbook(entry, name=str(path))
+    assert run.finish() == 0, run.output[-4000:]
+    [(markdown, data)] = reports(directory)
+    assert data["outcome"] == "upgraded"
+    assert not data.get("rollback") and "d-STALE0000" not in markdown, data.get("rollback")

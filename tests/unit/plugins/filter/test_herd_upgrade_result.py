@@ -26,7 +26,7 @@ PROBED = {"requests": 40, "failures": 0, "versions_seen": ["0.170.0", "0.176.0"]
 def run(invoke, deployment=None, after=None, **more):
     deployment, after = deployment or SKIPPED, after or SKIPPED
     given = {"base": BASE, "stack": "mdl/DEV", "version": "0.176.0", "invoke": invoke, "deployment": deployment,
-             "after": after, "kept": None, "problems": [], "role_words": ROLE_WORDS}
+             "after": after, "problems": [], "role_words": ROLE_WORDS}
     given.update(more)
     return result_of(given)
 
@@ -148,6 +148,43 @@ def test_a_deployment_that_may_go_on_is_joined_by_a_rerun(deployment, next_step)
     assert not [line for line in lines if "rollback:" in line or "SSM" in line]
 
 
+def test_the_wait_s_rollback_sentences_and_its_advice_go_and_its_option_names_are_the_role_s():
+    message = ("Deployment d-ABCDEFGH1 Failed.\nNo rollback deployment was started.\nRollback: none configured\n"
+               "Lifecycle event ApplicationStart failed; raise wait_timeout (herd_upgrade_wait_timeout in the role).")
+    result = failed({"status": "Failed", "timed_out": False, "msg": message},
+                    {"deployment_id": "d-ZYXWVUT98", "status": "Failed", "duration_seconds": 12})
+    assert result["message"].split("\n")[1:3] == [
+        "  event: ApplicationStart failed; raise herd_upgrade_wait_timeout.",
+        "  rollback: Rollback deployment d-ZYXWVUT98 failed in 12 s."]
+
+
+def test_a_rollback_whose_wait_failed_before_it_read_it_is_named_by_the_deployment():
+    result = failed({"status": "Failed", "timed_out": False, "rollback_info": {"rollback_deployment_id": "d-ZYXWVUT98"}},
+                    {"failed": True, "msg": "could not read it"})
+    assert "  rollback: Rollback deployment d-ZYXWVUT98 is ? after ? s." in result["message"].split("\n")
+
+
+def test_no_rollback_result_at_all_is_no_rollback():
+    lines = run(STARTED, {"status": "Failed", "timed_out": False}, rollback={}, after_failure={})["message"].split("\n")
+    assert "  rollback: none was started." in lines
+
+
+def test_ssm_is_said_only_when_the_failed_run_had_invoked_and_its_fix_without_a_region_when_none_is_set():
+    plain = failed({"status": "Failed", "timed_out": False}, after_failure={"upgrade_request": dict(ASKS, deployment_invoked=False)})
+    assert "SSM" not in plain["message"]
+    assert "SSM" not in failed({"status": "Failed", "timed_out": False}, after_failure={"upgrade_request": None})["message"]
+    fix = failed({"status": "Failed", "timed_out": False}, after_failure={"upgrade_request": ASKS})["message"].split("\n")[-1]
+    assert fix.endswith("--name /app/MDL/mdl/DEV/HERD/DeploymentInvoked --value false (what herd-mdl itself writes once a"
+                        " smoke test passed).")
+
+
+def test_a_zero_downtime_report_without_failures_and_one_version_after_the_other():
+    probed = {"requests": 12, "failures": 0, "versions_seen": ["0.170.0", "0.176.0"], "alternated": False}
+    result = run(STARTED, succeeded(zero_downtime=probed), {"build_number": "0.176.0", "matches": True})
+    assert result["message"].endswith(" Zero downtime: 12 requests to HERD during the deployment, 0 failed; versions seen:"
+                                      " 0.170.0 -> 0.176.0.")
+
+
 @pytest.mark.parametrize("deployment", [
     {"status": "Failed", "timed_out": False}, {"status": "Stopped", "timed_out": False}, {"status": "InProgress", "timed_out": True},
     {"status": "", "timed_out": False}, {"status": "InProgress"},
@@ -157,8 +194,9 @@ def test_every_deployment_that_did_not_succeed_is_a_failure_of_its_stage(deploym
     assert (result["outcome"], result["stage"], result["changed"]) == ("failed", "deployment", True)
 
 
-def test_a_deployment_still_under_way_in_check_mode_is_not_a_failure():
-    assert failed({"status": "InProgress", "timed_out": False})["outcome"] == "would_upgrade"
+@pytest.mark.parametrize("deployment", [{"status": "InProgress", "timed_out": False}, {"status": None, "timed_out": False}])
+def test_a_deployment_still_under_way_in_check_mode_is_not_a_failure(deployment):
+    assert failed(deployment)["outcome"] == "would_upgrade"
 
 
 def test_an_upgrade_read_by_the_probe_at_its_end_says_the_versions_the_time_and_the_zero_downtime_report():

@@ -196,7 +196,7 @@ def test_the_watch_and_the_probe_threads_leave_the_stop_signals_to_the_main_thre
     handler only once the main thread ran Python again, after its sleep (a CI run once saw SIGINT unheard for 20 s)."""
     from ansible_collections.mdl.herd.plugins.module_utils._probe import Probe
 
-    with _watch.guarded() as watch:
+    with _watch.guarded(controller=os.getpid()) as watch:
         wait_until_blocked(watch._thread)
         probe = Probe("http://127.0.0.1:9/", interval=0.2, fetch=lambda: ("ok", "0.176.0"))
         probe.start()
