@@ -62,6 +62,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 CHANGED_OUTCOMES = ("upgraded", "downgraded", "joined", "would_upgrade")
+ENDED = ("Failed", "Stopped")  # a deployment in neither (timed out, or its status unread) may go on
 
 
 def _dict(value):
@@ -91,14 +92,15 @@ def ending(invoke, deployment):
     if invoke.get("already_served"):
         return "already_served"
     status = deployment.get("status", "")
-    if not _skipped(deployment) and status != "Succeeded" and (deployment.get("timed_out", True) or status in ("", "Failed", "Stopped")):
+    if not _skipped(deployment) and status != "Succeeded" and (deployment.get("timed_out", True) or status in ("",) + ENDED):
         return "deployment_failed"
     return "followed"
 
 
-def in_role_words(message, role_words):
-    """A module's message in the role's variable names (herd_upgrade_role_words, applied in turn)."""
-    text = re.sub(r"\s+", " ", message)
+def in_role_words(message, role_words, blanks=r"\s+"):
+    """A module's message in the role's variable names (herd_upgrade_role_words, applied in turn), each run of
+    ``blanks`` one space, trimmed."""
+    text = re.sub(blanks, " ", message)
     for pattern, replacement in role_words:
         text = re.sub(pattern, replacement, text)
     return text.strip()
@@ -216,18 +218,12 @@ _WAIT_LABELS = (
     (re.compile(r"^Last lines of its log:$", re.M), "  log, last lines:"),
     (re.compile(r"^(?! {2}[a-z])(.+)$", re.M), r"    \1"),
 )
-ENDED = ("Failed", "Stopped")
-
-
 def wait_lines(message, role_words):
     """The wait's message, in the role's variable names: its first line, and the others labelled."""
     text = message
     for pattern in _WAIT_SENTENCES_FOLLOWED_SINCE:
         text = pattern.sub("", text)
-    text = re.sub(r"[ \t]+", " ", text)
-    for pattern, replacement in role_words:
-        text = re.sub(pattern, replacement, text)
-    text = text.strip()
+    text = in_role_words(text, role_words, blanks=r"[ \t]+")  # its line breaks kept
     rest = re.sub(r"\n+", "\n", re.sub(r"^[^\n]*(\n|$)", "", text))
     for pattern, replacement in _WAIT_LABELS:
         rest = pattern.sub(replacement, rest)
@@ -242,7 +238,7 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
     request = _dict(after.get("upgrade_request"))
     version, deployment_id = _text(run["version"]), _text(invoke.get("deployment_id"))
     status = deployment.get("status") or None
-    ended = status in ENDED  # anything else (timed out, or its status could not be read): it may go on
+    ended = status in ENDED
     rollback_ran = bool(rollback) and not _skipped(rollback)
     # the wait of the rollback could fail before it read it: its id is the one the deployment named
     rollback_id = _text(rollback.get("deployment_id") or _dict(deployment.get("rollback_info")).get("rollback_deployment_id"))
