@@ -218,6 +218,8 @@ _WAIT_LABELS = (
     (re.compile(r"^Last lines of its log:$", re.M), "  log, last lines:"),
     (re.compile(r"^(?! {2}[a-z])(.+)$", re.M), r"    \1"),
 )
+
+
 def wait_lines(message, role_words):
     """The wait's message, in the role's variable names: its first line, and the others labelled."""
     text = message
