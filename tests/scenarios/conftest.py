@@ -236,21 +236,24 @@ def watching(**reports: str) -> Dict[str, str]:
 
 def watching_workers(tmp_path) -> Dict[str, str]:
     """Environment for a run whose ansible-playbook processes write to files in ``tmp_path`` each file of ansible-core's
-    Jinja test plugins they open, and each command they start; read by assert_tests_loaded_once_and_modules_pipelined."""
+    Jinja test plugins they open, and each command they start; read by
+    assert_tests_loaded_once_and_modules_run_from_files."""
     return watching(MDL_HERD_TEST_PLUGIN_WATCH=str(tmp_path / "test-plugins-opened.txt"),
                     MDL_HERD_COMMAND_WATCH=str(tmp_path / "commands.txt"))
 
 
-# A pipelined module task's command: the Python that runs ansible-playbook, reading the module from its standard input.
+# A module task's command: the Python that runs ansible-playbook, running the module's file (AnsiballZ_<name>.py), or,
+# pipelined, reading the module's code from its standard input.
+MODULE_FILE_COMMAND = re.compile(r"python[0-9.]* \S*/AnsiballZ_\w+\.py && sleep 0'$")
 PIPELINED_MODULE_COMMAND = re.compile(r"python[0-9.]* && sleep 0'$")
 
 
-def assert_tests_loaded_once_and_modules_pipelined(run: Run, tmp_path, module_tasks: Optional[int] = None) -> None:
+def assert_tests_loaded_once_and_modules_run_from_files(run: Run, tmp_path, module_tasks: Optional[int] = None) -> None:
     """What the watch of ``watching_workers`` saw of ``run``: Jinja's tests (is defined, is skipped...) were loaded once,
     by ansible-playbook before it forked the tasks' workers (the play's hosts), not again by the worker of each task whose
-    templates use one; and each module task (``module_tasks`` of them, when given) was one pipelined command, its Python
-    reading the module's code from its standard input, with no ``echo ~`` nor ~/.ansible/tmp/ansible-tmp-* directory
-    made, made executable, run from and removed around it."""
+    templates use one; and each module task (``module_tasks`` of them, when given) ran its module from a file, not
+    pipelined (Python reads a module's code from its standard input much slower than from a file: the playbooks'
+    ``ansible_pipelining: false``)."""
     opened: Dict[int, List[str]] = {}
     report = tmp_path / "test-plugins-opened.txt"
     for line in (report.read_text().splitlines() if report.exists() else []):
@@ -259,7 +262,7 @@ def assert_tests_loaded_once_and_modules_pipelined(run: Run, tmp_path, module_ta
     assert set(opened) == {run.process.pid}, opened
     commands = tmp_path / "commands.txt"
     started = commands.read_text().splitlines() if commands.exists() else []
+    from_files = [line for line in started if MODULE_FILE_COMMAND.search(line)]
     pipelined = [line for line in started if PIPELINED_MODULE_COMMAND.search(line)]
-    around = [line for line in started if "ansible-tmp-" in line or "echo ~" in line]
-    assert around == [] and pipelined, started
-    assert module_tasks is None or len(pipelined) == module_tasks, started
+    assert pipelined == [] and from_files, started
+    assert module_tasks is None or len(from_files) == module_tasks, started

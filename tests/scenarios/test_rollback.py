@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import (
-    assert_tests_loaded_once_and_modules_pipelined,
+    assert_tests_loaded_once_and_modules_run_from_files,
     invocations,
     kill_tree,
     served_version,
@@ -33,8 +33,8 @@ def test_rollback_after_an_upgrade_then_again_changes_nothing(sandbox, make_stac
                       env_overrides=watching_workers(tmp_path))
     assert second.finish() == 0, second.output[-4000:]
     assert "rolled back from 0.176.0 by deployment" in second.output and "nothing to roll back" in second.output
-    # Jinja's tests loaded once, by ansible-playbook; its module tasks pipelined
-    assert_tests_loaded_once_and_modules_pipelined(second, tmp_path)
+    # Jinja's tests loaded once, by ansible-playbook; its module tasks run from files, not pipelined
+    assert_tests_loaded_once_and_modules_run_from_files(second, tmp_path)
     assert invocations(sandbox, entry) == 2 and len(user_deployments(sandbox, entry)) == 2
     # a later upgrade is rolled back again, to the version before it
     assert playbook(entry, herd_version="0.180.0").finish() == 0

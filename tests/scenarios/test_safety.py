@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import (
-    assert_tests_loaded_once_and_modules_pipelined,
+    assert_tests_loaded_once_and_modules_run_from_files,
     invocations,
     served_version,
     stack_key,
@@ -77,8 +77,8 @@ def test_a_version_written_another_way_is_already_served(sandbox, make_stack, pl
     assert "HERD already serves 0.176.0; nothing to do." in run.output
     # the role's own input check speaks for its variables: no task validates them against its argument specs first
     assert "Validating arguments" not in run.output, run.output
-    # Jinja's tests loaded once, by ansible-playbook; the one module task one pipelined command
-    assert_tests_loaded_once_and_modules_pipelined(run, tmp_path, module_tasks=1)
+    # Jinja's tests loaded once, by ansible-playbook; the one module task run from a file, not pipelined
+    assert_tests_loaded_once_and_modules_run_from_files(run, tmp_path, module_tasks=1)
     assert invocations(sandbox, entry) == 0
     # one module call decides it (herd_upgrade_invoke reads HERD first): the group's deployments are
     # listed once, and nothing else of CodeDeploy or Lambda is read
