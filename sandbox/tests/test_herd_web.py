@@ -209,6 +209,17 @@ def test_keep_alive_session(web):
     assert web.requests[BUILD_INFO_PATH] == 5
 
 
+
+def test_answers_leave_without_waiting_for_the_clients_ack(web):
+    # TCP_NODELAY on every connection: the headers and the body are two writes, and with Nagle's algorithm the body would
+    # wait for the client's delayed acknowledgement of the headers (about 40 ms a read, which no real server adds)
+    with requests.Session() as session:
+        session.auth = (USER, PASSWORD)
+        assert session.get(web.http_base_url + BUILD_INFO_PATH, timeout=TIMEOUT).ok
+        connections = [sock for server in web._servers for sock in list(server._connections)]
+        assert connections
+        assert all(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for sock in connections)
+
 # -- version switches ------------------------------------------------------------------------
 def test_version_switch_now(web):
     web.set_version("0.176.0")
