@@ -29,7 +29,7 @@ import threading
 import time
 
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HerdClient, HerdError, locate
-from ansible_collections.mdl.herd.plugins.module_utils._watch import leave_stop_signals_to_the_main_thread
+from ansible_collections.mdl.herd.plugins.module_utils._watch import start_without_stop_signals
 
 try:
     from urllib3.exceptions import NewConnectionError as _NotConnected, TimeoutError as _Urllib3Timeout
@@ -122,8 +122,10 @@ class Probe(threading.Thread):
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
+    def start(self):
+        start_without_stop_signals(super(Probe, self).start)  # Ctrl-C stops the wait at once, not after its poll
+
     def run(self):
-        leave_stop_signals_to_the_main_thread()  # Ctrl-C stops the wait at once, not after the main thread's poll
         while not self._stop_event.is_set():
             started = time.monotonic()
             try:

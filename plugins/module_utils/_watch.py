@@ -11,9 +11,9 @@
   example AWX or ansible-runner cancelling a job: SIGKILL to ``ansible-playbook``'s process group,
   while its workers, in sessions of their own, live on), the module interrupts itself the same
   way, within ``WATCH_INTERVAL`` seconds.
-* That thread, as every thread a module of the collection starts, blocks those signals
-  (``leave_stop_signals_to_the_main_thread``), so that they reach the main thread at once. (Never a thread that
-  starts processes: they would inherit the mask, and not hear a stop.)
+* That thread, as every thread a module of the collection starts, blocks those signals from its
+  first instruction (``start_without_stop_signals``), so that they reach the main thread at once.
+  (Never a thread that starts processes: they would inherit the mask, and not hear a stop.)
 
 The controller is the process named by ``MDL_HERD_CONTROLLER_PID`` in the module's environment
 (the codedeploy_wait action plugin sets it), or else the parent of the module's session leader:
@@ -92,13 +92,20 @@ def controller_pid(environ=None):
     return parent if parent and parent > 1 else None
 
 
-def leave_stop_signals_to_the_main_thread():
-    """Called first in each thread a module starts: the stop signals are blocked in it, so that the system delivers
+def start_without_stop_signals(start):
+    """Calls ``start`` (a thread's ``start``) with the stop signals blocked in the calling thread, then unblocks them
+    there: the new thread inherits the mask and blocks them from its first instruction, so that the system delivers
     them to the main thread. Delivered to another thread, a signal runs its Python handler only once the main thread
-    runs Python code again: asleep (a poll interval, a read), it would stop only when that ends."""
-    block = getattr(signal, "pthread_sigmask", None)  # not on Windows, where modules do not run
-    if block is not None:
-        block(signal.SIG_BLOCK, {getattr(signal, name) for name in SIGNALS if hasattr(signal, name)})
+    runs Python code again: asleep (a poll interval, a read), it would stop only when that ends. A signal that comes
+    while they are blocked here is delivered when they are unblocked."""
+    mask = getattr(signal, "pthread_sigmask", None)  # not on Windows, where modules do not run
+    if mask is None:
+        return start()
+    previous = mask(signal.SIG_BLOCK, {getattr(signal, name) for name in SIGNALS if hasattr(signal, name)})
+    try:
+        return start()
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 class Watch(object):
@@ -128,7 +135,6 @@ class Watch(object):
         return None
 
     def _watch(self):
-        leave_stop_signals_to_the_main_thread()
         while not self._stop.wait(self.interval):
             why = self.gone()
             if why is not None:
@@ -147,7 +153,7 @@ class Watch(object):
             if signum is not None:
                 self._previous[signum] = signal.signal(signum, self._handler)
         self._thread = threading.Thread(target=self._watch, name="mdl-herd-watch", daemon=True)
-        self._thread.start()
+        start_without_stop_signals(self._thread.start)
         return self
 
     def _handler(self, signum, frame):

@@ -205,3 +205,15 @@ def test_the_watch_and_the_probe_threads_leave_the_stop_signals_to_the_main_thre
         finally:
             probe.stop()
         assert blocked_signals() == set()  # this thread, the main one (a Watch is started only there)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads each thread's signal mask in /proc")
+def test_a_thread_blocks_the_stop_signals_from_its_first_instruction_and_its_starter_takes_them_again():
+    """Blocked only once the thread ran its first line, a signal in between could still go to it."""
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(blocked_signals()), name="first-instruction")
+    before = blocked_signals()
+    _watch.start_without_stop_signals(thread.start)
+    assert blocked_signals() == before == set()  # the starting thread's mask is back as it was
+    thread.join(10)
+    assert seen == [{signal.SIGTERM, signal.SIGINT, signal.SIGHUP}]
