@@ -384,7 +384,11 @@ def stop_tree(run, how):
         return
     table = conftest._process_table()
     tree = conftest._tree(run.process.pid, table)
-    for pid in tree:
+    # the module first, its parents after: sent one process at a time, parents first, the shell that started the module
+    # could die before the module heard the signal, and the module's watch, which asks every second whether that
+    # process still lives, then stop it for that reason ("the process that started this module ... is gone"), not
+    # for the signal, as a loaded CI machine once showed
+    for pid in reversed(tree):
         try:
             os.kill(pid, STOPS[how])
         except ProcessLookupError:
