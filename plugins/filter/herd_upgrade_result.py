@@ -61,8 +61,9 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.mdl.herd.plugins.test.herd_deployment_failed import ENDED, herd_deployment_failed
+
 CHANGED_OUTCOMES = ("upgraded", "downgraded", "joined", "would_upgrade")
-ENDED = ("Failed", "Stopped")  # a deployment in neither (timed out, or its status unread) may go on
 
 
 def _dict(value):
@@ -91,8 +92,7 @@ def ending(invoke, deployment):
         return "invoke_failed"
     if invoke.get("already_served"):
         return "already_served"
-    status = deployment.get("status", "")
-    if not _skipped(deployment) and status != "Succeeded" and (deployment.get("timed_out", True) or status in ("",) + ENDED):
+    if herd_deployment_failed(deployment):  # the same test decides whether follow.yml includes failed.yml
         return "deployment_failed"
     return "followed"
 
