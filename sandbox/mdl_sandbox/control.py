@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Optional, Tuple
 from urllib.parse import parse_qs, unquote
 
 from .names import VERSION_RE
-from .serving import stop_serving
+from .serving import AnswerHandler, stop_serving
 from .spec import SpecError, _check_herd_throttle
 
 MAX_BODY = 1024 * 1024
@@ -49,11 +49,7 @@ def _number(body: dict, field: str) -> Optional[float]:
     return float(value)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # The headers and the body leave in two writes: without TCP_NODELAY, Nagle's algorithm holds the body until the
-    # client acknowledges the headers, which it delays (about 40 ms on Linux), a wait no real server adds to a read.
-    disable_nagle_algorithm = True
+class _Handler(AnswerHandler):
     server_version = "mdl-sandbox"
 
     def log_message(self, format, *args):  # noqa: A002 - quiet

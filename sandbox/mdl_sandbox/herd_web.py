@@ -37,9 +37,11 @@ import socket
 import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Callable, Counter, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape as xml_escape
+
+from .serving import AnswerHandler
 
 __all__ = ["HerdWeb", "BUILD_INFO_PATH", "DISPLAY_BUILD_INFO_PATH"]
 
@@ -107,14 +109,10 @@ class _Response:
         self.headers = list(headers)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(AnswerHandler):
     """Turns requests into calls on the owning HerdWeb; all state lives there."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "Apache-Coyote/1.1"
-    # The headers and the body leave in two writes: without TCP_NODELAY, Nagle's algorithm holds the body until the
-    # client acknowledges the headers, which it delays (about 40 ms on Linux), a wait no real server adds to a read.
-    disable_nagle_algorithm = True
     sys_version = ""
     timeout = IDLE_TIMEOUT
 

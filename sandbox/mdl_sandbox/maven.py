@@ -17,21 +17,17 @@ import hmac
 import re
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Callable, Optional
 
-from .serving import stop_serving
+from .serving import AnswerHandler, stop_serving
 
 WAR_RE = re.compile(r"^/(private/)?maven2/org/finra/herd/herd-war/([^/]+)/herd-war-([^/]+)\.war$")
 PUBLISHABLE_RE = re.compile(r"^[0-9]+(\.[0-9]+)*(-[A-Za-z0-9]+)*$")
 USERNAME = "mirror-reader"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # The headers and the body leave in two writes: without TCP_NODELAY, Nagle's algorithm holds the body until the
-    # client acknowledges the headers, which it delays (about 40 ms on Linux), a wait no real server adds to a read.
-    disable_nagle_algorithm = True
+class _Handler(AnswerHandler):
     server_version = "mdl-sandbox-maven"
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
