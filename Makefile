@@ -141,6 +141,7 @@ build-check: build
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t role mdl.herd.herd_upgrade | grep -q herd_upgrade_version
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t test mdl.herd.herd_version | grep -q RETURN
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t test mdl.herd.herd_deployment_failed | grep -q RETURN
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t test mdl.herd.herd_deployment_to_follow | grep -q RETURN
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_upgrade_input_problems | grep -q RETURN
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.upgrade_herd_input | grep -q RETURN
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_upgrade_preflight_list | grep -q RETURN

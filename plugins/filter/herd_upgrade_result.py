@@ -19,23 +19,28 @@ description:
     where it failed, the last lines of the script's log, the rollback, what HERD serves, what SSM still asks new
     instances to install, and the next step.
   - The message names the stack, in the role's variable names, and says what running the role again does.
+  - Every outcome's result starts from the same keys (stack, mdl_instance_name, mdl_environment, requested_version,
+    from_version, deployment_id, joined, preflight, zero_downtime, stage).
 author:
   - mdl.herd maintainers (@mdl-herd)
 options:
   _input:
     description:
       - What the role knows of this run, by name.
-      - C(base), the keys every result starts from (the role's C(herd_upgrade_result_base)).
-      - C(stack), the stack as C(instance/environment); C(version), the version requested.
+      - C(stack), the stack as C(instance/environment); C(mdl_instance_name) and C(mdl_environment), the role's
+        variables of the same names; C(version), the version requested.
       - C(invoke), the registered result of M(mdl.herd.herd_upgrade_invoke) (skipped for bad input).
-      - C(deployment), the registered result of M(mdl.herd.codedeploy_wait) when this run followed a deployment,
-        else a skipped result; C(after), the version check after that deployment succeeded, else a skipped result.
+      - C(deployment), the registered result of M(mdl.herd.codedeploy_wait), and C(after), the version check after it;
+        both are read only when C(invoke) started or joined a deployment (the test
+        P(mdl.herd.herd_deployment_to_follow#test)), so that a result an earlier run left is never this run's.
       - C(rollback), the registered wait of CodeDeploy's rollback of a deployment that did not succeed, and
         C(after_failure), the registered M(mdl.herd.herd_buildinfo_check) after it; C(wait_timeout) and C(aws_region),
         the role's C(herd_upgrade_wait_timeout) and C(herd_upgrade_aws_region), which its next step names.
       - C(problems), the problems of the role's variables (bad input).
       - C(role_words), the role's C(herd_upgrade_role_words), which say a module's message in the role's variable
         names.
+      - C(failed_task), for a task of the role that failed (the role's rescue), its C(name) and C(msg). The outcome is
+        then C(failed), stage C(task).
     type: dict
     required: true
 """
@@ -44,8 +49,9 @@ EXAMPLES = r"""
 - name: Keep the result, as the role does
   ansible.builtin.set_fact:
     herd_upgrade_result: >-
-      {{ {'base': herd_upgrade_result_base, 'stack': 'mdl/DEV', 'version': '0.176.0', 'invoke': herd_upgrade_invoke,
-          'deployment': {'skipped': true}, 'after': {'skipped': true}, 'rollback': {'skipped': true}, 'after_failure': {},
+      {{ {'stack': 'mdl/DEV', 'mdl_instance_name': 'mdl', 'mdl_environment': 'DEV', 'version': '0.176.0',
+          'invoke': herd_upgrade_invoke, 'deployment': herd_upgrade_deployment | default({'skipped': true}),
+          'after': herd_upgrade_after | default({'skipped': true}), 'rollback': {'skipped': true}, 'after_failure': {},
           'wait_timeout': 3600, 'aws_region': '', 'problems': [], 'role_words': []}
          | mdl.herd.herd_upgrade_result }}
 """
@@ -62,6 +68,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mdl.herd.plugins.test.herd_deployment_failed import ENDED, herd_deployment_failed
+from ansible_collections.mdl.herd.plugins.test.herd_deployment_to_follow import herd_deployment_to_follow
 
 CHANGED_OUTCOMES = ("upgraded", "downgraded", "joined", "would_upgrade")
 
@@ -236,7 +243,6 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
     """A deployment that did not succeed, read in ten seconds: what failed where, then one labelled line each (the
     event, instance and script; the last lines of its log; the rollback and how it ended; what HERD serves; what SSM
     still asks new instances to install; the next step)."""
-    base = _dict(run.get("base"))
     request = _dict(after.get("upgrade_request"))
     version, deployment_id = _text(run["version"]), _text(invoke.get("deployment_id"))
     status = deployment.get("status") or None
@@ -287,8 +293,8 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
         region = " --region " + _text(run["aws_region"]) if run.get("aws_region") else ""
         fix = ("  fix SSM now: until a deployment of {0} succeeds, have new instances install {1} with: aws ssm put-parameter"
                " --overwrite --name /app/MDL/{2}/{3}/HERD/DeploymentInvoked --value false{4} (what herd-mdl itself writes"
-               " once a smoke test passed).".format(asked, _text(current), _text(base.get("mdl_instance_name")),
-                                                    _text(base.get("mdl_environment")), region))
+               " once a smoke test passed).".format(asked, _text(current), _text(run.get("mdl_instance_name")),
+                                                    _text(run.get("mdl_environment")), region))
     parts = ["{0}: the upgrade of HERD to {1} by deployment {2} did not succeed. {3}".format(run["stack"], version, deployment_id, first),
              rest, rollback_line, served, ssm, next_step, fix]
     return {"outcome": "failed", "changed": True, "status": deployment.get("status"), "stage": "deployment",
@@ -297,24 +303,50 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
             "message": "\n".join(part for part in parts if part)}
 
 
+SKIPPED = {"skipped": True, "changed": False}
+
+
+def base_of(run, invoke, deployment):
+    """The keys every outcome's result starts from."""
+    return {"stack": run.get("stack"), "mdl_instance_name": run.get("mdl_instance_name"),
+            "mdl_environment": run.get("mdl_environment"), "requested_version": run.get("version"),
+            "from_version": _dict(invoke.get("served")).get("build_number"), "deployment_id": invoke.get("deployment_id"),
+            "joined": invoke.get("attached", False), "preflight": invoke.get("preflight", {}),
+            "zero_downtime": deployment.get("zero_downtime", {}), "stage": None}
+
+
+def _task_failed(run, invoke, failed_task):
+    name = _text(failed_task.get("name", "?"))
+    msg = " ".join(_text(failed_task.get("msg", "no message")).split())
+    return {"outcome": "failed", "changed": invoke.get("changed", False) if invoke and not _skipped(invoke) else False,
+            "status": None, "to_version": None, "duration_seconds": None, "stage": "task",
+            "message": '{0}: the task "{1}" failed: {2}'.format(run["stack"], name, msg)}
+
+
 def herd_upgrade_result(run):
     if not isinstance(run, Mapping):
-        raise AnsibleFilterError("herd_upgrade_result takes a dict (base, stack, version, invoke, deployment, after, ...),"
+        raise AnsibleFilterError("herd_upgrade_result takes a dict (stack, version, invoke, deployment, after, ...),"
                                  " not {0}".format(type(run).__name__))
-    invoke, deployment, after = _dict(run.get("invoke")), _dict(run.get("deployment")), _dict(run.get("after"))
-    outcome = ending(invoke, deployment)
+    invoke = _dict(run.get("invoke"))
+    # what this run followed: an earlier run's registered results are never read
+    deployment = _dict(run.get("deployment")) if herd_deployment_to_follow(invoke) else SKIPPED
+    after = (_dict(run.get("after")) if not _skipped(deployment) and deployment.get("status") == "Succeeded" else SKIPPED)
     before = _dict(invoke.get("served"))
-    if outcome == "deployment_failed":
-        keys = _deployment_failed(run, invoke, deployment, _dict(run.get("rollback")), _dict(run.get("after_failure")))
-    elif outcome == "input":
-        keys = _input(run)
-    elif outcome == "invoke_failed":
-        keys = _invoke_failed(run, invoke)
-    elif outcome == "already_served":
-        keys = _already_served(run, before)
+    if run.get("failed_task") is not None:
+        keys = _task_failed(run, invoke, _dict(run.get("failed_task")))
     else:
-        keys = _followed(run, invoke, deployment, after, before)
-    result = dict(_dict(run.get("base")))
+        outcome = ending(invoke, deployment)
+        if outcome == "deployment_failed":
+            keys = _deployment_failed(run, invoke, deployment, _dict(run.get("rollback")), _dict(run.get("after_failure")))
+        elif outcome == "input":
+            keys = _input(run)
+        elif outcome == "invoke_failed":
+            keys = _invoke_failed(run, invoke)
+        elif outcome == "already_served":
+            keys = _already_served(run, before)
+        else:
+            keys = _followed(run, invoke, deployment, after, before)
+    result = base_of(run, invoke, deployment)
     result.update(keys)
     return result
 

@@ -15,8 +15,9 @@ from ansible_collections.mdl.herd.plugins.filter.herd_upgrade_result import Filt
 
 result_of = FilterModule().filters()["herd_upgrade_result"]
 ROLE_WORDS = yaml.safe_load((Path(__file__).parents[4] / "roles" / "herd_upgrade" / "vars" / "main.yml").read_text())["herd_upgrade_role_words"]
+# the keys every result starts from, for a run that read nothing (bad input)
 BASE = {"stack": "mdl/DEV", "mdl_instance_name": "mdl", "mdl_environment": "DEV", "requested_version": "0.176.0",
-        "deployment_id": None, "stage": None}
+        "from_version": None, "deployment_id": None, "joined": False, "preflight": {}, "zero_downtime": {}, "stage": None}
 SKIPPED = {"skipped": True, "changed": False}
 STARTED = {"changed": True, "already_served": False, "deployment_id": "d-ABCDEFGH1", "attached": False,
            "served": {"build_number": "0.170.0"}}
@@ -25,7 +26,8 @@ PROBED = {"requests": 40, "failures": 0, "versions_seen": ["0.170.0", "0.176.0"]
 
 def run(invoke, deployment=None, after=None, **more):
     deployment, after = deployment or SKIPPED, after or SKIPPED
-    given = {"base": BASE, "stack": "mdl/DEV", "version": "0.176.0", "invoke": invoke, "deployment": deployment,
+    given = {"stack": "mdl/DEV", "mdl_instance_name": "mdl", "mdl_environment": "DEV", "version": "0.176.0",
+             "invoke": invoke, "deployment": deployment,
              "after": after, "problems": [], "role_words": ROLE_WORDS}
     given.update(more)
     return result_of(given)
@@ -70,7 +72,7 @@ def test_a_failed_invoke_says_the_module_message_in_the_role_variables_and_names
 
 def test_already_served_changes_nothing_and_says_so():
     result = run({"changed": False, "already_served": True, "served": {"build_number": "0.176.0"}})
-    assert result == dict(BASE, outcome="already_served", changed=False, status=None, duration_seconds=None,
+    assert result == dict(BASE, from_version="0.176.0", outcome="already_served", changed=False, status=None, duration_seconds=None,
                           to_version="0.176.0", message="mdl/DEV: HERD already serves 0.176.0; nothing to do.")
 
 
@@ -201,7 +203,8 @@ def test_a_deployment_still_under_way_in_check_mode_is_not_a_failure(deployment)
 
 def test_an_upgrade_read_by_the_probe_at_its_end_says_the_versions_the_time_and_the_zero_downtime_report():
     result = run(STARTED, succeeded(served_matches=True, served_version="0.176.0"), {"msg": "HERD serves 0.176.0", "changed": False})
-    assert result == dict(BASE, outcome="upgraded", changed=True, status="Succeeded", stage=None, to_version="0.176.0",
+    assert result == dict(BASE, from_version="0.170.0", deployment_id="d-ABCDEFGH1", zero_downtime=PROBED,
+                          outcome="upgraded", changed=True, status="Succeeded", stage=None, to_version="0.176.0",
                           duration_seconds=61.5, message="mdl/DEV: HERD upgraded from 0.170.0 to 0.176.0 by deployment"
                           " d-ABCDEFGH1 in 61.5 s. Zero downtime: 40 requests to HERD during the deployment, 0 failed;"
                           " versions seen: 0.170.0 -> 0.176.0 (both served in turn during the switch).")
@@ -259,8 +262,34 @@ def test_a_version_not_served_after_a_successful_deployment_fails_and_says_what_
     assert unread["message"].startswith("mdl/DEV: deployment d-ABCDEFGH1 succeeded in ? s, but HERD could not be read, not 0.176.0 (timed out).")
 
 
-def test_the_result_starts_from_the_base_and_a_value_that_is_not_a_dict_is_refused():
-    result = run({"changed": False, "already_served": True, "served": {"build_number": "0.176.0"}}, base=dict(BASE, joined=False))
-    assert result["joined"] is False and result["requested_version"] == "0.176.0"
+def test_the_result_starts_from_the_names_the_versions_and_the_deployment_and_a_value_that_is_not_a_dict_is_refused():
+    joined = dict(STARTED, changed=False, attached=True, preflight={"lambda": "ok"})
+    result = run(joined, succeeded(served_matches=True, served_version="0.176.0"))
+    assert {key: result[key] for key in BASE} == dict(BASE, from_version="0.170.0", deployment_id="d-ABCDEFGH1", joined=True,
+                                                      preflight={"lambda": "ok"}, zero_downtime=PROBED)
     with pytest.raises(AnsibleFilterError, match="herd_upgrade_result takes a dict"):
         result_of(["not", "a", "dict"])
+
+
+@pytest.mark.parametrize("invoke", [
+    {"changed": False, "already_served": True, "served": {"build_number": "0.176.0"}},  # nothing to do
+    {"changed": False, "already_served": False, "served": {"build_number": "0.170.0"}},  # check mode, nothing joined
+    {"failed": True, "changed": False, "msg": "The Lambda failed", "deployment_id": "d-ABCDEFGH1"},  # a failed invoke
+    SKIPPED,  # bad input
+])
+def test_what_an_earlier_run_registered_is_never_this_run_s(invoke):
+    """The role's registered variables outlive a run on the same host: a run that followed no deployment ignores them."""
+    earlier = {"deployment": succeeded(deployment_id="d-EARLIER00"), "after": {"build_number": "0.150.0", "matches": True},
+               "rollback": {"status": "Succeeded", "deployment_id": "d-ROLLBACK0"}}
+    result = run(invoke, **earlier)
+    assert result == run(invoke)
+    assert result["zero_downtime"] == {} and result["duration_seconds"] is None and result["status"] is None
+
+
+def test_a_task_of_the_role_that_failed_is_the_result_named_stage_task_in_one_line():
+    result = run(STARTED, failed_task={"name": "Assume the stack's herd_upgrade_aws_role_arn", "msg": "Access\n denied  now"})
+    assert result == dict(BASE, from_version="0.170.0", deployment_id="d-ABCDEFGH1", outcome="failed", changed=True,
+                          status=None, to_version=None, duration_seconds=None, stage="task",
+                          message='mdl/DEV: the task "Assume the stack\'s herd_upgrade_aws_role_arn" failed: Access denied now')
+    assert run(SKIPPED, failed_task={"name": "x", "msg": ["a", "b"]})["changed"] is False
+    assert run(SKIPPED, failed_task={"name": "x", "msg": ["a", "b"]})["message"] == "mdl/DEV: the task \"x\" failed: ['a', 'b']"
