@@ -32,7 +32,8 @@ options:
       - C(invoke), the registered result of M(mdl.herd.herd_upgrade_invoke) (skipped for bad input).
       - C(deployment), the registered result of M(mdl.herd.codedeploy_wait), and C(after), the version check after it;
         both are read only when C(invoke) started or joined a deployment (the test
-        P(mdl.herd.herd_deployment_to_follow#test)), so that a result an earlier run left is never this run's.
+        P(mdl.herd.herd_deployment_to_follow#test)), so that a wait or a check an earlier run left is not taken for this
+        run's; C(after) only when that deployment succeeded.
       - C(rollback), the registered wait of CodeDeploy's rollback of a deployment that did not succeed, and
         C(after_failure), the registered M(mdl.herd.herd_buildinfo_check) after it; C(wait_timeout) and C(aws_region),
         the role's C(herd_upgrade_wait_timeout) and C(herd_upgrade_aws_region), which its next step names.

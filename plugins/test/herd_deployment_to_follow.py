@@ -14,8 +14,8 @@ description:
   - False when HERD already served the version and nothing was under way, for a failed invoke (it has no
     C(already_served)), for a skipped task, and in check mode when nothing was joined (nothing was invoked).
   - The role C(mdl.herd.herd_upgrade) follows the deployment when it is true, and the filter
-    P(mdl.herd.herd_upgrade_result#filter) reads what that follow registered only then, never a result an earlier run
-    left on the same host.
+    P(mdl.herd.herd_upgrade_result#filter) reads what that follow registered only then, so that a run which followed
+    no deployment never reads the wait or the version check an earlier run left on the same host.
 author:
   - mdl.herd maintainers (@mdl-herd)
 options:

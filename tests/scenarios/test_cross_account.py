@@ -82,11 +82,17 @@ def test_a_role_arn_or_duration_that_is_not_one_is_refused_before_any_aws_call(s
     assert ("{0}: nothing was read or changed in AWS; fix this and run again: herd_upgrade_aws_role_arn must be the ARN of"
             " an IAM role, for example arn:aws:iam::".format(stack_key(there))) in run.output, run.output[-3000:]
     path = cross_account_inventory(tmp_path, here, there)
+    reports = tmp_path / "reports"
     run = playbook(None, "-i", str(path), "--limit", "there", herd_version="0.176.0", stacks="DEV",
-                   herd_upgrade_aws_role_duration_seconds="60")
+                   herd_upgrade_aws_role_duration_seconds="60", herd_upgrade_report_dir=str(reports))
     assert run.finish() != 0
     assert ('herd_upgrade_aws_role_duration_seconds must be a number of seconds from 900 to 43200 (at most the maximum'
             ' session duration of the role), for example 3600; got "60"') in run.output, run.output[-3000:]
+    # a task of the role failed before the invoke (its rescue): the result is kept, the report written, the failure said
+    assert table_rows(run.output)[stack_key(there)] == ("-", "-", "-", "-", "failed"), run.output[-3000:]
+    assert len(list(reports.glob("*-upgrade-*.json"))) == 1, run.output[-3000:]
+    said = run.output.split("TASK [mdl.herd.herd_upgrade : Say what happened]", 1)[1].split("\nTASK [", 1)[0]
+    assert 'the task \\"Check herd_upgrade_aws_role_arn and herd_upgrade_aws_role_duration_seconds\\" failed' in said, said
     assert sandbox.calls.snapshot()["stacks"].get(stack_key(there), {}) == {}
     assert sandbox.calls.snapshot()["overall"].get("sts:AssumeRole", 0) == assumed_before
 

@@ -286,10 +286,35 @@ def test_what_an_earlier_run_registered_is_never_this_run_s(invoke):
     assert result["zero_downtime"] == {} and result["duration_seconds"] is None and result["status"] is None
 
 
+@pytest.mark.parametrize("deployment, outcome", [
+    ({"status": "InProgress", "timed_out": False}, "would_join"),  # check mode's one look at the deployment it joined
+    ({"status": "Failed", "timed_out": False, "msg": "Deployment d-ABCDEFGH1 of mdl/DEV Failed."}, "failed"),
+])
+def test_a_version_check_an_earlier_run_registered_is_not_read_after_a_deployment_that_did_not_succeed(deployment, outcome):
+    joined = dict(STARTED, changed=False, attached=True)
+    earlier_check = {"build_number": "0.176.0", "matches": True, "msg": "HERD serves 0.176.0"}
+    result = run(joined, deployment, earlier_check)
+    assert result == run(joined, deployment)
+    assert (result["outcome"], result["to_version"]) == (outcome, None)
+
+
 def test_a_task_of_the_role_that_failed_is_the_result_named_stage_task_in_one_line():
     result = run(STARTED, failed_task={"name": "Assume the stack's herd_upgrade_aws_role_arn", "msg": "Access\n denied  now"})
     assert result == dict(BASE, from_version="0.170.0", deployment_id="d-ABCDEFGH1", outcome="failed", changed=True,
                           status=None, to_version=None, duration_seconds=None, stage="task",
                           message='mdl/DEV: the task "Assume the stack\'s herd_upgrade_aws_role_arn" failed: Access denied now')
-    assert run(SKIPPED, failed_task={"name": "x", "msg": ["a", "b"]})["changed"] is False
+    # changed only when the invoke of this run changed something; a skipped or absent invoke did not
+    assert run(dict(SKIPPED, changed=True), failed_task={"name": "x", "msg": "m"})["changed"] is False
+    assert run({}, failed_task={"name": "x", "msg": "m"}) == dict(BASE, outcome="failed", changed=False, status=None,
+                                                                  to_version=None, duration_seconds=None, stage="task",
+                                                                  message='mdl/DEV: the task "x" failed: m')
     assert run(SKIPPED, failed_task={"name": "x", "msg": ["a", "b"]})["message"] == "mdl/DEV: the task \"x\" failed: ['a', 'b']"
+
+
+def test_a_failed_invoke_keeps_what_it_read_the_deployment_it_named_and_its_preflight():
+    invoke = {"failed": True, "changed": True, "msg": "The Lambda failed", "served": {"build_number": "0.170.0"},
+              "deployment_id": "d-ABCDEFGH1", "attached": False, "preflight": {"bundle": "ok"}}
+    result = run(invoke)
+    assert {key: result[key] for key in BASE} == dict(BASE, from_version="0.170.0", deployment_id="d-ABCDEFGH1",
+                                                      preflight={"bundle": "ok"}, stage="invoke")
+    assert (result["outcome"], result["changed"]) == ("failed", True)
