@@ -72,6 +72,7 @@ from ansible_collections.mdl.herd.plugins.test.herd_deployment_failed import END
 from ansible_collections.mdl.herd.plugins.test.herd_deployment_to_follow import herd_deployment_to_follow
 
 CHANGED_OUTCOMES = ("upgraded", "downgraded", "joined", "would_upgrade")
+SKIPPED = {"skipped": True, "changed": False}  # what a task this run did not run registers
 
 
 def _dict(value):
@@ -304,9 +305,6 @@ def _deployment_failed(run, invoke, deployment, rollback, after):
             "message": "\n".join(part for part in parts if part)}
 
 
-SKIPPED = {"skipped": True, "changed": False}
-
-
 def base_of(run, invoke, deployment):
     """The keys every outcome's result starts from."""
     return {"stack": run.get("stack"), "mdl_instance_name": run.get("mdl_instance_name"),
@@ -319,7 +317,7 @@ def base_of(run, invoke, deployment):
 def _task_failed(run, invoke, failed_task):
     name = _text(failed_task.get("name", "?"))
     msg = " ".join(_text(failed_task.get("msg", "no message")).split())
-    return {"outcome": "failed", "changed": invoke.get("changed", False) if invoke and not _skipped(invoke) else False,
+    return {"outcome": "failed", "changed": not _skipped(invoke) and invoke.get("changed", False),
             "status": None, "to_version": None, "duration_seconds": None, "stage": "task",
             "message": '{0}: the task "{1}" failed: {2}'.format(run["stack"], name, msg)}
 
@@ -329,7 +327,7 @@ def herd_upgrade_result(run):
         raise AnsibleFilterError("herd_upgrade_result takes a dict (stack, version, invoke, deployment, after, ...),"
                                  " not {0}".format(type(run).__name__))
     invoke = _dict(run.get("invoke"))
-    # what this run followed: an earlier run's registered results are never read
+    # the wait and the version check of this run's follow only: never those an earlier run left on the same host
     deployment = _dict(run.get("deployment")) if herd_deployment_to_follow(invoke) else SKIPPED
     after = (_dict(run.get("after")) if not _skipped(deployment) and deployment.get("status") == "Succeeded" else SKIPPED)
     before = _dict(invoke.get("served"))
