@@ -6,11 +6,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: herd_upgrade_said
-short_description: What the role mdl.herd.herd_upgrade says at its end, and whether it fails
+short_description: What the role mdl.herd.herd_upgrade says at its end, whether it writes its report, and whether it fails
 version_added: 1.1.0
 description:
   - Returns what the role's tasks "Say what happened" and "Fail when the upgrade failed" print, from its
-    C(herd_upgrade_result) and C(herd_upgrade_max_downtime_seconds).
+    C(herd_upgrade_result) and C(herd_upgrade_max_downtime_seconds), and whether its task "Write the report for the
+    change record" runs.
   - The role fails when the outcome is C(failed), and when a deployment that succeeded held HERD down longer than
     C(herd_upgrade_max_downtime_seconds) (its zero-downtime report's C(longest_outage_seconds)). The outcome is kept
     then; the message says that the upgrade itself is done and that running it again changes nothing.
@@ -24,12 +25,30 @@ options:
   max_downtime_seconds:
     description: C(herd_upgrade_max_downtime_seconds); none or empty for no limit.
     type: raw
+  report_dir:
+    description: C(herd_upgrade_report_dir); none or empty for no report.
+    type: raw
+  check_mode:
+    description: Whether the run is in check mode (C(ansible_check_mode)), which writes no report.
+    type: bool
+    default: false
+  invoke:
+    description:
+      - The registered result of the role's M(mdl.herd.herd_upgrade_invoke) (empty before it ran), which tells whether
+        the run followed a deployment (the test P(mdl.herd.herd_deployment_to_follow#test)).
+    type: dict
 """
 
 EXAMPLES = r"""
 - name: Say what happened (the role's own task)
   ansible.builtin.debug:
     msg: "{{ (herd_upgrade_result | mdl.herd.herd_upgrade_said(herd_upgrade_max_downtime_seconds)).lines }}"
+
+- name: Whether a run of the role writes its report
+  ansible.builtin.debug:
+    msg: >-
+      {{ (herd_upgrade_result | mdl.herd.herd_upgrade_said(herd_upgrade_max_downtime_seconds, report_dir=herd_upgrade_report_dir,
+          check_mode=ansible_check_mode, invoke=herd_upgrade_invoke | default({}))).report }}
 """
 
 RETURN = r"""
@@ -43,12 +62,21 @@ _value:
     failed:
       description: Whether the role fails.
       type: bool
+    report:
+      description: >-
+        Whether the role writes its report for the change record: with a C(report_dir), not in check mode, for a run
+        that followed a deployment or failed, bad input aside (there is no stack to report on then).
+      type: bool
     failure:
       description: >-
         The line the role fails with: the whole message when the deployment held HERD down too long, else a short
         line naming the stack, the version and the stage (the whole message was said just before).
       type: str
 """
+
+from collections.abc import Mapping
+
+from ansible_collections.mdl.herd.plugins.test.herd_deployment_to_follow import herd_deployment_to_follow
 
 
 def _number(value):
@@ -67,7 +95,16 @@ def over_downtime(result, max_downtime_seconds):
     return _number(longest) > _number(max_downtime_seconds)
 
 
-def herd_upgrade_said(result, max_downtime_seconds=None):
+def report_wanted(result, report_dir=None, check_mode=False, invoke=None):
+    """Whether the role writes its report: a run that followed a deployment, or failed other than on its input."""
+    if report_dir in (None, "", False) or check_mode:
+        return False
+    if herd_deployment_to_follow(invoke if isinstance(invoke, Mapping) else {}):
+        return True
+    return result.get("outcome") == "failed" and result.get("stage") != "input"
+
+
+def herd_upgrade_said(result, max_downtime_seconds=None, report_dir=None, check_mode=False, invoke=None):
     too_long = over_downtime(result, max_downtime_seconds)
     message = str(result.get("message"))
     if too_long:
@@ -83,7 +120,8 @@ def herd_upgrade_said(result, max_downtime_seconds=None):
             "the upgrade of HERD to {0}".format(requested) if isinstance(requested, str) else "the upgrade of HERD",
             result.get("stage") or "?")
     lines = [line for line in message.split("\n") if line] if "\n" in message else message
-    return {"lines": lines, "failed": too_long or result.get("outcome") == "failed", "failure": failure}
+    return {"lines": lines, "failed": too_long or result.get("outcome") == "failed", "failure": failure,
+            "report": report_wanted(result, report_dir, check_mode, invoke)}
 
 
 class FilterModule(object):

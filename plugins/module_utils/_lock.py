@@ -45,7 +45,9 @@ import socket
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import BotoCoreError, ClientError
-from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
+from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow, when
+# (LockError is _upgrade's, which catches it: a run with nothing to invoke never imports this module.)
+from ansible_collections.mdl.herd.plugins.module_utils._upgrade import LockError
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 from ansible_collections.mdl.herd.plugins.module_utils._watch import alive
 
@@ -61,12 +63,6 @@ MARKER_STALE = 60.0
 HELD = "held"
 INVOKING = "invoking"
 INTERRUPTED = "interrupted"
-
-
-def when(value):
-    """A time for a person: ``2026-12-05 09:10:03 UTC``; None stays None."""
-    value = as_utc(value)
-    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _read_text(path):
@@ -103,15 +99,6 @@ def process_start(pid):
         return None
 
 
-class LockError(Exception):
-    """The lock could not be read, taken or released (an AWS error); ``exception`` is botocore's."""
-
-    def __init__(self, msg, exception):
-        super(LockError, self).__init__(msg)
-        self.msg = msg
-        self.exception = exception
-
-
 class Holder(object):
     """Who holds the lock, as its value says; ``written`` and ``age`` (seconds) are on AWS's clock.
 
@@ -143,6 +130,11 @@ class Holder(object):
         """True when the Invoke of this holder was cut short (the function may go on in AWS): marked so, or its
         process died during it."""
         return self.phase == INTERRUPTED or (self.phase == INVOKING and self.dead is True)
+
+    @property
+    def marked_interrupted(self):
+        """True when the run that held the lock marked it, stopped during its Invoke."""
+        return self.phase == INTERRUPTED
 
     @property
     def invoke_time(self):

@@ -34,6 +34,12 @@ def iso(value):
     return None if value is None else value.isoformat(timespec="milliseconds")
 
 
+def when(value):
+    """A time for a person: ``2026-12-05 09:10:03 UTC``; None stays None."""
+    value = as_utc(value)
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 

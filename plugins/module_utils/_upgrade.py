@@ -39,7 +39,6 @@ from ansible_collections.mdl.herd.plugins.module_utils._aws import (
     paginate,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_reader import newest_active_deployment
-from ansible_collections.mdl.herd.plugins.module_utils._lock import INTERRUPTED, LockError, when
 from ansible_collections.mdl.herd.plugins.module_utils._stack import (
     ACTIVE_STATUSES,
     FILLED_LATER,
@@ -48,7 +47,7 @@ from ansible_collections.mdl.herd.plugins.module_utils._stack import (
     InputError,
     MdlStack,
 )
-from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow
+from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow, when
 from ansible_collections.mdl.herd.plugins.module_utils._version import comparable, compare as compare_versions
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 
@@ -83,6 +82,15 @@ class UpgradeFailure(Exception):
         super(UpgradeFailure, self).__init__(msg)
         self.msg = msg
         self.details = details
+
+
+class LockError(Exception):
+    """The upgrade lock (``_lock``) could not be read, taken or released (an AWS error); ``exception`` is botocore's."""
+
+    def __init__(self, msg, exception):
+        super(LockError, self).__init__(msg)
+        self.msg = msg
+        self.exception = exception
 
 
 class AwsFailure(UpgradeFailure):
@@ -1028,7 +1036,7 @@ def _refused_for_interrupted(upgrade, held, holder, deployment):
         "(once older than the invoke's read timeout, {9:.0f} s); a run for {3} joins that deployment. If you know that "
         "Invoke started nothing, remove the lock by hand: {10}".format(
             upgrade.stack, held.name, upgrade.function_name, holder.version, when(holder.invoke_time),
-            "stopped at {0}".format(when(holder.written)) if holder.phase == INTERRUPTED
+            "stopped at {0}".format(when(holder.written)) if holder.marked_interrupted
             else "its process on {0} no longer exists".format(holder.host), state, upgrade.requested_version,
             when(holder.stale_at(held.stale_after)), held.stale_after, held.removal_command()),
         lock=holder.as_dict(), interrupted_version=holder.version,

@@ -412,11 +412,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
-from ansible_collections.mdl.herd.plugins.module_utils._lock import LockError, UpgradeLock
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_first, read_options
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (
     AwsFailure,
+    LockError,
     UpgradeFailure,
     UpgradeInvocation,
     interruption,
@@ -485,6 +485,8 @@ def build_upgrade(module, stack, function_name, requested_version):
     lock = None
     if module.params["lock"]:
         def lock(stale_after):
+            # imported here: a run with nothing to invoke (the no-op) takes no lock, and imports less
+            from ansible_collections.mdl.herd.plugins.module_utils._lock import UpgradeLock
             return UpgradeLock(ssm, upgrade.stack, requested_version, stale_after)
     preflight = None
     if module.params["preflight"]:
