@@ -41,8 +41,6 @@ ALLOW_EVENTS = ("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic")
 BLOCK_EVENTS = ("BeforeBlockTraffic", "BlockTraffic", "AfterBlockTraffic")
 # Events whose failure does not stop a deployment created with ignoreApplicationStopFailures.
 IGNORABLE_EVENTS = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
-# The last event of a step, on the fleet that runs it: when it ends, the next step begins.
-STEP_EDGE_EVENTS = (("Green", "ValidateService"), ("Blue", "AfterBlockTraffic"))
 
 DONE = ("Succeeded", "Skipped")
 TERMINAL = TERMINAL_STATUSES
@@ -365,17 +363,6 @@ def step_of_event(label, name):
 
 def running_events(instances, label=None):
     return [(i, e) for i in instances if label in (None, i["label"]) for e in i["lifecycle_events"] if e["status"] == "InProgress"]
-
-
-def at_step_edge(instances):
-    """True while the last lifecycle event of step 1 or 2 runs: the next step is about to begin."""
-    return any((i["label"], e["name"]) in STEP_EDGE_EVENTS for i, e in running_events(instances))
-
-
-def validating(instances):
-    """True while ValidateService runs on a replacement (Green) instance: herd-mdl's smoke test,
-    whose failure ends the deployment and whose success starts step 2."""
-    return any((i["label"], e["name"]) == ("Green", "ValidateService") for i, e in running_events(instances))
 
 
 def failed_events(instances, deployment):
