@@ -97,7 +97,7 @@ def over_downtime(result, max_downtime_seconds):
 
 def report_wanted(result, report_dir=None, check_mode=False, invoke=None):
     """Whether the role writes its report: a run that followed a deployment, or failed other than on its input."""
-    if report_dir in (None, "", False) or check_mode:
+    if not report_dir or check_mode:  # as default('', true): none, empty or false is no directory
         return False
     if herd_deployment_to_follow(invoke if isinstance(invoke, Mapping) else {}):
         return True

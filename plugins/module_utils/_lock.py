@@ -46,7 +46,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import BotoCoreError, ClientError
 from ansible_collections.mdl.herd.plugins.module_utils._time import as_utc, aws_date, iso, utcnow, when
-# (LockError is _upgrade's, which catches it: a run with nothing to invoke never imports this module.)
+# (LockError is _upgrade's, which catches it: a run that neither invokes nor joins never imports this module.)
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import LockError
 from ansible_collections.mdl.herd.plugins.module_utils._waiter import Waiter
 from ansible_collections.mdl.herd.plugins.module_utils._watch import alive

@@ -485,7 +485,7 @@ def build_upgrade(module, stack, function_name, requested_version):
     lock = None
     if module.params["lock"]:
         def lock(stale_after):
-            # imported here: a run with nothing to invoke (the no-op) takes no lock, and imports less
+            # imported here: a run that neither invokes nor joins (the no-op) takes no lock, and imports less
             from ansible_collections.mdl.herd.plugins.module_utils._lock import UpgradeLock
             return UpgradeLock(ssm, upgrade.stack, requested_version, stale_after)
     preflight = None

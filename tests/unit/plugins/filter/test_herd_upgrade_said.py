@@ -79,6 +79,8 @@ def test_a_run_that_followed_a_deployment_or_failed_writes_its_report(result, in
 @pytest.mark.parametrize("result, invoke, report_dir, check_mode", [
     (UPGRADED, STARTED, "", False),  # no herd_upgrade_report_dir
     (UPGRADED, STARTED, None, False),
+    (UPGRADED, STARTED, [], False),  # as the role's default('', true) reads it: empty is none
+    (UPGRADED, STARTED, False, False),
     (UPGRADED, STARTED, "/var/reports", True),  # check mode writes nothing
     (dict(UPGRADED, outcome="already_served"), SERVED, "/var/reports", False),  # nothing was followed: nothing to record
     (dict(UPGRADED, outcome="failed", stage="input"), SKIPPED, "/var/reports", False),  # bad input: no stack to report on
