@@ -42,18 +42,15 @@ _value:
 """
 
 import re
-from collections.abc import Mapping
 
-from ansible.errors import AnsibleFilterError
+from ansible_collections.mdl.herd.plugins.filter.herd_stacks_table import stack_results
 
 NOT_IN_A_KEY = re.compile(r"[^A-Za-z0-9_]")
 
 
 def herd_stacks_artifacts(results):
-    if isinstance(results, (str, bytes, Mapping)) or not hasattr(results, "__iter__"):
-        raise AnsibleFilterError("herd_stacks_artifacts takes a list of herd_upgrade_result, not {0}".format(type(results).__name__))
     return {"herd_upgrade_" + NOT_IN_A_KEY.sub("_", str(result.get("stack"))): result
-            for result in results if isinstance(result, Mapping)}
+            for result in stack_results(results, "herd_stacks_artifacts") if result}
 
 
 class FilterModule(object):

@@ -54,12 +54,16 @@ def _cell(value):
     return "-" if value is None or value == "" else str(value)
 
 
-def herd_stacks_table(results):
+def stack_results(results, filter_name):
+    """The results of a list (an item that is not one reads as empty), or the filter's error naming what it got."""
     if isinstance(results, (str, bytes, Mapping)) or not hasattr(results, "__iter__"):
-        raise AnsibleFilterError("herd_stacks_table takes a list of herd_upgrade_result, not {0}".format(type(results).__name__))
+        raise AnsibleFilterError("{0} takes a list of herd_upgrade_result, not {1}".format(filter_name, type(results).__name__))
+    return [result if isinstance(result, Mapping) else {} for result in results]
+
+
+def herd_stacks_table(results):
     lines = [HEADERS]
-    for result in results:
-        result = result if isinstance(result, Mapping) else {}
+    for result in stack_results(results, "herd_stacks_table"):
         duration = result.get("duration_seconds")
         lines.append(" | ".join([
             _cell(result.get("stack")), _cell(result.get("from_version")), _cell(result.get("to_version")),
