@@ -147,8 +147,6 @@ build-check: build
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_upgrade_preflight_list | grep -q RETURN
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_upgrade_result | grep -q RETURN
 	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_upgrade_said | grep -q RETURN
-	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_stacks_table | grep -q RETURN
-	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ansible-doc -t filter mdl.herd.herd_stacks_artifacts | grep -q RETURN
 	rm -rf $(BUILD)/ee-context && $(PY) tests/utils/check_ee.py $(BUILD)/ee-context
 	@echo "build-check: the tarball installs and documents every module, the role, the test plugin and the filter plugins"
 

@@ -126,6 +126,10 @@ def test_a_fleet_job_with_the_shipped_survey(sandbox, make_stack, tmp_path):
         assert progress_events(events, stack_key(entry))
         key = "herd_upgrade_{0}_{1}".format(entry["mdl_instance_name"], entry["mdl_environment"])
         assert published[key]["outcome"] == "upgraded"
+    # the table is in the job's output, a line each (printed by mdl.herd.herd_stacks_report, not as a debug's JSON)
+    table = [line for e in events for line in (e.get("stdout") or "").splitlines() if " | " in line]
+    assert table[0] == "stack | from | to | deployment | duration | outcome", table
+    assert sorted(line.split(" | ")[0] for line in table[1:]) == sorted(stack_key(e) for e in stacks), table
 
 
 def test_an_upgrade_over_the_downtime_limit_keeps_its_report_in_the_artifacts(sandbox, make_stack, tmp_path):

@@ -25,7 +25,7 @@ def table_rows(output):
     """The rows of the final table (stack | from | to | deployment | duration | outcome), by stack."""
     rows = {}
     for line in output.splitlines():
-        match = re.match(r'^\s*"(\S+/\S+) \| (\S+) \| (\S+) \| (\S+) \| (.+?) \| (\w+)",?$', line)
+        match = re.match(r"^(\S+/\S+) \| (\S+) \| (\S+) \| (\S+) \| (.+?) \| (\w+)$", line)  # printed as it is, a line each
         if match:
             rows[match.group(1)] = match.groups()[1:]
     return rows
