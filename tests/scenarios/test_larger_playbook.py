@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import invocations, stack_key
+from conftest import invocations, stack_key, user_deployments
 
 KEYS = {"stack", "mdl_instance_name", "mdl_environment", "requested_version", "from_version", "to_version",
         "deployment_id", "joined", "status", "duration_seconds", "outcome", "changed", "message", "preflight",
@@ -82,6 +82,32 @@ def test_a_no_op_after_an_upgrade_in_the_same_play_reports_its_own_outcome_only(
         "already_served", False, None, None, None)
     assert after["zero_downtime"] == {}
     assert after["message"] == "{0}/DEV: HERD already serves 0.176.0; nothing to do.".format(entry["mdl_instance_name"])
+
+
+def test_a_task_failing_before_the_invoke_on_a_second_run_keeps_nothing_of_the_first_runs_invoke(sandbox, make_stack, playbook,
+                                                                                                tmp_path):
+    """The role included twice for the same host, the second run failing before its invoke (a role ARN that is not one):
+    its result (the rescue's) names that failure and carries nothing of the first run's invoke (deployment, versions,
+    changed), which is still registered on the host."""
+    entry = make_stack()
+    endpoints = sandbox.endpoints()
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    play = larger_playbook(entry, endpoints, first)[0]
+    upgrade, keep = play["tasks"]
+    again = dict(upgrade, name="Upgrade again", vars=dict(upgrade["vars"], herd_upgrade_aws_role_arn="not-an-arn"))
+    play["tasks"] = [upgrade, keep, {"name": "Upgrade again, failing", "block": [again],
+                                     "rescue": [{"name": "Go on", "ansible.builtin.debug": {"msg": "failed, as it should"}}]},
+                     dict(keep, name="Keep it again", **{"ansible.builtin.copy": dict(keep["ansible.builtin.copy"], dest=str(second))})]
+    path = tmp_path / "twice.yml"
+    path.write_text(yaml.safe_dump([play]))
+    run = playbook(entry, name=str(path))
+    assert run.finish() == 0, run.output
+    before, after = json.loads(first.read_text()), json.loads(second.read_text())
+    assert (before["outcome"], before["changed"]) == ("upgraded", True) and before["deployment_id"].startswith("d-")
+    assert (after["outcome"], after["stage"], after["changed"]) == ("failed", "task", False), after
+    assert (after["deployment_id"], after["from_version"], after["joined"], after["preflight"]) == (None, None, False, {}), after
+    assert 'the task "Check herd_upgrade_aws_role_arn and herd_upgrade_aws_role_duration_seconds" failed' in after["message"]
+    assert len(user_deployments(sandbox, entry)) == 1
 
 
 def test_the_role_itself_fails_when_herd_kept_its_version_after_a_successful_deployment(sandbox, make_stack, playbook, tmp_path):
