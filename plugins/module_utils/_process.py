@@ -3,13 +3,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A module's own process, and Python's garbage collector.
 
-A module of this collection imports ansible-core's module_utils, boto3, botocore, requests and its own code: hundreds
-of thousands of objects that live as long as the process. Python's collector runs every few hundred allocations, and
+A module of this collection that calls AWS imports ansible-core's module_utils, boto3, botocore, requests and the
+collection's code: hundreds of thousands of objects that live as long as the process. Python's collector runs every few hundred allocations, and
 each of its full passes walks all of them again, while botocore loads its service models and the module does its
 work. Measured on herd_upgrade_invoke with nothing to do (docs/benchmarks-profile.md, "A tenth look"): about 0.09 s of
 its 0.53 s.
 
-So a module that Ansible runs (as ``__main__``) turns the collector off as its first statement after its
+So such a module, run by Ansible (as ``__main__``), turns the collector off as its first statement after its
 documentation, before its imports, and ``main()`` calls ``imports_loaded()`` first: what is loaded by then is moved out
 of the collector's sight (``gc.freeze()``: never freed before the process ends, as modules and classes would not be
 anyway) and the collector runs again, for what the run itself creates. Imported any other way (unit tests), a module
