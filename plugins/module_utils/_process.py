@@ -6,8 +6,8 @@
 A module of this collection that calls AWS imports ansible-core's module_utils, boto3, botocore, requests and the
 collection's code: hundreds of thousands of objects that live as long as the process. Python's collector runs every few
 hundred allocations, and each of its full passes walks all of them again, while botocore loads its service models and
-the module does its work. Measured on herd_upgrade_invoke with nothing to do (docs/benchmarks-profile.md, "A tenth look"): about 0.09 s of
-its 0.53 s.
+the module does its work. Measured on herd_upgrade_invoke with nothing to do (docs/benchmarks-profile.md, "A tenth
+look"): about 0.09 s of its 0.53 s.
 
 So such a module, run by Ansible (as ``__main__``), turns the collector off as its first statement after its
 documentation, before its imports, and ``main()`` calls ``imports_loaded()`` first: what is loaded by then is moved out
