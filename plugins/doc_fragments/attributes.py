@@ -29,3 +29,10 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
 """
+    # diff_mode for the modules that do not take DOCUMENTATION above (those outside the AWS groups).
+    NO_DIFF = r"""
+attributes:
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+"""

@@ -70,10 +70,7 @@ seealso:
     description: What the report's deployment part is made of.
 extends_documentation_fragment:
   - mdl.herd.attributes.check_mode_full
-attributes:
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  - mdl.herd.attributes.no_diff
 """
 
 EXAMPLES = r"""

@@ -33,10 +33,7 @@ options:
     required: true
 extends_documentation_fragment:
   - mdl.herd.attributes.check_mode_full
-attributes:
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  - mdl.herd.attributes.no_diff
 notes:
   - Run it once (C(run_once=true)), as the playbooks do; each run prints the table again.
 seealso:

@@ -37,6 +37,21 @@ def larger_playbook(entry, endpoints, out):
     }]
 
 
+def run_twice(sandbox, entry, playbook, tmp_path, second_run):
+    """The role included twice for the same host in one play, the second time as ``second_run(first task)`` makes it; each
+    run's herd_upgrade_result, kept after it: (first, second)."""
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    play = larger_playbook(entry, sandbox.endpoints(), first)[0]
+    upgrade, keep = play["tasks"]
+    play["tasks"] = [upgrade, keep, second_run(upgrade),
+                     dict(keep, name="Keep it again", **{"ansible.builtin.copy": dict(keep["ansible.builtin.copy"], dest=str(second))})]
+    path = tmp_path / "twice.yml"
+    path.write_text(yaml.safe_dump([play]))
+    run = playbook(entry, name=str(path))
+    assert run.finish() == 0, run.output
+    return json.loads(first.read_text()), json.loads(second.read_text())
+
+
 def test_the_result_fact_after_an_upgrade_and_after_a_no_op(sandbox, make_stack, playbook, tmp_path):
     entry = make_stack()
     endpoints = sandbox.endpoints()
@@ -65,17 +80,7 @@ def test_a_no_op_after_an_upgrade_in_the_same_play_reports_its_own_outcome_only(
     """The role included twice for the same host: the second run (nothing to do) follows no deployment, and
     its result carries nothing of the deployment the first one followed (status, duration, zero-downtime report)."""
     entry = make_stack()
-    endpoints = sandbox.endpoints()
-    first, second = tmp_path / "first.json", tmp_path / "second.json"
-    play = larger_playbook(entry, endpoints, first)[0]
-    upgrade, keep = play["tasks"]
-    play["tasks"] = [upgrade, keep, dict(upgrade, name="Upgrade again"),
-                     dict(keep, name="Keep it again", **{"ansible.builtin.copy": dict(keep["ansible.builtin.copy"], dest=str(second))})]
-    path = tmp_path / "twice.yml"
-    path.write_text(yaml.safe_dump([play]))
-    run = playbook(entry, name=str(path))
-    assert run.finish() == 0, run.output
-    before, after = json.loads(first.read_text()), json.loads(second.read_text())
+    before, after = run_twice(sandbox, entry, playbook, tmp_path, lambda upgrade: dict(upgrade, name="Upgrade again"))
     assert (before["outcome"], before["status"]) == ("upgraded", "Succeeded")
     assert before["zero_downtime"]["requests"] > 0
     assert (after["outcome"], after["changed"], after["deployment_id"], after["status"], after["duration_seconds"]) == (
@@ -90,19 +95,13 @@ def test_a_task_failing_before_the_invoke_on_a_second_run_keeps_nothing_of_the_f
     its result (the rescue's) names that failure and carries nothing of the first run's invoke (deployment, versions,
     changed), which is still registered on the host."""
     entry = make_stack()
-    endpoints = sandbox.endpoints()
-    first, second = tmp_path / "first.json", tmp_path / "second.json"
-    play = larger_playbook(entry, endpoints, first)[0]
-    upgrade, keep = play["tasks"]
-    again = dict(upgrade, name="Upgrade again", vars=dict(upgrade["vars"], herd_upgrade_aws_role_arn="not-an-arn"))
-    play["tasks"] = [upgrade, keep, {"name": "Upgrade again, failing", "block": [again],
-                                     "rescue": [{"name": "Go on", "ansible.builtin.debug": {"msg": "failed, as it should"}}]},
-                     dict(keep, name="Keep it again", **{"ansible.builtin.copy": dict(keep["ansible.builtin.copy"], dest=str(second))})]
-    path = tmp_path / "twice.yml"
-    path.write_text(yaml.safe_dump([play]))
-    run = playbook(entry, name=str(path))
-    assert run.finish() == 0, run.output
-    before, after = json.loads(first.read_text()), json.loads(second.read_text())
+
+    def failing_again(upgrade):
+        again = dict(upgrade, name="Upgrade again", vars=dict(upgrade["vars"], herd_upgrade_aws_role_arn="not-an-arn"))
+        return {"name": "Upgrade again, failing", "block": [again],
+                "rescue": [{"name": "Go on", "ansible.builtin.debug": {"msg": "failed, as it should"}}]}
+
+    before, after = run_twice(sandbox, entry, playbook, tmp_path, failing_again)
     assert (before["outcome"], before["changed"]) == ("upgraded", True) and before["deployment_id"].startswith("d-")
     assert (after["outcome"], after["stage"], after["changed"]) == ("failed", "task", False), after
     assert (after["deployment_id"], after["from_version"], after["joined"], after["preflight"]) == (None, None, False, {}), after
