@@ -11,9 +11,10 @@ look"): about 0.09 s of its 0.53 s.
 
 So such a module, run by Ansible (as ``__main__``), turns the collector off as its first statement after its
 documentation, before its imports, and ``main()`` calls ``imports_loaded()`` first: what is loaded by then is moved out
-of the collector's sight (``gc.freeze()``: never freed before the process ends, as modules and classes would not be
-anyway) and the collector runs again, for what the run itself creates. Imported any other way (unit tests), a module
-leaves the collector alone, and ``imports_loaded()`` does nothing.
+of the collector's sight (``gc.freeze()``: reference counting still frees them, the collector no longer walks them,
+and a cycle among them, if any, lives as long as the process) and the collector runs again, for what the run itself
+creates. Imported any other way (unit tests), a module leaves the collector alone, and ``imports_loaded()`` does
+nothing.
 """
 
 from __future__ import annotations

@@ -89,15 +89,23 @@ def test_a_no_op_after_an_upgrade_in_the_same_play_reports_its_own_outcome_only(
     assert after["message"] == "{0}/DEV: HERD already serves 0.176.0; nothing to do.".format(entry["mdl_instance_name"])
 
 
-def test_a_task_failing_before_the_invoke_on_a_second_run_keeps_nothing_of_the_first_runs_invoke(sandbox, make_stack, playbook,
-                                                                                                tmp_path):
-    """The role included twice for the same host, the second run failing before its invoke (a role ARN that is not one):
-    its result (the rescue's) names that failure and carries nothing of the first run's invoke (deployment, versions,
-    changed), which is still registered on the host."""
+@pytest.mark.parametrize("broken", [
+    {"herd_upgrade_aws_role_arn": "not-an-arn"},  # a task of aws_role.yml fails
+    {"herd_upgrade_aws_role_arn": "arn:aws:iam::123456789012:role/mdl-herd-upgrade",
+     "herd_upgrade_lock_wait": "{{ no_such_variable }}"},  # the include of aws_role.yml fails: its condition checks the input
+])
+def test_a_second_run_failing_before_its_invoke_reports_nothing_of_the_first_runs_invoke(sandbox, make_stack, playbook,
+                                                                                        tmp_path, broken):
+    """The role included twice for the same host, the second run failing before its invoke: its result (the rescue's) names
+    that failure and carries nothing of the first run's invoke (deployment, versions, changed), which is still
+    registered on the host; no report is written for the first run's deployment."""
     entry = make_stack()
+    reports = tmp_path / "reports"
 
     def failing_again(upgrade):
-        again = dict(upgrade, name="Upgrade again", vars=dict(upgrade["vars"], herd_upgrade_aws_role_arn="not-an-arn"))
+        # without the argument specs' check, which would refuse a variable whose template fails before the role starts
+        again = dict(upgrade, name="Upgrade again", vars=dict(upgrade["vars"], herd_upgrade_report_dir=str(reports), **broken),
+                     **{"ansible.builtin.include_role": dict(upgrade["ansible.builtin.include_role"], rolespec_validate=False)})
         return {"name": "Upgrade again, failing", "block": [again],
                 "rescue": [{"name": "Go on", "ansible.builtin.debug": {"msg": "failed, as it should"}}]}
 
@@ -105,7 +113,10 @@ def test_a_task_failing_before_the_invoke_on_a_second_run_keeps_nothing_of_the_f
     assert (before["outcome"], before["changed"]) == ("upgraded", True) and before["deployment_id"].startswith("d-")
     assert (after["outcome"], after["stage"], after["changed"]) == ("failed", "task", False), after
     assert (after["deployment_id"], after["from_version"], after["joined"], after["preflight"]) == (None, None, False, {}), after
-    assert 'the task "Check herd_upgrade_aws_role_arn and herd_upgrade_aws_role_duration_seconds" failed' in after["message"]
+    assert 'the task "{0}" failed'.format("Check herd_upgrade_aws_role_arn and herd_upgrade_aws_role_duration_seconds"
+                                          if "lock_wait" not in str(broken) else "Assume the stack's herd_upgrade_aws_role_arn") in after["message"], after
+    written = [json.loads(path.read_text()) for path in reports.glob("*.json")]  # the failed check's report, if any
+    assert all(report["deployment"] is None and report["changed"] is False for report in written), written
     assert len(user_deployments(sandbox, entry)) == 1
 
 

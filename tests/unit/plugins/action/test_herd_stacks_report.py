@@ -35,6 +35,7 @@ def report(shown, stacks, check_mode=False):
     task.args = {"stacks": stacks}
     task.async_val = 0
     task.action = "mdl.herd.herd_stacks_report"
+    task.check_mode = check_mode  # what ActionBase reads
     play_context = MagicMock()
     play_context.check_mode = check_mode
     result = action.ActionModule(task, MagicMock(), play_context, loader=None, templar=None, shared_loader_obj=None).run(task_vars={})
