@@ -519,11 +519,6 @@ stop:
       sample: true
 """
 
-import gc
-
-if __name__ == "__main__":  # as Ansible runs a module: no collection while the imports below load (_process.py)
-    gc.disable()
-
 import os
 
 try:
@@ -533,7 +528,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws, _process
+from ansible_collections.mdl.herd.plugins.module_utils import _aws
 from ansible_collections.mdl.herd.plugins.module_utils._codedeploy_follower import (
     DEFAULT_POLL_INTERVAL,
     ON_TIMEOUT_CHOICES,
@@ -658,7 +653,6 @@ def check_options(params):
 
 
 def main():
-    _process.imports_loaded()
     module = AnsibleAWSModule(
         argument_spec=argument_spec(), supports_check_mode=True,
         required_together=[("mdl_instance_name", "mdl_environment"), ("probe_username", "probe_password")],

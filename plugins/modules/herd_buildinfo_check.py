@@ -278,11 +278,6 @@ cloudformation_stack_name:
   sample: mdl-DEV-MdlStack-Herd-1ABCDEF2GHIJ
 """
 
-import gc
-
-if __name__ == "__main__":  # as Ansible runs a module: no collection while the imports below load (_process.py)
-    gc.disable()
-
 try:
     import botocore
 except ImportError:
@@ -293,7 +288,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws, _process, _watch
+from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._discovery import DiscoveryError, active_deployment, upgrade_request
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import HAS_REQUESTS
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_options, read_served
@@ -351,7 +346,6 @@ def stack_upgrade_request(module, stack):
 
 
 def main():
-    _process.imports_loaded()
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,

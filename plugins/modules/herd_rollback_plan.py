@@ -145,20 +145,14 @@ served_version:
   sample: 0.176.0
 """
 
-import gc
-
-if __name__ == "__main__":  # as Ansible runs a module: no collection while the imports below load (_process.py)
-    gc.disable()
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws, _process, _watch
+from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._rollback import RollbackError, RollbackPlan
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, MdlStack, check_deployment_id, check_version
 
 
 def main():
-    _process.imports_loaded()
     module = AnsibleAWSModule(
         argument_spec=dict(
             mdl_instance_name=dict(type="str"),

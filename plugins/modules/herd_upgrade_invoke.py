@@ -394,11 +394,6 @@ active_requested_version:
   sample: 0.175.0
 """
 
-import gc
-
-if __name__ == "__main__":  # as Ansible runs a module: no collection while the imports below load (_process.py)
-    gc.disable()
-
 import re
 import traceback
 
@@ -415,7 +410,7 @@ HAS_REQUESTS = requests is not None
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.mdl.herd.plugins.module_utils import _aws, _process, _watch
+from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
 from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_first, read_options
@@ -503,7 +498,6 @@ def build_upgrade(module, stack, function_name, requested_version):
 
 
 def main():
-    _process.imports_loaded()
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
