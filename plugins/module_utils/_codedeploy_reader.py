@@ -97,7 +97,7 @@ class DeploymentReader(object):
             )
 
     def target_ids(self, deployment_id):
-        """Every target id of the deployment (botocore's paginator, retried as a whole); [] while it has not started."""
+        """Every target id of the deployment (every page, each retried on its own); [] while it has not started."""
         try:
             return paginate(self.client, "list_deployment_targets", retry_decorator=poll_retry(),
                             deploymentId=deployment_id).get("targetIds") or []

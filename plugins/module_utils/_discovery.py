@@ -41,7 +41,7 @@ class HerdStack:
 
 
 def describe_all_stacks(cloudformation):
-    """Every stack of the region, all pages (botocore's paginator, retried on throttling)."""
+    """Every stack of the region, all pages (``_aws.paginate``: each page retried on throttling)."""
     return _aws.paginate(cloudformation, "describe_stacks").get("Stacks", [])
 
 

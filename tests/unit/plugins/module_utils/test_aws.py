@@ -120,3 +120,72 @@ def test_the_role_says_the_missing_region_in_its_own_variable():
     for pattern, replacement in words:
         lock = re.sub(pattern, replacement, lock)
     assert lock == "without waiting out herd_upgrade_lock_wait; up to herd_upgrade_lock_wait)", lock
+
+
+@pytest.mark.parametrize("service, operation", [
+    ("cloudformation", "describe_stacks"),
+    ("codedeploy", "list_deployments"),
+    ("codedeploy", "list_deployment_targets"),
+    ("ssm", "describe_parameters"),
+    ("ssm", "get_parameter_history"),
+])
+def test_each_paginated_read_names_the_tokens_and_list_of_botocores_paginator_model(service, operation):
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    names = {xform_name(name): name for name in session.get_service_model(service).operation_names}
+    model = session.get_paginator_model(service).get_paginator(names[operation])
+    assert _aws.PAGES[operation] == (model["input_token"], model["output_token"], model["result_key"])
+
+
+def test_every_paginated_read_of_the_collection_is_in_the_table():
+    import ast
+    import pathlib
+
+    used = set()
+    for path in pathlib.Path(_aws.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "paginate":
+                used.add(node.args[1].value)
+    assert used and used == set(_aws.PAGES)
+
+
+class PagedReads(object):
+    """list_deployment_targets in pages, throttled once on ``throttle``; ``tokens`` answers each page's next token."""
+
+    def __init__(self, tokens, throttle=None):
+        self.tokens = tokens
+        self.throttle = throttle
+        self.calls = []
+
+    def list_deployment_targets(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls.append(kwargs)
+        index = len(self.calls) - 1
+        if index == self.throttle:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListDeploymentTargets")
+        token = self.tokens[min(index, len(self.tokens) - 1)]
+        page = {"targetIds": ["i-{0}".format(index)]}
+        if token:
+            page["nextToken"] = token
+        return page
+
+
+def test_the_pages_are_merged_and_a_throttled_page_alone_is_read_again():
+    reads = PagedReads(["a", None, "b", None], throttle=1)  # the second call is throttled, then answers "b"
+    quick = _aws.read_retry(retries=2, delay=0, max_delay=0)
+    answer = _aws.paginate(reads, "list_deployment_targets", retry_decorator=quick, deploymentId="d-1")
+    assert answer == {"targetIds": ["i-0", "i-2", "i-3"]}
+    assert reads.calls == [{"deploymentId": "d-1"}, {"deploymentId": "d-1", "nextToken": "a"},
+                           {"deploymentId": "d-1", "nextToken": "a"}, {"deploymentId": "d-1", "nextToken": "b"}]
+
+
+def test_a_next_token_answered_twice_ends_the_read_with_an_error():
+    from botocore.exceptions import BotoCoreError
+
+    reads = PagedReads(["a", "b", "a"])
+    with pytest.raises(BotoCoreError, match="list_deployment_targets answered the same next token twice: a"):
+        _aws.paginate(reads, "list_deployment_targets", deploymentId="d-1")
+    assert len(reads.calls) == 3

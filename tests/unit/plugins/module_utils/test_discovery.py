@@ -23,7 +23,6 @@ from ansible_collections.mdl.herd.plugins.module_utils._discovery import (
     upgrade_request,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack
-from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
 
 REGION = "us-east-1"
 MDL = MdlStack("mdl", "DEV")
@@ -57,10 +56,7 @@ class PagedCloudFormation(object):
         self.throttle = list(throttle)  # page numbers answered once with Throttling
         self.calls = []
 
-    def get_paginator(self, name):
-        return paginator("cloudformation", name, self._describe_stacks)
-
-    def _describe_stacks(self, **kwargs):
+    def describe_stacks(self, **kwargs):
         self.calls.append(kwargs)
         index = int(kwargs.get("NextToken", "0"))
         if index in self.throttle:
@@ -75,8 +71,8 @@ class PagedCloudFormation(object):
 def test_every_page_is_read_with_retries():
     cloudformation = PagedCloudFormation([[stack("a")], [stack("b")], [stack("c", url="https://herd")]], throttle=[1])
     assert [s["StackName"] for s in describe_all_stacks(cloudformation)] == ["a", "b", "c"]
-    # the throttled read starts again from the first page (build_full_result, retried as a whole)
-    assert cloudformation.calls == [{}, {"NextToken": "1"}, {}, {"NextToken": "1"}, {"NextToken": "2"}]
+    # the throttled page is read again, and only it: the pages before it are kept
+    assert cloudformation.calls == [{}, {"NextToken": "1"}, {"NextToken": "1"}, {"NextToken": "2"}]
 
 
 def test_the_herd_stack_is_found_on_a_later_page():
@@ -215,10 +211,7 @@ class FakeCodeDeploy(object):
         self.missing_group = missing_group
         self.calls = []
 
-    def get_paginator(self, name):
-        return paginator("codedeploy", name, self._list_deployments)
-
-    def _list_deployments(self, **kwargs):
+    def list_deployments(self, **kwargs):
         self.calls.append(("list_deployments", kwargs))
         if self.missing_group:
             raise ClientError({"Error": {"Code": "DeploymentGroupDoesNotExistException", "Message": "No group"}}, "ListDeployments")

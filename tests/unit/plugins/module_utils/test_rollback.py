@@ -59,13 +59,8 @@ class FailedDeployments(object):
         assert aws_retry and deploymentId == self.active
         return {"deploymentInfo": {"deploymentId": deploymentId, "status": "InProgress"}}
 
-    def get_paginator(self, name):
-        from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
-
-        return paginator("codedeploy", name, self._list_page)
-
-    def _list_page(self, **kwargs):
-        # every listing goes through botocore's paginator (all pages), the check for an active deployment included
+    def list_deployments(self, **kwargs):
+        # every listing reads its pages through _aws.paginate, the check for an active deployment included
         if kwargs["includeOnlyStatuses"] == ["Created", "Queued", "InProgress", "Baking", "Ready"]:
             return {"deployments": [self.active] if self.active else []}
         self.listed.append(kwargs)
@@ -90,10 +85,8 @@ class HistorySsm(object):
         self.parameters = [{"Name": STACK.current_version_parameter, "Value": value, "Version": i + 1, "LastModifiedDate": time}
                            for i, (value, time) in enumerate(zip(values, self.times))]
 
-    def get_paginator(self, name):
-        from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator
-
-        return paginator("ssm", name, lambda **kwargs: {"Parameters": list(self.parameters)})
+    def get_parameter_history(self, **kwargs):
+        return {"Parameters": list(self.parameters)}
 
     def get_parameter(self, Name, aws_retry=False):
         raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "no " + Name}}, "GetParameter")
@@ -206,7 +199,7 @@ def test_any_other_deployment_under_way_is_refused_naming_it(values, herd, serve
 class NoGroup(FailedDeployments):
     """CodeDeploy without the stack's deployment group (another region, a typo)."""
 
-    def _list_page(self, **kwargs):
+    def list_deployments(self, **kwargs):
         raise ClientError({"Error": {"Code": "DeploymentGroupDoesNotExistException", "Message": "No group found"}},
                           "ListDeployments")
 

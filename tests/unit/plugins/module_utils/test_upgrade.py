@@ -16,7 +16,6 @@ botocore = pytest.importorskip("botocore")
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError  # noqa: E402
 
 from ansible_collections.mdl.herd.plugins.module_utils._stack import MdlStack  # noqa: E402
-from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator  # noqa: E402
 from ansible_collections.mdl.herd.plugins.module_utils._time import aws_date  # noqa: E402
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa: E402
     CLOCK_SKEW,
@@ -93,10 +92,7 @@ class FakeCodeDeploy(object):
         self.error = error
         self.list_calls = []
 
-    def get_paginator(self, name):
-        return paginator("codedeploy", name, getattr(self, "_" + name))
-
-    def _list_deployments(self, **kwargs):
+    def list_deployments(self, **kwargs):
         self.list_calls.append(kwargs)
         if self.error:
             raise self.error
@@ -702,10 +698,7 @@ def test_a_refused_invoke_puts_back_what_the_function_overwrote_and_the_join_tru
             self.puts.append(kwargs)
             self.values[kwargs["Name"]] = (kwargs["Value"], T0 + 10 * MINUTE)
 
-        def get_paginator(self, name):
-            return paginator("ssm", name, getattr(self, "_" + name))
-
-        def _describe_parameters(self, ParameterFilters):
+        def describe_parameters(self, ParameterFilters):
             name = ParameterFilters[0]["Values"][0]
             marked = [p for p in self.puts if p["Name"] == name]
             return {"Parameters": [{"Name": name, "Description": marked[-1]["Description"]}] if marked else []}

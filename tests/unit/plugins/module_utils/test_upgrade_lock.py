@@ -31,7 +31,6 @@ from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa
     start_or_join,
 )
 from ansible_collections.mdl.herd.plugins.module_utils._watch import Interrupted  # noqa: E402
-from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.fake_pages import paginator  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.test_lock import NAME, STACK, T0, Clock  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.test_lock import FakeSsm as LockSsm  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.test_upgrade import (  # noqa: E402
@@ -68,10 +67,7 @@ class CodeDeploy(object):
             "deploymentId": deployment_id, "status": status, "createTime": created, "creator": creator,
             "applicationName": STACK.codedeploy_application, "deploymentGroupName": STACK.deployment_group}
 
-    def get_paginator(self, name):
-        return paginator("codedeploy", name, getattr(self, "_" + name))
-
-    def _list_deployments(self, applicationName, deploymentGroupName, includeOnlyStatuses=None, createTimeRange=None):
+    def list_deployments(self, applicationName, deploymentGroupName, includeOnlyStatuses=None, createTimeRange=None):
         found = [i for i, d in sorted(self.deployments.items())
                  if (not includeOnlyStatuses or d["status"] in includeOnlyStatuses)
                  and (not createTimeRange or d["createTime"] >= createTimeRange["start"])]
