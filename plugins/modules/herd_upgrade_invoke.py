@@ -419,7 +419,6 @@ from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (
     LockError,
     UpgradeFailure,
     UpgradeInvocation,
-    interruption,
     start_or_join,
 )
 
@@ -536,6 +535,7 @@ def main():
         with _watch.guarded():
             end = run()
     except _watch.Interrupted as e:  # the lock was released, or left marked, on the way out
+        from ansible_collections.mdl.herd.plugins.module_utils._invoke import interruption
         failure = interruption(upgrade, e.reason)
         module.fail_json(msg=failure.msg, **dict(failure.details, **known))
     end()

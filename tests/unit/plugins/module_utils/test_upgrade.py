@@ -8,6 +8,7 @@ import base64
 import datetime
 import io
 import json
+import sys
 
 import pytest
 
@@ -25,10 +26,15 @@ from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa
     AwsFailure,
     UpgradeFailure,
     UpgradeInvocation,
+    invoke_read_timeout,
+)
+from ansible_collections.mdl.herd.plugins.module_utils import _invoke  # noqa: E402
+from ansible_collections.mdl.herd.plugins.module_utils._invoke import (  # noqa: E402
     build_payload,
     decode_log,
-    invoke_read_timeout,
+    invoke,
     parse_log,
+    previous_deployment_id,
 )
 
 UTC = datetime.timezone.utc
@@ -188,9 +194,9 @@ def test_parse_log():
 
 def test_request_id_comes_from_the_log_when_it_names_it():
     fake = FakeLambda(invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\nEND RequestId: 6f1c2d3e-aaaa\n"))
-    assert invocation(fake).invoke(None, T0)["request_id"] == "6f1c2d3e-aaaa"
+    assert invoke(invocation(fake), None, T0)["request_id"] == "6f1c2d3e-aaaa"
     fake = FakeLambda(invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\n"))
-    assert invocation(fake).invoke(None, T0)["request_id"] == "req-1"
+    assert invoke(invocation(fake), None, T0)["request_id"] == "req-1"
 
 
 def test_aws_date():
@@ -213,7 +219,7 @@ def test_function_timeout_sets_the_read_timeout():
                       invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\n"))
     upgrade = invocation(fake)
     upgrade.resolve_function()
-    result = upgrade.invoke(None, T0)
+    result = invoke(upgrade, None, T0)
     assert fake.read_timeouts == [300 + READ_TIMEOUT_MARGIN]
     assert result["deployment_id"] == "d-ABCDE1234"
     assert fake.invokes == [dict(FunctionName=FUNCTION, InvocationType="RequestResponse", LogType="Tail",
@@ -248,7 +254,7 @@ def test_qualified_arn_is_invoked_as_given_and_shown_by_name():
                       invoke_response=invoke_response("INFO: Deployment id is: 'd-ABCDE1234'.\n"))
     upgrade = invocation(fake, stack=None, function_name=arn)
     upgrade.resolve_function()
-    result = upgrade.invoke(None, T0)
+    result = invoke(upgrade, None, T0)
     assert fake.invokes[0]["FunctionName"] == arn
     assert (result["function_name"], result["mdl_instance_name"], result["mdl_environment"]) == (FUNCTION, "mdl", "DEV")
 
@@ -427,6 +433,22 @@ def test_already_served_joins_the_deployment_of_that_version_still_under_way():
     assert (result["attached"], result["already_served"], result["deployment_id"]) == (True, False, "d-AAAAAAAA1")
 
 
+@pytest.mark.parametrize("active", [False, True])
+def test_the_no_op_and_a_join_decide_without_the_invokes_code(monkeypatch, active):
+    """A run at the served version (the no-op), or one that joins, never imports ``_invoke``: the module's no-op
+    compiles less of its payload (``test_module_imports.py``: nor does the module import it when it starts)."""
+    from ansible_collections.mdl.herd.plugins.module_utils._upgrade import start_or_join
+
+    monkeypatch.setitem(sys.modules, "ansible_collections.mdl.herd.plugins.module_utils._invoke", None)  # importing it fails
+    codedeploy = FakeCodeDeploy(pages=[{"deployments": ["d-AAAAAAAA1"] if active else []}],
+                                deployments={"d-AAAAAAAA1": deployment("d-AAAAAAAA1", T0)})
+    upgrade = invocation(codedeploy=codedeploy, ssm=FakeSsm({STACK.requested_version_parameter: ("0.176.0", T0)}))
+    result = start_or_join(upgrade, served_version="0.176.0" if not active else "0.170.0", lock=None)
+    assert result["attached"] is active and result["already_served"] is not active and not result["changed"]
+    with pytest.raises(ImportError):  # the test would pass without the import's failure otherwise
+        start_or_join(invocation(), served_version="0.170.0")
+
+
 def test_already_served_refuses_a_deployment_of_another_version():
     active = ActiveDeployment("d-AAAAAAAA1", "InProgress", T0, "0.180.0", T0)
     with pytest.raises(UpgradeFailure, match="already deploying HERD 0.180.0, not the requested 0.176.0"):
@@ -438,14 +460,14 @@ def test_already_served_refuses_a_deployment_of_another_version():
 
 def test_previous_deployment_id_and_the_aws_time():
     ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-OLD000001", T0)}, date="Thu, 02 May 2024 15:00:00 GMT")
-    assert invocation(ssm=ssm).previous_deployment_id() == ("d-OLD000001", T0 + datetime.timedelta(hours=1))
+    assert previous_deployment_id(invocation(ssm=ssm)) == ("d-OLD000001", T0 + datetime.timedelta(hours=1))
     # never upgraded: no parameter, the time from the error answer
-    assert invocation(ssm=FakeSsm(date="Thu, 02 May 2024 15:00:00 GMT")).previous_deployment_id() == (None, T0 + datetime.timedelta(hours=1))
+    assert previous_deployment_id(invocation(ssm=FakeSsm(date="Thu, 02 May 2024 15:00:00 GMT"))) == (None, T0 + datetime.timedelta(hours=1))
     # no Date from AWS: the local clock
-    assert invocation(ssm=FakeSsm(date=None)).previous_deployment_id() == (None, T0)
+    assert previous_deployment_id(invocation(ssm=FakeSsm(date=None))) == (None, T0)
     # never upgraded, as the stack's template creates the parameter: FilledLater is no deployment
     ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("FilledLater", T0)}, date=None)
-    assert invocation(ssm=ssm).previous_deployment_id() == (None, T0)
+    assert previous_deployment_id(invocation(ssm=ssm)) == (None, T0)
 
 
 def lost_line_invocation(ssm_value, deployments):
@@ -463,11 +485,11 @@ def lost_line_invocation(ssm_value, deployments):
 def test_id_from_ssm_must_be_created_after_the_invoke_began(created, accepted):
     upgrade = lost_line_invocation(("d-NEW000001", T0), {"d-NEW000001": deployment("d-NEW000001", created)})
     if accepted:
-        result = upgrade.invoke("d-OLD000001", T0)
+        result = invoke(upgrade, "d-OLD000001", T0)
         assert (result["deployment_id"], result["deployment_id_source"]) == ("d-NEW000001", "ssm")
     else:
         with pytest.raises(UpgradeFailure, match="before this invoke began") as failure:
-            upgrade.invoke("d-OLD000001", T0)
+            invoke(upgrade, "d-OLD000001", T0)
         assert failure.value.details["log_lines"] == ["INFO: waiting..."] * 10
         assert "/aws/lambda/" + FUNCTION in failure.value.msg and "req-1" in failure.value.msg
 
@@ -478,40 +500,40 @@ def test_the_clock_skew_allowance_is_about_thirty_seconds_in_absolute_terms(seco
     created = T0 - datetime.timedelta(seconds=seconds_before)
     upgrade = lost_line_invocation(("d-NEW000001", T0), {"d-NEW000001": deployment("d-NEW000001", created)})
     if accepted:
-        assert upgrade.invoke("d-OLD000001", T0)["deployment_id"] == "d-NEW000001"
+        assert invoke(upgrade, "d-OLD000001", T0)["deployment_id"] == "d-NEW000001"
     else:
         with pytest.raises(UpgradeFailure, match="before this invoke began"):
-            upgrade.invoke("d-OLD000001", T0)
+            invoke(upgrade, "d-OLD000001", T0)
 
 
 def test_id_from_ssm_must_belong_to_the_stack_group():
     upgrade = lost_line_invocation(("d-NEW000001", T0), {"d-NEW000001": deployment("d-NEW000001", T0, group="other-HerdDeployGroup")})
     with pytest.raises(UpgradeFailure, match="not of group mdl-HerdDeployGroup"):
-        upgrade.invoke("d-OLD000001", T0)
+        invoke(upgrade, "d-OLD000001", T0)
 
 
 def test_id_from_ssm_must_exist():
     upgrade = lost_line_invocation(("d-NEW000001", T0), {})
     with pytest.raises(AwsFailure, match="Could not read CodeDeploy deployment d-NEW000001"):
-        upgrade.invoke("d-OLD000001", T0)
+        invoke(upgrade, "d-OLD000001", T0)
 
 
 def test_no_ssm_parameter_after_the_invoke():
     upgrade = lost_line_invocation(None, {})
     with pytest.raises(UpgradeFailure, match="does not exist: no deployment of this invoke can be found"):
-        upgrade.invoke(None, T0)
+        invoke(upgrade, None, T0)
 
 
 def test_filled_later_in_ssm_after_the_invoke_is_no_deployment_id():
     upgrade = lost_line_invocation(("FilledLater", T0), {})
     with pytest.raises(UpgradeFailure, match="still holds FilledLater: the function wrote no deployment id"):
-        upgrade.invoke(None, T0)
+        invoke(upgrade, None, T0)
 
 
 def test_function_error_with_a_text_payload():
     fake = FakeLambda(invoke_response=invoke_response("boom\n", function_error="Unhandled", payload=b"Task timed out after 900.00 seconds"))
     with pytest.raises(UpgradeFailure) as failure:
-        invocation(fake).invoke(None, T0)
+        invoke(invocation(fake), None, T0)
     assert failure.value.details["error_type"] == "Unhandled"
     assert failure.value.details["error_message"] == "Task timed out after 900.00 seconds"
     assert failure.value.details["log_lines"] == ["boom"]
@@ -524,7 +546,7 @@ def test_a_failed_invoke_does_not_claim_a_deployment_it_only_found_in_ssm():
     ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
     codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 + datetime.timedelta(seconds=3))})
     with pytest.raises(UpgradeFailure) as failure:
-        invocation(fake, codedeploy=codedeploy, ssm=ssm).invoke("d-OLD000001", T0)
+        invoke(invocation(fake, codedeploy=codedeploy, ssm=ssm), "d-OLD000001", T0)
     assert "It started deployment" not in failure.value.msg
     assert "names deployment d-NEW000001, created after this invoke began; whether this invoke or another run" in failure.value.msg
     assert failure.value.details["deployment_id"] is None
@@ -537,7 +559,7 @@ def test_a_failed_invoke_with_the_id_in_its_log_says_it_started_it():
     log = "INFO: Deployment id is: 'd-NEW000001'.\nERROR: SSM caused an exception\n"
     fake = FakeLambda(invoke_response=invoke_response(log, function_error="Unhandled", payload=b'{"errorMessage": "SSM error"}'))
     with pytest.raises(UpgradeFailure, match="It started deployment d-NEW000001 before failing") as failure:
-        invocation(fake).invoke("d-OLD000001", T0)
+        invoke(invocation(fake), "d-OLD000001", T0)
     assert failure.value.details["deployment_id"] == "d-NEW000001"
     assert "Running this task again joins deployment d-NEW000001 while it is under way" in failure.value.msg
 
@@ -549,7 +571,7 @@ def test_a_refused_invoke_says_it_started_nothing_even_with_a_new_id_in_ssm():
     ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
     codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 + datetime.timedelta(seconds=3))})
     with pytest.raises(UpgradeFailure, match="this invoke started none") as failure:
-        invocation(fake, codedeploy=codedeploy, ssm=ssm).invoke("d-OLD000001", T0)
+        invoke(invocation(fake, codedeploy=codedeploy, ssm=ssm), "d-OLD000001", T0)
     assert failure.value.details["deployment_id"] is None and failure.value.details["changed"] is True
 
 
@@ -557,14 +579,14 @@ def test_function_error_missing_key():
     payload = json.dumps({"errorMessage": "'RequestedVersion'", "errorType": "KeyError", "stackTrace": []}).encode()
     fake = FakeLambda(invoke_response=invoke_response("[ERROR] KeyError: 'RequestedVersion'\n", "Unhandled", payload))
     with pytest.raises(UpgradeFailure, match="failed with KeyError: 'RequestedVersion'") as failure:
-        invocation(fake).invoke(None, T0)
+        invoke(invocation(fake), None, T0)
     assert failure.value.details["request_id"] == "req-1"
 
 
 def test_warning_lines_become_warnings():
     warnings = []
     fake = FakeLambda(invoke_response=invoke_response("WARN: switching the group to BLUE_GREEN\nINFO: Deployment id is: 'd-ABCDE1234'.\n"))
-    result = invocation(fake, warnings=warnings).invoke(None, T0)
+    result = invoke(invocation(fake, warnings=warnings), None, T0)
     assert result["deployment_id"] == "d-ABCDE1234"
     assert warnings == ["The upgrade Lambda {0} logged: WARN: switching the group to BLUE_GREEN".format(FUNCTION)]
 
@@ -572,14 +594,14 @@ def test_warning_lines_become_warnings():
 def test_read_timeout_is_an_unknown_outcome_and_is_not_retried():
     fake = FakeLambda(invoke_error=ReadTimeoutError(endpoint_url="https://lambda"))
     with pytest.raises(AwsFailure, match="whether it started a deployment is unknown; it was not retried"):
-        invocation(fake).invoke(None, T0)
+        invoke(invocation(fake), None, T0)
     assert len(fake.invokes) == 1
 
 
 def test_connect_timeout_started_nothing():
     fake = FakeLambda(invoke_error=ConnectTimeoutError(endpoint_url="https://lambda"))
     with pytest.raises(AwsFailure, match="nothing was started"):
-        invocation(fake).invoke(None, T0)
+        invoke(invocation(fake), None, T0)
 
 
 @pytest.mark.parametrize("code, words", [
@@ -591,7 +613,7 @@ def test_connect_timeout_started_nothing():
 def test_invoke_errors(code, words):
     fake = FakeLambda(invoke_error=client_error(code, "Invoke", 429))
     with pytest.raises(AwsFailure) as failure:
-        invocation(fake).invoke(None, T0)
+        invoke(invocation(fake), None, T0)
     assert words in failure.value.msg
     assert failure.value.exception.response["Error"]["Code"] == code
 
@@ -709,10 +731,10 @@ def test_a_refused_invoke_puts_back_what_the_function_overwrote_and_the_join_tru
                           "An error occurred (DeploymentLimitExceededException)"}).encode()
     fake = FakeLambda(invoke_response=invoke_response("ERROR: CodeDeploy caused an exception\n", "Unhandled", payload))
     upgrade = invocation(fake, ssm=ssm, version="0.177.0")
-    previous, began = upgrade.previous_deployment_id()
+    previous, began = previous_deployment_id(upgrade)
     ssm.values[STACK.requested_version_parameter] = ("0.177.0", T0 + 9 * MINUTE)  # what the function wrote
     with pytest.raises(UpgradeFailure, match="this task put back") as failure:
-        upgrade.invoke(previous, began)
+        invoke(upgrade, previous, began)
     assert {(p["Name"], p["Value"]) for p in ssm.puts} == {
         (STACK.requested_version_parameter, "0.176.0"), (STACK.deployment_invoked_parameter, "true")}
     assert all(p["Description"] == RESTORE_MARK and p["Overwrite"] for p in ssm.puts)
@@ -729,6 +751,6 @@ def test_the_clock_allowance_is_seconds_not_minutes():
     changed a minute after a deployment was created is not that deployment's."""
     ssm = FakeSsm({STACK.most_recent_deployment_id_parameter: ("d-NEW000001", T0)})
     codedeploy = FakeCodeDeploy(deployments={"d-NEW000001": deployment("d-NEW000001", T0 - MINUTE)})
-    deployment_found, why = invocation(codedeploy=codedeploy, ssm=ssm)._ssm_deployment("d-OLD000001", T0)
+    deployment_found, why = _invoke._ssm_deployment(invocation(codedeploy=codedeploy, ssm=ssm), "d-OLD000001", T0)
     assert deployment_found is None and "before this invoke began" in why
     assert not ActiveDeployment("d-A", "InProgress", T0, "0.176.0", T0 + MINUTE).version_is_certain

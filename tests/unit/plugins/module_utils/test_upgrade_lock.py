@@ -27,9 +27,9 @@ from ansible_collections.mdl.herd.plugins.module_utils._lock import (  # noqa: E
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (  # noqa: E402
     UpgradeFailure,
     UpgradeInvocation,
-    interruption,
     start_or_join,
 )
+from ansible_collections.mdl.herd.plugins.module_utils._invoke import interruption  # noqa: E402
 from ansible_collections.mdl.herd.plugins.module_utils._watch import Interrupted  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.test_lock import NAME, STACK, T0, Clock  # noqa: E402
 from ansible_collections.mdl.herd.tests.unit.plugins.module_utils.test_lock import FakeSsm as LockSsm  # noqa: E402

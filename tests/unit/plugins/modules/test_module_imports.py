@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What herd_upgrade_invoke imports when it starts: a run that neither invokes nor joins (the no-op) never takes the upgrade
-lock, so the lock's module_utils are imported only where the lock is built (each module_util a run imports is compiled
-from the module's zip at every run)."""
+lock nor invokes, so the lock's module_utils are imported only where the lock is built, and the Invoke's (``_invoke``) only
+where a run invokes or words a stop (each module_util a run imports is compiled from the module's zip at every run)."""
 
 from __future__ import annotations
 
@@ -50,19 +50,21 @@ def _closure(path):
     return seen
 
 
-def test_the_invoke_imports_the_lock_only_where_it_builds_one():
+def test_the_invoke_imports_the_lock_and_the_invoke_only_where_it_uses_them():
     module = COLLECTION / "plugins" / "modules" / "herd_upgrade_invoke.py"
     at_start = _closure(module)
     assert {"_upgrade", "_served", "_herd_http", "_codedeploy_reader"} <= at_start  # what every run needs
-    assert "_lock" not in at_start
-    assert "_lock" in _anywhere(module)  # the payload still carries it: ansible-core bundles every import it finds
+    assert "_lock" not in at_start and "_invoke" not in at_start
+    # the payload still carries them: ansible-core bundles every import it finds
+    assert "_lock" in _anywhere(module) and "_invoke" in _anywhere(module)
+    assert "_invoke" in _anywhere(COLLECTION / "plugins" / "module_utils" / "_upgrade.py")
 
 
-def test_importing_the_invoke_does_not_import_the_lock():
+def test_importing_the_invoke_module_imports_neither_the_lock_nor_the_invoke():
     # a fresh interpreter: the unit tests of the lock import it in this one
     code = ("import sys; import ansible_collections.mdl.herd.plugins.modules.herd_upgrade_invoke; "
             "print(sorted(name.rsplit('.', 1)[1] for name in sys.modules if name.startswith({0!r} + '.')))".format(PACKAGE))
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(COLLECTION.parents[2])] + sys.path))
     imported = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True).stdout
     assert "'_upgrade'" in imported and "'_served'" in imported
-    assert "'_lock'" not in imported
+    assert "'_lock'" not in imported and "'_invoke'" not in imported
