@@ -16,7 +16,7 @@
 timeout, the join): listed, they report what that part found, and only that. ``lambda`` is ``ok``
 once ``resolve_function`` read the function's configuration; denied (the module warned and went
 on), it is ``not checked``. ``active_deployment`` is ``ok`` once the run looked for a deployment
-under way in the group (``UpgradeInvocation.active_deployment``, which the preflight observes) and
+under way in the group (``UpgradeInvocation.active_deployment``, which records its answers) and
 found none; ``not checked`` when no such look came before it.
 
 Each check ends ``ok``; or ``cannot tell: why`` (it asked, and the answer cannot tell; a warning);
@@ -31,10 +31,9 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 
 from ansible_collections.mdl.herd.plugins.module_utils._aws import ACCESS_DENIED_ERROR_CODES
 from ansible_collections.mdl.herd.plugins.module_utils._herd_http import REQUEST_ERRORS, describe_exception, head
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MAVEN_CENTRAL, PREFLIGHT_CHECKS as CHECKS
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import UpgradeFailure
 
-CHECKS = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 WAR_PATH = "org/finra/herd/herd-war/{0}/herd-war-{0}.war"
 HTTP_TIMEOUT = 10
 
@@ -66,21 +65,11 @@ class Preflight(object):
         self.session = session
         self.warn = warn or (lambda message: None)
         self.report = {}
-        self.active_looks = []  # what each look for a deployment under way answered (None: none), in order
-        self._observe_active_deployment()
 
-    def _observe_active_deployment(self):
-        """Record the answers of ``upgrade.active_deployment()``: the ``active_deployment`` check reports them."""
-        look = getattr(self.upgrade, "active_deployment", None)
-        if not callable(look):
-            return
-
-        def observed(*args, **kwargs):
-            answer = look(*args, **kwargs)
-            self.active_looks.append(answer)
-            return answer
-
-        self.upgrade.active_deployment = observed
+    @property
+    def active_looks(self):
+        """What each look of the run for a deployment under way answered (None: none), in order."""
+        return self.upgrade.active_looks
 
     def _fail(self, message, **details):
         details.update(self.upgrade._base_details())

@@ -46,6 +46,11 @@ TERMINAL_STATUSES = ("Succeeded",) + ENDED_UNSUCCESSFULLY
 
 UPGRADE_FUNCTION_SUFFIX = "UPGRADE-HERD-LAMBDA-FUNCTION"
 
+# The checks before an invoke (``_preflight``), in the order they run: herd_upgrade_invoke's option preflight.
+PREFLIGHT_CHECKS = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
+# Where the stack's ApplicationStart downloads HERD's war from, unless told otherwise (artifact_repository).
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+
 
 class InputError(ValueError):
     """A module option that cannot be valid (a stack word, version, deployment id, function name, ...).

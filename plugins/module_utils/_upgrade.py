@@ -213,6 +213,7 @@ class UpgradeInvocation(object):
         self.invoke_sent = False
         self.invoke_began = None
         self.started_deployment_id = None  # the deployment id the Invoke's log named
+        self.active_looks = []  # what each active_deployment() answered (None: nothing under way), for the preflight
 
     @property
     def region(self):
@@ -315,7 +316,15 @@ class UpgradeInvocation(object):
     # -- 2. an active deployment ------------------------------------------------------------
 
     def active_deployment(self):
-        """The active deployment of the stack's group (the newest, if CodeDeploy ever shows more), or None."""
+        """The active deployment of the stack's group (the newest, if CodeDeploy ever shows more), or None.
+
+        Each answer is kept in ``active_looks``: the preflight's ``active_deployment`` check reports the last.
+        """
+        answer = self._find_active_deployment()
+        self.active_looks.append(answer)
+        return answer
+
+    def _find_active_deployment(self):
         try:
             info = newest_active_deployment(self.codedeploy, self.stack.codedeploy_application, self.stack.deployment_group,
                                             self._get_deployment)
@@ -496,7 +505,8 @@ def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active
 
     At the served version already: join a deployment of it still under way, else nothing to do.
     Otherwise: join (or refuse) an active deployment; refuse a downgrade; run the preflight checks
-    (an ``_preflight.Preflight``, or None for none) after ``confirm_read()`` (when given: HERD read as the
+    (``preflight()``, which returns their report, such as ``_preflight.Preflight(...).run``; None for none) after
+    ``confirm_read()`` (when given: HERD read as the
     version check after the deployment reads it, with its credentials); take the lock (waiting
     up to ``lock_wait`` s for another run's invoke), look again for a deployment under way (the
     other run's), and invoke once. ``lock(stale_after)`` builds an ``_lock.UpgradeLock`` for the
@@ -525,7 +535,7 @@ def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active
     upgrade.refuse_downgrade(served_version, allow_downgrade)
     if confirm_read is not None:
         confirm_read()
-    report = preflight.run() if preflight is not None else {}
+    report = preflight() if preflight is not None else {}
     # imported here: the no-op, and a run that joins, never invoke
     from ansible_collections.mdl.herd.plugins.module_utils._invoke import invoke_once
     result = invoke_once(upgrade, check_mode, lock, lock_wait, warn, on_active_deployment)

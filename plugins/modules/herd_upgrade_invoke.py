@@ -411,8 +411,7 @@ HAS_REQUESTS = requests is not None
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.mdl.herd.plugins.module_utils import _aws, _watch
-from ansible_collections.mdl.herd.plugins.module_utils._stack import InputError, check_request, check_version
-from ansible_collections.mdl.herd.plugins.module_utils._preflight import CHECKS as PREFLIGHT_CHECKS, MAVEN_CENTRAL, Preflight
+from ansible_collections.mdl.herd.plugins.module_utils._stack import MAVEN_CENTRAL, PREFLIGHT_CHECKS, InputError, check_request, check_version
 from ansible_collections.mdl.herd.plugins.module_utils._served import check_read_options, read_first, read_options
 from ansible_collections.mdl.herd.plugins.module_utils._upgrade import (
     AwsFailure,
@@ -466,7 +465,7 @@ def check_options(module):
 
 
 def build_upgrade(module, stack, function_name, requested_version):
-    """The invocation, its lock (or None) and its preflight (or None).
+    """The invocation, its lock (or None) and the run of its preflight checks (or None).
 
     Built before the run is watched, without any AWS call: the no-op (HERD already serves the version) needs
     CodeDeploy only, and each client is built on first use."""
@@ -489,10 +488,13 @@ def build_upgrade(module, stack, function_name, requested_version):
             return UpgradeLock(ssm, upgrade.stack, requested_version, stale_after)
     preflight = None
     if module.params["preflight"]:
-        preflight = Preflight(upgrade, module.params["preflight"], codedeploy=upgrade.codedeploy, s3=_aws.lazy_client(module, "s3"),
-                              repository=module.params["artifact_repository"],
-                              username=module.params["artifact_repository_username"],
-                              password=module.params["artifact_repository_password"], warn=_aws.warn)
+        def preflight():
+            # imported here: only a run that goes on to invoke runs the checks
+            from ansible_collections.mdl.herd.plugins.module_utils._preflight import Preflight
+            return Preflight(upgrade, module.params["preflight"], codedeploy=upgrade.codedeploy, s3=_aws.lazy_client(module, "s3"),
+                             repository=module.params["artifact_repository"],
+                             username=module.params["artifact_repository_username"],
+                             password=module.params["artifact_repository_password"], warn=_aws.warn).run()
     return upgrade, lock, preflight
 
 

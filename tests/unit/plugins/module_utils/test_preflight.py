@@ -147,7 +147,7 @@ def test_a_denied_function_configuration_is_not_checked_through_start_or_join():
     upgrade = upgrade_fakes.invocation(fake, codedeploy=codedeploy, warnings=warnings)
     s3 = FakeS3()
     checks = Preflight(upgrade, ALL, codedeploy=FakeCodeDeploy(), s3=s3, session=FakeSession(), warn=warnings.append)
-    result = start_or_join(upgrade, served_version="0.170.0", check_mode=True, preflight=checks, warn=warnings.append)
+    result = start_or_join(upgrade, served_version="0.170.0", check_mode=True, preflight=checks.run, warn=warnings.append)
     report = result["preflight"]
     assert report["lambda"] == ("not checked: lambda:GetFunctionConfiguration on mdl-Herd-DEV-UPGRADE-HERD-LAMBDA-FUNCTION "
                                 "is not allowed; whether it exists shows only at the invoke")
@@ -163,7 +163,7 @@ def test_the_function_read_and_nothing_under_way_are_ok_through_start_or_join():
                                                    "Environment": {"Variables": ENV}})
     upgrade = upgrade_fakes.invocation(fake)
     checks = Preflight(upgrade, ALL, codedeploy=FakeCodeDeploy(), s3=FakeS3(), session=FakeSession())
-    result = start_or_join(upgrade, served_version="0.170.0", check_mode=True, preflight=checks)
+    result = start_or_join(upgrade, served_version="0.170.0", check_mode=True, preflight=checks.run)
     assert result["preflight"] == dict.fromkeys(ALL, "ok")
 
 

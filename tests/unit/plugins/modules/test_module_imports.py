@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What herd_upgrade_invoke imports when it starts: a run that neither invokes nor joins (the no-op) never takes the upgrade
-lock nor invokes, so the lock's module_utils are imported only where the lock is built, and the Invoke's (``_invoke``) only
-where a run invokes or words a stop (each module_util a run imports is compiled from the module's zip at every run)."""
+lock nor invokes, so the lock's module_utils are imported only where the lock is built, the Invoke's (``_invoke``) only
+where a run invokes or words a stop, and the preflight's only where its checks run (each module_util a run imports is compiled from the module's zip at every run)."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def test_the_invoke_imports_the_lock_and_the_invoke_only_where_it_uses_them():
     module = COLLECTION / "plugins" / "modules" / "herd_upgrade_invoke.py"
     at_start = _closure(module)
     assert {"_upgrade", "_served", "_herd_http", "_codedeploy_reader"} <= at_start  # what every run needs
-    assert "_lock" not in at_start and "_invoke" not in at_start
+    assert not {"_lock", "_invoke", "_preflight"} & at_start
     # the payload still carries them: ansible-core bundles every import it finds
-    assert "_lock" in _anywhere(module) and "_invoke" in _anywhere(module)
+    assert {"_lock", "_invoke", "_preflight"} <= set(_anywhere(module))
     assert "_invoke" in _anywhere(COLLECTION / "plugins" / "module_utils" / "_upgrade.py")
 
 
@@ -67,4 +67,4 @@ def test_importing_the_invoke_module_imports_neither_the_lock_nor_the_invoke():
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(COLLECTION.parents[2])] + sys.path))
     imported = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True).stdout
     assert "'_upgrade'" in imported and "'_served'" in imported
-    assert "'_lock'" not in imported and "'_invoke'" not in imported
+    assert "'_lock'" not in imported and "'_invoke'" not in imported and "'_preflight'" not in imported
