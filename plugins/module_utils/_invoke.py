@@ -173,7 +173,7 @@ def _restore_before_invoke(upgrade, details):
                 upgrade.ssm.delete_parameter(Name=name, aws_retry=True)
             else:
                 upgrade.ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True,
-                                       Description=RESTORE_MARK, aws_retry=True)
+                                          Description=RESTORE_MARK, aws_retry=True)
             restored.append("{0} to {1}".format(name, repr(value) if value is not None else "absent"))
         except (ClientError, BotoCoreError) as e:
             failed.append("{0} ({1})".format(name, error_code(e) or type(e).__name__))
@@ -296,12 +296,12 @@ def _after_invoke(upgrade, response, previous, invoke_began, details):
 
     if log.deployment_id:
         return upgrade._result(changed=True, attached=False, deployment_id=log.deployment_id, deployment_id_source="log",
-                            previous_deployment_id=previous, log_lines=lines, request_id=request_id)
+                               previous_deployment_id=previous, log_lines=lines, request_id=request_id)
 
     deployment = _deployment_from_ssm(upgrade, previous, invoke_began, details, see_log)
     return upgrade._result(changed=True, attached=False, deployment_id=deployment["deploymentId"], deployment_id_source="ssm",
-                        deployment_status=deployment.get("status"), deployment_create_time=iso(deployment.get("createTime")),
-                        previous_deployment_id=previous, log_lines=lines, request_id=request_id)
+                           deployment_status=deployment.get("status"), deployment_create_time=iso(deployment.get("createTime")),
+                           previous_deployment_id=previous, log_lines=lines, request_id=request_id)
 
 
 def _invoke_error_message(upgrade, e):

@@ -85,7 +85,7 @@ class AwsFailure(UpgradeFailure):
         self.exception = exception
 
 
-# --- versions, function names, the read timeout----------------------------------------------
+# --- versions, function names, the read timeout ----------------------------------------------
 
 
 def same_version(left, right):
@@ -99,8 +99,6 @@ def function_name_of(reference):
     """The function's name in a name, partial ARN or ARN (with or without a qualifier)."""
     match = FUNCTION_NAME_RE.fullmatch(reference or "")
     return match.group(7) if match else reference
-
-
 
 
 def invoke_read_timeout(function_timeout):
@@ -369,7 +367,6 @@ class UpgradeInvocation(object):
         except (ClientError, BotoCoreError):  # cannot tell: the version stays uncertain
             return False
         return bool(found) and RESTORE_MARK in (found[0].get("Description") or "")
-
 
     def attach(self, active, on_active_deployment="attach"):
         """The result for an active deployment of the requested version; raises when it is for another or unknown version."""

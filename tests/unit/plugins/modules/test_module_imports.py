@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What herd_upgrade_invoke imports when it starts: a run that neither invokes nor joins (the no-op) never takes the upgrade
 lock nor invokes, so the lock's module_utils are imported only where the lock is built, the Invoke's (``_invoke``) only
-where a run invokes or words a stop, and the preflight's only where its checks run (each module_util a run imports is compiled from the module's zip at every run)."""
+where a run invokes or words a stop, and the preflight's only where its checks run (each module_util a run imports is
+compiled from the module's zip at every run)."""
 
 from __future__ import annotations
 
