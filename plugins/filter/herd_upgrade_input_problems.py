@@ -52,9 +52,8 @@ from collections.abc import Iterable, Mapping
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_TRUE
 
-from ansible_collections.mdl.herd.plugins.module_utils._stack import is_version
+from ansible_collections.mdl.herd.plugins.module_utils._stack import PREFLIGHT_CHECKS, is_version
 
-PREFLIGHT_CHECKS = ("lambda", "deployment_group", "active_deployment", "bundle", "published")
 REQUIRED = ("herd_upgrade_mdl_instance_name", "herd_upgrade_mdl_environment", "herd_upgrade_version")
 WORD = re.compile(r"^[A-Za-z0-9_-]+$")
 URL = re.compile(r"^https?://[^/\s]+")

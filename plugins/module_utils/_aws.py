@@ -241,8 +241,9 @@ PAGES = {
 def paginate(client, operation, retry_decorator=None, **params):
     """Every page of a paginated read (an operation of ``PAGES``), its lists merged into one answer.
 
-    ``client`` is one from :func:`client`. Each page is retried with ``retry_decorator`` (by default
-    :func:`read_retry`) when it fails with a transient error; the pages read before it are kept.
+    ``client`` is one from :func:`client`, called without ``aws_retry`` (one layer of retries, this one's). Each page
+    is retried with ``retry_decorator`` (by default :func:`read_retry`) when it fails with a transient error, up to
+    that decorator's limit for each page; the pages read before it are kept.
     """
     request_token, answer_token, key = PAGES[operation]
     read = (retry_decorator or read_retry())(getattr(client, operation))
@@ -253,7 +254,7 @@ def paginate(client, operation, retry_decorator=None, **params):
         token = page.get(answer_token)
         if not token:
             return {key: merged}
-        if token in seen:  # as botocore's paginator: the read would never end
+        if token in seen:  # the read would never end (botocore's paginator compares with the last token only)
             raise PaginationError(message="{0} answered the same next token twice: {1}".format(operation, token))
         seen.add(token)
         params = dict(params, **{request_token: token})

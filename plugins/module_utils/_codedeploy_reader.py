@@ -65,7 +65,8 @@ class DeploymentMissing(Exception):
 class DeploymentReader(object):
     """The calls to CodeDeploy, and a count of the requests they send (retries included).
 
-    ``client`` comes from ``_aws.client()``; every call passes ``aws_retry=True``. Requests
+    ``client`` comes from ``_aws.client()``; every call passes ``aws_retry=True`` (the pages of
+    ``target_ids`` are retried by ``_aws.paginate`` with ``poll_retry()``). Requests
     are counted on botocore's ``after-call`` event: one per call the retry decorator makes,
     plus the retries botocore made inside it (``ResponseMetadata.RetryAttempts``).
     """

@@ -202,7 +202,7 @@ class UpgradeInvocation(object):
         self.now = now or utcnow
         self.warn = warn or (lambda message: None)
         self.downgrade = False  # set by refuse_downgrade
-        # How far the run got, for the message of a run stopped half-way (see ``interruption``)
+        # How far the run got, for the message of a run stopped half-way (see ``_invoke.interruption``)
         self.stage = None  # None, "lock_wait", "locked", "invoking", "invoked", "joining"
         self.lock = None  # the _lock.UpgradeLock of this run, once built
         self.lock_outcome = None  # what became of it: "released", "marked", "left", "not_held", or a failure's words
@@ -502,11 +502,10 @@ def start_or_join(upgrade, served_version=None, allow_downgrade=False, on_active
 
     At the served version already: join a deployment of it still under way, else nothing to do.
     Otherwise: join (or refuse) an active deployment; refuse a downgrade; run the preflight checks
-    (``preflight()``, which returns their report, such as ``_preflight.Preflight(...).run``; None for none) after
-    ``confirm_read()`` (when given: HERD read as the
-    version check after the deployment reads it, with its credentials); take the lock (waiting
-    up to ``lock_wait`` s for another run's invoke), look again for a deployment under way (the
-    other run's), and invoke once. ``lock(stale_after)`` builds an ``_lock.UpgradeLock`` for the
+    (``preflight()``, which returns their report, such as ``_preflight.Preflight(...).run``; None for
+    none) after ``confirm_read()`` (when given: HERD read as the version check after the deployment
+    reads it, with its credentials); take the lock (waiting up to ``lock_wait`` s for another run's
+    invoke), look again for a deployment under way (the other run's), and invoke once. ``lock(stale_after)`` builds an ``_lock.UpgradeLock`` for the
     invoke's read timeout; None runs without one.
 
     The lock is released in every outcome, a stop of the run (a KeyboardInterrupt, such as

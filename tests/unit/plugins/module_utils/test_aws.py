@@ -144,7 +144,7 @@ def test_every_paginated_read_of_the_collection_is_in_the_table():
     import pathlib
 
     used = set()
-    for path in pathlib.Path(_aws.__file__).parent.glob("*.py"):
+    for path in pathlib.Path(_aws.__file__).parents[1].rglob("*.py"):  # plugins/, modules and action plugins included
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "paginate":
                 used.add(node.args[1].value)
@@ -180,6 +180,17 @@ def test_the_pages_are_merged_and_a_throttled_page_alone_is_read_again():
     assert answer == {"targetIds": ["i-0", "i-2", "i-3"]}
     assert reads.calls == [{"deploymentId": "d-1"}, {"deploymentId": "d-1", "nextToken": "a"},
                            {"deploymentId": "d-1", "nextToken": "a"}, {"deploymentId": "d-1", "nextToken": "b"}]
+
+
+def test_a_retrying_client_is_called_without_its_own_retries_one_layer_only():
+    from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
+
+    reads = PagedReads(["a", None, None], throttle=1)
+    client = RetryingBotoClientWrapper(reads, _aws.read_retry(retries=5, delay=0, max_delay=0))
+    answer = _aws.paginate(client, "list_deployment_targets", retry_decorator=_aws.read_retry(retries=2, delay=0, max_delay=0),
+                           deploymentId="d-1")
+    assert answer == {"targetIds": ["i-0", "i-2"]}
+    assert reads.calls == [{"deploymentId": "d-1"}, {"deploymentId": "d-1", "nextToken": "a"}, {"deploymentId": "d-1", "nextToken": "a"}]
 
 
 def test_a_next_token_answered_twice_ends_the_read_with_an_error():

@@ -230,6 +230,21 @@ def deployments():
 # --- invoking -----------------------------------------------------------------------------------
 
 
+def test_the_preflight_runs_through_the_module_before_the_invoke(stack, monkeypatch):
+    """The module builds the preflight only when its checks run (after the looks; test_module_imports.py)."""
+    failed, result = run(monkeypatch, preflight=["lambda", "deployment_group", "active_deployment"], **stack_args())
+    assert not failed, result
+    assert result["preflight"] == {"lambda": "ok", "deployment_group": "ok", "active_deployment": "ok"}
+    assert stack.events == [{"RequestedVersion": "0.176.0"}]
+
+
+def test_the_preflight_asks_the_artifact_repository_it_is_given(stack, monkeypatch):
+    failed, result = run(monkeypatch, preflight=["published"], artifact_repository="http://127.0.0.1:9/maven2",
+                         **stack_args())
+    assert not failed and stack.events == [{"RequestedVersion": "0.176.0"}], result  # cannot tell (nothing listens): it goes on
+    assert result["preflight"]["published"].startswith("cannot tell: http://127.0.0.1:9/maven2/org/finra/herd/herd-war/0.176.0/")
+
+
 def test_invokes_once_and_returns_the_id_from_the_log(stack, monkeypatch):
     failed, result = run(monkeypatch, **stack_args())
     assert not failed, result
