@@ -183,14 +183,23 @@ def test_the_pages_are_merged_and_a_throttled_page_alone_is_read_again():
 
 
 def test_a_retrying_client_is_called_without_its_own_retries_one_layer_only():
+    from botocore.exceptions import ClientError
     from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 
-    reads = PagedReads(["a", None, None], throttle=1)
+    class Throttled(PagedReads):
+        def list_deployment_targets(self, **kwargs):
+            if kwargs.get("nextToken"):  # the second page, always throttled
+                self.calls.append(kwargs)
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListDeploymentTargets")
+            return super(Throttled, self).list_deployment_targets(**kwargs)
+
+    reads = Throttled(["a"])
     client = RetryingBotoClientWrapper(reads, _aws.read_retry(retries=5, delay=0, max_delay=0))
-    answer = _aws.paginate(client, "list_deployment_targets", retry_decorator=_aws.read_retry(retries=2, delay=0, max_delay=0),
-                           deploymentId="d-1")
-    assert answer == {"targetIds": ["i-0", "i-2"]}
-    assert reads.calls == [{"deploymentId": "d-1"}, {"deploymentId": "d-1", "nextToken": "a"}, {"deploymentId": "d-1", "nextToken": "a"}]
+    with pytest.raises(ClientError):
+        _aws.paginate(client, "list_deployment_targets", retry_decorator=_aws.read_retry(retries=2, delay=0, max_delay=0),
+                      deploymentId="d-1")
+    # the page's tries are paginate's alone (retries=2: two): with the client's as well, they would multiply (2 x 5)
+    assert len(reads.calls) == 1 + 2
 
 
 def test_a_next_token_answered_twice_ends_the_read_with_an_error():
